@@ -1,0 +1,81 @@
+"""fourier_interp: train small networks on modular arithmetic and verify, with measurements
+and causal interventions, that they compute the answer with Fourier Multiplication.
+
+Data flows one way through the package::
+
+    tasks -> models -> training -> fourier (maths) -> analysis -> interventions -> verify -> report
+
+Conventionally imported as ``import fourier_interp as fi``. Submodules load lazily, so
+``import fourier_interp`` is cheap and the command line answers quickly; the first use of
+a name imports what it needs.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model, task, train_cfg = fi.from_preset("nanda2023", seed=0)
+    >>> model.cfg.d_model, task.p, train_cfg.weight_decay
+    (128, 113, 1.0)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_EXPORTS: dict[str, str] = {
+    "ModularArithmetic": "tasks",
+    "HookedTransformer": "models",
+    "TransformerConfig": "models",
+    "HookedRNN": "models",
+    "RNNConfig": "models",
+    "HookedMLP": "models",
+    "MLPConfig": "models",
+    "HookedModel": "models",
+    "AnalysisSpec": "models",
+    "train": "training",
+    "TrainConfig": "training",
+    "History": "training",
+    "evaluate": "training",
+    "accuracy": "training",
+    "load": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "from_preset": "presets",
+    "list_presets": "presets",
+    "list_pretrained": "pretrained",
+    "load_pretrained": "pretrained",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fourier_interp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from .checkpoint import CheckpointError, load
+    from .models import (
+        AnalysisSpec,
+        HookedMLP,
+        HookedModel,
+        HookedRNN,
+        HookedTransformer,
+        MLPConfig,
+        RNNConfig,
+        TransformerConfig,
+    )
+    from .presets import from_preset, list_presets
+    from .pretrained import list_pretrained, load_pretrained
+    from .tasks import ModularArithmetic
+    from .training import History, TrainConfig, accuracy, evaluate, train

@@ -1,0 +1,161 @@
+"""A vanilla (Elman) RNN for modular arithmetic: one operand per step, readout from the last state.
+
+    x_t = W_E[a_t]                                     (embedding)
+    h_t = act(x_t @ W_ih + h_{t-1} @ W_hh + b_h)       (h_0 = 0; stacked layers read h of the layer below)
+    logits = h_k @ W_out + b_out
+
+The setting of Rangamani (ICASSP 2025) on addition mod p. Hooks:
+
+    hook_embed                          [batch, pos, d_embed]
+    layers.{l}.steps.{t}.hook_pre       [batch, d_hidden]   pre-activation at step t
+    layers.{l}.steps.{t}.hook_hidden    [batch, d_hidden]   hidden state at step t
+    layers.{l}.hook_pre                 [batch, pos, d_hidden]   all steps, after the recurrence
+    layers.{l}.hook_hidden              [batch, pos, d_hidden]   all steps, after the recurrence
+    hook_logits                         [batch, p]
+
+Edits at a per-step hook propagate through the recurrence to later steps. The stacked
+``layers.{l}.hook_hidden`` fires once the layer has run every step: it is the sequence the
+next layer and the readout see (the readout reads its last position), so edits there reach
+the layers above and the output, but not the layer's own recurrence.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model = fi.HookedRNN(fi.RNNConfig(p=7))
+    >>> model(fi.ModularArithmetic(p=7).inputs).shape
+    torch.Size([49, 7])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
+
+from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, normal
+
+
+@dataclass
+class RNNConfig(ModelConfig):
+    """Architecture of :class:`HookedRNN`. ``init_scale`` multiplies the 1/sqrt(fan_in) init."""
+
+    d_embed: int = 128
+    d_hidden: int = 128
+    n_layers: int = 1
+    act_fn: str = "relu"
+    init_scale: float = 1.0
+
+    def __post_init__(self):
+        self._check()
+        self._check_positive("d_embed", "d_hidden", "n_layers")
+        self._check_choice("act_fn", ("relu", "tanh"))
+        if not (isinstance(self.init_scale, (int, float)) and self.init_scale > 0):
+            raise ValueError(f"RNNConfig.init_scale={self.init_scale!r}: expected a positive float")
+
+
+class RNNStep(nn.Module):
+    """Hook points of one step of one layer (no parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hook_pre = HookPoint()  # [batch, d_hidden]
+        self.hook_hidden = HookPoint()  # [batch, d_hidden]
+
+
+class RNNLayer(nn.Module):
+    def __init__(self, cfg: RNNConfig, d_in: int, gen: torch.Generator):
+        super().__init__()
+        s = cfg.init_scale
+        self.W_ih = normal(gen, d_in, cfg.d_hidden, std=s * d_in**-0.5)
+        self.W_hh = normal(gen, cfg.d_hidden, cfg.d_hidden, std=s * cfg.d_hidden**-0.5)
+        self.b_h = nn.Parameter(torch.zeros(cfg.d_hidden))
+        self.act = activation_fn(cfg.act_fn)
+        self.steps = nn.ModuleList([RNNStep() for _ in range(cfg.k)])
+        self.hook_pre = HookPoint()  # [batch, pos, d_hidden]
+        self.hook_hidden = HookPoint()  # [batch, pos, d_hidden]
+
+    def forward(self, x: Float[Tensor, "batch pos d_in"]) -> Float[Tensor, "batch pos d_hidden"]:
+        drive = x @ self.W_ih + self.b_h  # input contribution at every step at once
+        h = None
+        pres, hiddens = [], []
+        for t, step in enumerate(self.steps):
+            pre = step.hook_pre(drive[:, t] if h is None else drive[:, t] + h @ self.W_hh)
+            h = step.hook_hidden(self.act(pre))
+            pres.append(pre)
+            hiddens.append(h)
+        self.hook_pre(torch.stack(pres, dim=1))
+        return self.hook_hidden(torch.stack(hiddens, dim=1))
+
+
+class HookedRNN(HookedModel):
+    """Elman RNN reading ``[batch, k]`` operands one per step; ``[batch, p]`` logits."""
+
+    config_class = RNNConfig
+
+    def __init__(self, cfg: RNNConfig):
+        super().__init__()
+        if not isinstance(cfg, RNNConfig):
+            raise TypeError(f"cfg must be an RNNConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        gen = init_generator(cfg)
+        self.W_E = normal(gen, cfg.p, cfg.d_embed, std=cfg.init_scale)
+        self.hook_embed = HookPoint()  # [batch, pos, d_embed]
+        d_ins = [cfg.d_embed] + [cfg.d_hidden] * (cfg.n_layers - 1)
+        self.layers = nn.ModuleList([RNNLayer(cfg, d_in, gen) for d_in in d_ins])
+        self.W_out = normal(gen, cfg.d_hidden, cfg.p, std=cfg.init_scale * cfg.d_hidden**-0.5)
+        self.b_out = nn.Parameter(torch.zeros(cfg.p))
+        self.hook_logits = HookPoint()  # [batch, p]
+        self.to(cfg.device)
+        self.setup()
+
+    def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        x = self.hook_embed(self.W_E[self.check_inputs(inputs)])
+        for layer in self.layers:
+            x = layer(x)
+        return self.hook_logits(x[:, -1] @ self.W_out + self.b_out)
+
+    def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        """Same maths with the first step as table lookups, bypassing hooks.
+
+        The first layer's input drive is a per-token table ``W_E @ W_ih + b_h`` gathered
+        per step; with h_0 = 0 the first hidden state and its recurrent contribution
+        ``act(drive) @ W_hh`` are lookups too, so the batch only pays for steps 2..k.
+        """
+        tokens = self.check_inputs(inputs)
+        first = self.layers[0]
+        drive_table = self.W_E @ first.W_ih + first.b_h  # [p, d_hidden]
+        h1_table = first.act(drive_table)
+        if self.cfg.n_layers == 1:
+            if self.cfg.k == 1:
+                h = h1_table[tokens[:, 0]]
+            else:
+                rec_table = h1_table @ first.W_hh
+                h = first.act(drive_table[tokens[:, 1]] + rec_table[tokens[:, 0]])
+                for t in range(2, self.cfg.k):
+                    h = first.act(drive_table[tokens[:, t]] + h @ first.W_hh)
+            return h @ self.W_out + self.b_out
+        x = self.W_E[tokens]
+        for layer in self.layers:
+            drive = x @ layer.W_ih + layer.b_h
+            hs, h = [], None
+            for t in range(self.cfg.k):
+                h = layer.act(drive[:, t] if h is None else drive[:, t] + h @ layer.W_hh)
+                hs.append(h)
+            x = torch.stack(hs, dim=1)
+        return x[:, -1] @ self.W_out + self.b_out
+
+    def analysis_spec(self) -> AnalysisSpec:
+        last = self.cfg.n_layers - 1
+        mats = {"W_E": self.W_E.detach(), "W_out": self.W_out.detach().T}
+        for i, layer in enumerate(self.layers):
+            mats[f"layers.{i}.W_ih"] = layer.W_ih.detach()
+            mats[f"layers.{i}.W_hh"] = layer.W_hh.detach()
+        return AnalysisSpec(
+            neurons=f"layers.{last}.steps.{self.cfg.k - 1}.hook_hidden",
+            embed=self.W_E.detach(),
+            unembed=self.W_out.detach(),
+            weight_matrices=mats,
+            activation=self.cfg.act_fn,
+        )

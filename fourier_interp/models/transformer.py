@@ -1,0 +1,298 @@
+"""A decoder-only transformer for modular arithmetic, hooked the TransformerLens way.
+
+The input sequence is the k operands followed by an '=' token (id p); the readout is the
+last position over the p answers. Defaults are the nanda2023 architecture (Nanda et al.,
+ICLR 2023): one layer, d_model 128, 4 heads of d_head 32, d_mlp 512, ReLU, no LayerNorm.
+
+Hook names, weight names and shapes follow TransformerLens, so ``transformer_lens.patching``
+runs on this model unchanged:
+
+    hook_embed, hook_pos_embed                      [batch, pos, d_model]
+    blocks.{l}.hook_resid_pre / _mid / _post        [batch, pos, d_model]
+    blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   [batch, pos, head, d_head]
+    blocks.{l}.attn.hook_attn_scores / hook_pattern [batch, head, query_pos, key_pos]
+    blocks.{l}.hook_attn_out / hook_mlp_out         [batch, pos, d_model]
+    blocks.{l}.mlp.hook_pre / hook_post             [batch, pos, d_mlp]
+    hook_logits                                     [batch, p]   (last position only)
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7))
+    >>> logits, cache = model.run_with_cache(fi.ModularArithmetic(p=7).inputs)
+    >>> logits.shape, cache["blocks.0.mlp.hook_post"].shape
+    (torch.Size([49, 7]), torch.Size([49, 3, 512]))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from einops import einsum
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens.hook_points import HookPoint
+
+from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, normal
+
+
+@dataclass
+class TransformerConfig(ModelConfig):
+    """Architecture of :class:`HookedTransformer`; ``TransformerConfig(p=113)`` is nanda2023.
+
+    The TransformerLens-protocol fields at the end are read by ``transformer_lens.patching``
+    and ``ActivationCache``; leave them at their defaults.
+    """
+
+    n_layers: int = 1
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    act_fn: str = "relu"
+    normalization_type: Optional[str] = None  # None (nanda2023) or "LN"
+    mlp_bias: bool = True
+    n_key_value_heads: Optional[int] = None
+    use_attn_result: bool = False
+    use_split_qkv_input: bool = False
+    use_attn_in: bool = False
+    attn_only: bool = False
+    positional_embedding_type: str = "standard"
+    default_prepend_bos: bool = False
+
+    def __post_init__(self):
+        self._check()
+        self._check_positive("n_layers", "d_model", "n_heads", "d_head", "d_mlp")
+        self._check_choice("act_fn", ("relu", "gelu"))
+        self._check_choice("normalization_type", (None, "LN"))
+
+    @property
+    def d_vocab(self) -> int:
+        """Operand tokens 0..p-1 plus the '=' token p."""
+        return self.p + 1
+
+    @property
+    def d_vocab_out(self) -> int:
+        return self.p
+
+    @property
+    def n_ctx(self) -> int:
+        return self.k + 1
+
+    @property
+    def eq_token(self) -> int:
+        return self.p
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.b = nn.Parameter(torch.zeros(d_model))
+        self.hook_scale = HookPoint()  # [batch, pos, 1]
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        x = x - x.mean(-1, keepdim=True)
+        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return self.hook_normalized(x / scale * self.w + self.b)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.W_Q = normal(gen, h, d, e, std=d**-0.5)
+        self.W_K = normal(gen, h, d, e, std=d**-0.5)
+        self.W_V = normal(gen, h, d, e, std=d**-0.5)
+        self.W_O = normal(gen, h, e, d, std=d**-0.5)
+        self.hook_q = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_k = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_v = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_pattern = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_z = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_result = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_result
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        q = self.hook_q(einsum(x, self.W_Q, "b q d, h d e -> b q h e"))
+        k = self.hook_k(einsum(x, self.W_K, "b k d, h d e -> b k h e"))
+        v = self.hook_v(einsum(x, self.W_V, "b k d, h d e -> b k h e"))
+        scores = einsum(q, k, "b q h e, b k h e -> b h q k") / math.sqrt(self.cfg.d_head)
+        n = x.shape[1]
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        scores = self.hook_attn_scores(scores.masked_fill(causal, float("-inf")))
+        pattern = self.hook_pattern(scores.softmax(-1))
+        z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
+        if self.cfg.use_attn_result:
+            result = self.hook_result(einsum(z, self.W_O, "b q h e, h e d -> b q h d"))
+            return result.sum(2)
+        return einsum(z, self.W_O, "b q h e, h e d -> b q d")
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        self.W_in = normal(gen, cfg.d_model, cfg.d_mlp, std=cfg.d_model**-0.5)
+        self.W_out = normal(gen, cfg.d_mlp, cfg.d_model, std=cfg.d_model**-0.5)
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp), requires_grad=cfg.mlp_bias)
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model), requires_grad=cfg.mlp_bias)
+        self.act = activation_fn(cfg.act_fn)
+        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
+        self.hook_post = HookPoint()  # [batch, pos, d_mlp]
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        pre = self.hook_pre(x @ self.W_in + self.b_in)
+        post = self.hook_post(self.act(pre))
+        return post @ self.W_out + self.b_out
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        use_ln = cfg.normalization_type == "LN"
+        self.ln1 = LayerNorm(cfg.d_model) if use_ln else nn.Identity()
+        self.attn = Attention(cfg, gen)
+        self.ln2 = LayerNorm(cfg.d_model) if use_ln else nn.Identity()
+        self.mlp = MLP(cfg, gen)
+        self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
+        self.hook_attn_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_mid = HookPoint()  # [batch, pos, d_model]
+        self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_post = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
+        resid = self.hook_resid_pre(resid)
+        resid = self.hook_resid_mid(resid + self.hook_attn_out(self.attn(self.ln1(resid))))
+        return self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(resid))))
+
+
+class HookedTransformer(HookedModel):
+    """One-layer (by default) transformer on ``[a_1, ..., a_k, =]`` with a readout at '='.
+
+    Accepts ``[batch, k]`` operands or ``[batch, k+1]`` full sequences ending in '='
+    (token ``p``); returns ``[batch, p]`` logits at the last position.
+    """
+
+    config_class = TransformerConfig
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        if not isinstance(cfg, TransformerConfig):
+            raise TypeError(f"cfg must be a TransformerConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        gen = init_generator(cfg)
+        self.W_E = normal(gen, cfg.d_vocab, cfg.d_model, std=cfg.d_model**-0.5)
+        self.W_pos = normal(gen, cfg.n_ctx, cfg.d_model, std=cfg.d_model**-0.5)
+        self.hook_embed = HookPoint()  # [batch, pos, d_model]
+        self.hook_pos_embed = HookPoint()  # [batch, pos, d_model]
+        self.blocks = nn.ModuleList([TransformerBlock(cfg, gen) for _ in range(cfg.n_layers)])
+        self.ln_final = LayerNorm(cfg.d_model) if cfg.normalization_type == "LN" else nn.Identity()
+        self.W_U = normal(gen, cfg.d_model, cfg.d_vocab_out, std=cfg.d_vocab_out**-0.5)
+        self.hook_logits = HookPoint()  # [batch, p]
+        self.to(cfg.device)
+        self.setup()
+
+    # ------------------------------------------------------------ tokens
+    def to_tokens(self, inputs: Int[Tensor, "batch k"]) -> Int[Tensor, "batch n_ctx"]:
+        """Operands ``[batch, k]`` -> full sequences ``[batch, k+1]`` ending in the '=' token."""
+        inputs = self.check_inputs(inputs, extra_positions=1)
+        if inputs.shape[1] == self.cfg.n_ctx:
+            if not bool((inputs[:, -1] == self.cfg.eq_token).all()):
+                raise ValueError(f"a [batch, {self.cfg.n_ctx}] sequence must end in the '=' token {self.cfg.eq_token}")
+            return inputs
+        eq = torch.full((inputs.shape[0], 1), self.cfg.eq_token, dtype=torch.long, device=inputs.device)
+        return torch.cat([inputs, eq], dim=1)
+
+    # ----------------------------------------------------------- forward
+    def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        tokens = self.to_tokens(inputs)
+        embed = self.hook_embed(self.W_E[tokens])
+        pos_embed = self.hook_pos_embed(self.W_pos.expand(tokens.shape[0], -1, -1))
+        resid = embed + pos_embed
+        for block in self.blocks:
+            resid = block(resid)
+        return self.hook_logits(self.ln_final(resid)[:, -1] @ self.W_U)
+
+    def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        """The forward maths, computing only what the readout needs and bypassing hooks.
+
+        One layer without LayerNorm (nanda2023): the residual at each operand position is
+        a pure lookup over the vocabulary and the query at '=' is constant, so attention
+        scores and values are per-token tables gathered per example; the attention output,
+        MLP and unembedding run at the last position only. Other architectures run their
+        earlier layers in full and the last layer at the last position only.
+        """
+        tokens = self.to_tokens(inputs)
+        if self.cfg.n_layers == 1 and self.cfg.normalization_type is None:
+            return self._fast_one_layer(tokens[:, : self.cfg.k])
+        resid = self.W_E[tokens] + self.W_pos
+        for block in self.blocks[:-1]:
+            resid = block(resid)
+        last = self.blocks[-1]
+        x = resid[:, -1] + _attend_last(last.attn, last.ln1(resid))
+        x = x + last.mlp(last.ln2(x))
+        return self.ln_final(x) @ self.W_U
+
+    def _fast_one_layer(self, operands: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        cfg, attn, mlp = self.cfg, self.blocks[0].attn, self.blocks[0].mlp
+        p, k = cfg.p, cfg.k
+        resid_ops = (self.W_E[:p].unsqueeze(0) + self.W_pos[:k].unsqueeze(1)).reshape(k * p, cfg.d_model)
+        resid_eq = self.W_E[p] + self.W_pos[k]  # the '=' position: the same for every example
+        q_eq = einsum(resid_eq, attn.W_Q, "d, h d e -> h e") / math.sqrt(cfg.d_head)
+        k_dir = einsum(attn.W_K, q_eq, "h d e, h e -> d h")  # score of a residual = resid @ k_dir
+        score_table = resid_ops @ k_dir  # [k*p, head]
+        v_table = einsum(resid_ops, attn.W_V, "n d, h d e -> n h e")  # [k*p, head, d_head]
+        rows = operands + torch.arange(k, device=operands.device) * p  # [batch, k] rows of the tables
+        scores = torch.cat([score_table[rows], (resid_eq @ k_dir).expand(len(rows), 1, -1)], dim=1)
+        pattern = scores.softmax(dim=1)  # [batch, k+1, head]
+        v_eq = einsum(resid_eq, attn.W_V, "d, h d e -> h e")
+        z = einsum(pattern[:, :k], v_table[rows], "b k h, b k h e -> b h e") + pattern[:, k, :, None] * v_eq
+        x = resid_eq + z.flatten(1) @ attn.W_O.flatten(0, 1)
+        x = x + mlp.act(x @ mlp.W_in + mlp.b_in) @ mlp.W_out + mlp.b_out
+        return x @ self.W_U
+
+    # ----------------------------------------------------------- analysis
+    def analysis_spec(self) -> AnalysisSpec:
+        last = self.cfg.n_layers - 1
+        return AnalysisSpec(
+            neurons=f"blocks.{last}.mlp.hook_post",
+            embed=self.W_E[: self.cfg.p].detach(),
+            unembed=self.W_U.detach(),
+            weight_matrices={"W_E": self.W_E[: self.cfg.p].detach(), "W_U": self.W_U.detach().T},
+            attention_pattern=f"blocks.{last}.attn.hook_pattern",
+            activation=self.cfg.act_fn,
+        )
+
+    # ------------------------------------------- TransformerLens-style views
+    def _stack(self, attr: str, sub: str) -> Tensor:
+        return torch.stack([getattr(getattr(b, sub), attr) for b in self.blocks])
+
+    W_Q = property(lambda self: self._stack("W_Q", "attn"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_K = property(lambda self: self._stack("W_K", "attn"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_V = property(lambda self: self._stack("W_V", "attn"), doc="[n_layers, n_heads, d_model, d_head]")
+    W_O = property(lambda self: self._stack("W_O", "attn"), doc="[n_layers, n_heads, d_head, d_model]")
+    W_in = property(lambda self: self._stack("W_in", "mlp"), doc="[n_layers, d_model, d_mlp]")
+    W_out = property(lambda self: self._stack("W_out", "mlp"), doc="[n_layers, d_mlp, d_model]")
+    b_in = property(lambda self: self._stack("b_in", "mlp"), doc="[n_layers, d_mlp]")
+    b_out = property(lambda self: self._stack("b_out", "mlp"), doc="[n_layers, d_model]")
+
+
+def _attend_last(attn: Attention, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch d_model"]:
+    """Attention output at the last position only (it attends to every position)."""
+    q = einsum(x[:, -1], attn.W_Q, "b d, h d e -> b h e")
+    k = einsum(x, attn.W_K, "b k d, h d e -> b k h e")
+    v = einsum(x, attn.W_V, "b k d, h d e -> b k h e")
+    pattern = (einsum(q, k, "b h e, b k h e -> b h k") / math.sqrt(attn.cfg.d_head)).softmax(-1)
+    z = einsum(pattern, v, "b h k, b k h e -> b h e")
+    return einsum(z, attn.W_O, "b h e, h e d -> b d")

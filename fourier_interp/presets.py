@@ -1,0 +1,128 @@
+"""Named settings that reproduce the papers: a fresh model, its task and its TrainConfig.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model, task, cfg = fi.from_preset("nanda2023", seed=1)
+    >>> type(model).__name__, task.frac_train, cfg.lr, cfg.betas
+    ('HookedTransformer', 0.3, 0.001, (0.9, 0.98))
+
+The README's presets table lists the settings with the steps at which each run grokked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .models import HookedMLP, HookedModel, HookedRNN, HookedTransformer, MLPConfig, RNNConfig, TransformerConfig
+from .tasks import ModularArithmetic
+from .training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named setting: model family and config fields, task fields and training fields."""
+
+    name: str
+    family: type[HookedModel]
+    model: dict[str, Any]
+    task: dict[str, Any]
+    train: dict[str, Any]
+    source: str
+    notes: str = ""
+    small: dict[str, Any] = field(default_factory=dict)  # overrides for a quick small-p run
+
+    def build(self, seed: int = 0, **overrides: Any):
+        """``(model, task, train_cfg)``; ``overrides`` may set p, k, frac_train, steps and model fields."""
+        model_fields, task_fields, train_fields = dict(self.model), dict(self.task), dict(self.train)
+        for key, value in overrides.items():
+            if key in ("p", "k"):
+                model_fields[key] = task_fields[key] = value
+            elif key in ("frac_train", "op"):
+                task_fields[key] = value
+            elif key in {f for f in TrainConfig.__dataclass_fields__}:
+                train_fields[key] = value
+            elif key in self.family.config_class.__dataclass_fields__:
+                model_fields[key] = value
+            else:
+                raise ValueError(f"from_preset({self.name!r}) got an unknown override {key!r}")
+        model_fields.setdefault("k", task_fields.get("k", 2))
+        task_fields.setdefault("k", model_fields["k"])
+        if model_fields.get("p") != task_fields.get("p"):
+            task_fields["p"] = model_fields["p"]
+        cfg = self.family.config_class(**model_fields, seed=seed)
+        task = ModularArithmetic(**task_fields, seed=seed)
+        return self.family(cfg), task, TrainConfig(**train_fields, seed=seed)
+
+
+_NANDA_TRAIN = dict(lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            name="nanda2023",
+            family=HookedTransformer,
+            model=dict(p=113, k=2),
+            task=dict(p=113, k=2, frac_train=0.3),
+            train=dict(steps=40_000, **_NANDA_TRAIN),
+            source="Nanda et al., 'Progress measures for grokking via mechanistic interpretability', ICLR 2023",
+            notes="1 layer, d_model 128, 4 heads x 32, d_mlp 512, ReLU, no LayerNorm; full batch on 30%",
+        ),
+        Preset(
+            name="rnn",
+            family=HookedRNN,
+            model=dict(p=113, k=2, d_embed=128, d_hidden=256, act_fn="relu"),
+            task=dict(p=113, k=2, frac_train=0.5),
+            train=dict(steps=20_000, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
+            source="Rangamani, 'Low Rank and Sparse Fourier Structure in Recurrent Networks', ICASSP 2025",
+            notes="settings chosen here (the paper does not give them); see README",
+        ),
+        Preset(
+            name="li2025-k2",
+            family=HookedMLP,
+            model=dict(p=113, k=2, form="power"),
+            task=dict(p=113, k=2, frac_train=0.3),
+            train=dict(steps=20_000, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
+            source="Li et al., 'Fourier Circuits in Neural Networks and Transformers', AISTATS 2025",
+            notes="power activation x^2, width 4(p-1); settings chosen here; see README",
+        ),
+        Preset(
+            name="li2025-k3",
+            family=HookedMLP,
+            model=dict(p=23, k=3, form="power"),
+            task=dict(p=23, k=3, frac_train=0.3),
+            train=dict(steps=20_000, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
+            source="Li et al., 'Fourier Circuits in Neural Networks and Transformers', AISTATS 2025",
+            notes="power activation x^3, width 16(p-1); settings chosen here; see README",
+        ),
+    ]
+}
+
+
+def list_presets() -> list[str]:
+    """Names accepted by :func:`from_preset`."""
+    return sorted(PRESETS)
+
+
+def from_preset(name: str, seed: int = 0, **overrides: Any):
+    """A fresh model, its task and its TrainConfig for the named setting.
+
+    Args:
+        name: One of :func:`list_presets`.
+        seed: Seeds the model init, the train/test split and the training run.
+        **overrides: ``p``, ``k``, ``frac_train``, any TrainConfig field (``steps``,
+            ``lr`` ...) or model-config field (``d_hidden`` ...).
+
+    Returns:
+        ``(model, task, train_cfg)``.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {list_presets()}")
+    return PRESETS[name].build(seed=seed, **overrides)
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {list_presets()}")
+    return PRESETS[name]

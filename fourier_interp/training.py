@@ -1,0 +1,424 @@
+"""The training loop: full-batch AdamW with warmup, evaluations, checkpoints, exact resume.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> task = fi.ModularArithmetic(p=7, frac_train=0.5)
+    >>> model = fi.HookedMLP(fi.MLPConfig(p=7, form="embed_relu", d_hidden=32))
+    >>> history = fi.train(model, task, fi.TrainConfig(steps=20, eval_every=10, progress=False))
+    >>> [r["step"] for r in history.records]
+    [0, 10, 20]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .checkpoint import (
+    CONFIG_FILE,
+    CheckpointError,
+    atomic_directory,
+    atomic_write_json,
+    read_tensors,
+    save_model,
+    write_tensors,
+)
+from .tasks import ModularArithmetic
+
+GROK_ACC = 0.99
+STATE_DIR = "trainer_state"
+CHECKPOINTS_DIR = "checkpoints"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings. Defaults are nanda2023's (AdamW, lr 1e-3, wd 1, betas 0.9/0.98).
+
+    Attributes:
+        steps: Optimiser steps in total (a resumed run counts the steps already done).
+        lr, weight_decay, betas: AdamW settings.
+        warmup_steps: Linear warmup; step s uses ``lr * min(1, (s + 1) / warmup_steps)``.
+        eval_every: Evaluate train/test loss and accuracy every this many steps (and at
+            step 0 and the last step).
+        seed: Seeds minibatch sampling (full batch uses no randomness).
+        batch_size: ``None`` for full batch (the papers' setting), else rows per step,
+            drawn with a generator seeded by ``(seed, step)`` so resumes are exact.
+        progress: Show a tqdm progress bar.
+        out_dir: Where to write ``history.json``, checkpoints, the resumable trainer
+            state and the final model (``fi.load(out_dir)``). ``None`` writes nothing.
+        checkpoint_every: Save a model checkpoint (and the trainer state) every this many
+            steps under ``out_dir/checkpoints/step_XXXXXXX``; ``None``: only at the end.
+        early_stop_acc, early_stop_patience: Stop once test accuracy has been
+            ``>= early_stop_acc`` for this many consecutive evaluations (``None``: never).
+        fast: Use the model's hook-free ``fast_logits`` path. ``None`` (default) uses it
+            unless hooks are attached to the model, so attached interventions still apply.
+        device: Train on this device (default: where the model is).
+    """
+
+    steps: int = 10_000
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 10
+    eval_every: int = 100
+    seed: int = 0
+    batch_size: Optional[int] = None
+    progress: bool = True
+    out_dir: Optional[str] = None
+    checkpoint_every: Optional[int] = None
+    early_stop_acc: Optional[float] = None
+    early_stop_patience: int = 5
+    fast: Optional[bool] = None
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        self.betas = tuple(float(b) for b in self.betas)
+        for name in ("steps", "warmup_steps", "eval_every", "early_stop_patience"):
+            value = getattr(self, name)
+            minimum = 0 if name == "steps" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"TrainConfig.{name}={value!r}: expected an int >= {minimum}")
+        for name in ("batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig.{name}={value!r}: expected None or a positive int")
+        if not (self.lr > 0):
+            raise ValueError(f"TrainConfig.lr={self.lr!r}: expected a positive float")
+        if not (self.weight_decay >= 0):
+            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay!r}: expected >= 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"TrainConfig.betas={self.betas!r}: expected two floats in [0, 1)")
+        if self.early_stop_acc is not None and not (0 < self.early_stop_acc <= 1):
+            raise ValueError(f"TrainConfig.early_stop_acc={self.early_stop_acc!r}: expected None or (0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"TrainConfig got unknown fields {unknown}")
+        return cls(**d)
+
+    # Fields that may differ between a run and its resumption without changing the maths.
+    RESUMABLE_CHANGES = ("steps", "progress", "out_dir", "checkpoint_every", "early_stop_acc",
+                         "early_stop_patience", "device", "eval_every")
+
+
+@dataclass
+class History:
+    """What a training run measured.
+
+    Attributes:
+        records: One dict per evaluation: ``step``, ``time_s`` (training seconds so far),
+            ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc``, ``weight_norm``
+            (sum of squared parameters); test fields are ``None`` without a test split.
+        checkpoints: ``(step, path)`` of every model checkpoint written.
+        stopped_early: Whether early stopping ended the run.
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    stopped_early: bool = False
+
+    @property
+    def grokked_step(self) -> Optional[int]:
+        """First evaluated step with test accuracy >= 0.99, or None."""
+        for r in self.records:
+            if r.get("test_acc") is not None and r["test_acc"] >= GROK_ACC:
+                return r["step"]
+        return None
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.records[-1] if self.records else {}
+
+    def column(self, key: str) -> list:
+        return [r[key] for r in self.records]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "checkpoints": [list(c) for c in self.checkpoints],
+            "stopped_early": self.stopped_early,
+            "grokked_step": self.grokked_step,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(
+            records=list(d.get("records", [])),
+            checkpoints=[(int(s), str(p)) for s, p in d.get("checkpoints", [])],
+            stopped_early=bool(d.get("stopped_early", False)),
+        )
+
+    @classmethod
+    def load(cls, path) -> History:
+        """Read ``history.json`` from a file or a training output directory."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "history.json"
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def __repr__(self) -> str:
+        last = self.final
+        return (
+            f"History({len(self.records)} evaluations, last step {last.get('step')}, "
+            f"train_acc {last.get('train_acc')}, test_acc {last.get('test_acc')}, "
+            f"grokked_step {self.grokked_step})"
+        )
+
+
+def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy in float64: late in grokking float32 log-softmax loses the tiny losses."""
+    return F.cross_entropy(logits.double(), labels)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:
+    """Train/test loss and accuracy of ``model`` on ``task`` (one pass over the full grid)."""
+    forward = forward or model
+    device = _device_of(model)
+    logits = forward(task.inputs.to(device))
+    labels = task.labels.to(device)
+    out: dict[str, Any] = {}
+    for split in ("train", "test"):
+        idx = task.split(split).to(device)
+        if len(idx) == 0:
+            out[f"{split}_loss"] = out[f"{split}_acc"] = None
+            continue
+        out[f"{split}_loss"] = float(loss_fn(logits[idx], labels[idx]))
+        out[f"{split}_acc"] = float((logits[idx].argmax(-1) == labels[idx]).float().mean())
+    return out
+
+
+def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
+    """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``)."""
+    device = _device_of(model)
+    idx = task.split(split)
+    with torch.no_grad():
+        logits = model(task.inputs[idx].to(device))
+    return float((logits.argmax(-1).cpu() == task.labels[idx]).float().mean())
+
+
+def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] = None, resume: bool = False) -> History:
+    """Train ``model`` on ``task`` and return its :class:`History`.
+
+    Deterministic: the same model config, task and ``cfg`` give the same weights on CPU.
+    With ``cfg.out_dir`` set, writes ``history.json``, checkpoints and the final model
+    there (all atomically); ``resume=True`` continues from ``out_dir/trainer_state``
+    exactly as if the run had not stopped (optimizer state included).
+
+    Args:
+        model: A built-in model, or any module mapping ``[batch, k]`` tokens to ``[batch, p]``.
+        task: The dataset; training uses ``task.train_idx``.
+        cfg: Optimisation settings (default ``TrainConfig()``).
+        resume: Continue the run saved in ``cfg.out_dir``.
+    """
+    cfg = cfg or TrainConfig()
+    if not isinstance(task, ModularArithmetic):
+        raise TypeError(f"task must be a ModularArithmetic, got {type(task).__name__}")
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    _check_compatible(model, task)
+    if resume and cfg.out_dir is None:
+        raise ValueError("resume=True needs cfg.out_dir, the directory of the run to continue")
+    if cfg.device is not None:
+        model.to(cfg.device)
+    device = _device_of(model)
+    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
+
+    history, start, elapsed = History(), 0, 0.0
+    if resume:
+        start, elapsed, history = _load_state(out_dir, model, optimizer, schedule, cfg)
+
+    use_fast = cfg.fast if cfg.fast is not None else not _has_hooks(model)
+    forward = model.fast_logits if (use_fast and hasattr(model, "fast_logits")) else model
+    train_x = task.inputs[task.train_idx].to(device)
+    train_y = task.labels[task.train_idx].to(device)
+    n_train = len(train_y)
+
+    def record(step: int) -> dict[str, Any]:
+        model.eval()
+        r = {"step": step, "time_s": round(elapsed, 3), **evaluate(model, task, forward)}
+        r["weight_norm"] = float(sum(p.detach().pow(2).sum() for p in model.parameters()))
+        model.train()
+        history.records.append(r)
+        return r
+
+    def save_state(step: int) -> None:
+        if out_dir is None:
+            return
+        _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history)
+
+    was_training = model.training
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train", unit="step", dynamic_ncols=True)
+    if start == 0:
+        record(0)
+    step, held = start, 0
+    try:  # an interrupt leaves the last trainer_state / checkpoints intact (atomic writes)
+        for step in range(start + 1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            if cfg.batch_size is None or cfg.batch_size >= n_train:
+                x, y = train_x, train_y
+            else:
+                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+                rows = torch.randint(n_train, (cfg.batch_size,), generator=gen).to(device)
+                x, y = train_x[rows], train_y[rows]
+            loss = loss_fn(forward(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            elapsed += time.perf_counter() - t0
+            bar.update(1)
+
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                r = record(step)
+                bar.set_postfix(loss=f"{r['train_loss']:.3g}", test_acc=_fmt(r["test_acc"]), refresh=False)
+                if cfg.early_stop_acc is not None and r["test_acc"] is not None:
+                    held = held + 1 if r["test_acc"] >= cfg.early_stop_acc else 0
+                    if held >= cfg.early_stop_patience:
+                        history.stopped_early = True
+                        break
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and out_dir is not None:
+                _save_checkpoint(out_dir, model, task, step, history)
+                save_state(step)
+    finally:
+        bar.close()
+
+    if history.records[-1]["step"] != step:
+        record(step)
+    if out_dir is not None:
+        if not history.checkpoints or history.checkpoints[-1][0] != step:
+            _save_checkpoint(out_dir, model, task, step, history)
+        save_state(step)
+        save_model(model, out_dir, task=task, history=history, metadata={"train_config": cfg.to_dict(), "step": step})
+    model.train(was_training)
+    return history
+
+
+# ------------------------------------------------------------------ helpers
+def _fmt(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    hook_points = getattr(model, "hook_dict", {})
+    return any(hp.fwd_hooks or hp.bwd_hooks for hp in hook_points.values())
+
+
+def _check_compatible(model: nn.Module, task: ModularArithmetic) -> None:
+    cfg = getattr(model, "cfg", None)
+    for attr in ("p", "k"):
+        value = getattr(cfg, attr, None)
+        if value is not None and value != getattr(task, attr):
+            raise ValueError(f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}")
+
+
+def _save_checkpoint(out_dir: Path, model, task, step: int, history: History) -> None:
+    path = out_dir / CHECKPOINTS_DIR / f"step_{step:07d}"
+    with atomic_directory(path) as tmp:
+        save_model(model, tmp, task=task, metadata={"step": step})
+    history.checkpoints.append((step, str(path.relative_to(out_dir))))
+    atomic_write_json(out_dir / "history.json", history.to_dict())
+
+
+def _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history) -> None:
+    """Everything needed to continue the run exactly, as one atomically replaced directory."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    opt_tensors, opt_scalars = {}, {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                name = f"{names[id(p)]}::{key}"
+                if torch.is_tensor(value) and value.ndim > 0:
+                    opt_tensors[name] = value
+                else:
+                    opt_scalars[name] = float(value)
+    with atomic_directory(out_dir / STATE_DIR) as tmp:
+        save_model(model, tmp, task=task)
+        record = write_tensors(tmp, opt_tensors, "optimizer")
+        atomic_write_json(
+            tmp / "state.json",
+            {
+                "step": step,
+                "elapsed_s": elapsed,
+                "optimizer": {"tensors": record, "scalars": opt_scalars},
+                "schedule": schedule.state_dict(),
+                "train_config": cfg.to_dict(),
+                "history": history.to_dict(),
+            },
+        )
+    atomic_write_json(out_dir / "history.json", history.to_dict())
+
+
+def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig):
+    from .checkpoint import load
+
+    state_dir = out_dir / STATE_DIR
+    state_path = state_dir / "state.json"
+    if not state_path.is_file():
+        raise CheckpointError(f"{state_path}: missing; nothing to resume in {out_dir}")
+    try:
+        state = json.loads(state_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{state_path}: not valid JSON ({e})") from None
+    saved_cfg = state["train_config"]
+    mine = cfg.to_dict()
+    changed = [k for k in mine if k not in TrainConfig.RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
+    if changed:
+        raise ValueError(
+            f"cannot resume {out_dir}: TrainConfig fields {changed} differ from the saved run "
+            f"({ {k: saved_cfg.get(k) for k in changed} }); only {TrainConfig.RESUMABLE_CHANGES} may change"
+        )
+    saved_model = load(state_dir)
+    if type(saved_model) is not type(model) or saved_model.cfg.to_dict() | {"device": None} != model.cfg.to_dict() | {"device": None}:
+        raise ValueError(f"cannot resume {out_dir}: the saved model's config differs from the model passed in")
+    model.load_state_dict(saved_model.state_dict())
+
+    tensors = read_tensors(state_dir, state["optimizer"]["tensors"], state_path)
+    scalars = state["optimizer"]["scalars"]
+    by_name = dict(model.named_parameters())
+    for name, p in by_name.items():
+        if not p.requires_grad:
+            continue
+        entry = {}
+        for key, value in tensors.items():
+            pname, _, field_name = key.partition("::")
+            if pname == name:
+                entry[field_name] = value.to(p.device)
+        for key, value in scalars.items():
+            pname, _, field_name = key.partition("::")
+            if pname == name:
+                entry[field_name] = torch.tensor(value)
+        if entry:
+            optimizer.state[p] = entry
+    schedule.load_state_dict(state["schedule"])
+    for group, lr in zip(optimizer.param_groups, schedule.get_last_lr()):
+        group["lr"] = lr
+    return int(state["step"]), float(state["elapsed_s"]), History.from_dict(state["history"])

@@ -1,0 +1,108 @@
+"""Real training runs: determinism, exact resume, histories, and each family grokking at small p."""
+
+import json
+
+import pytest
+import torch
+
+import fourier_interp as fi
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_history_records_and_determinism():
+    runs = []
+    for _ in range(2):
+        model = fi.HookedMLP(fi.MLPConfig(p=11, form="embed_relu", d_hidden=32, d_embed=8))
+        task = fi.ModularArithmetic(p=11, frac_train=0.5)
+        history = fi.train(model, task, fi.TrainConfig(steps=30, eval_every=10, progress=False))
+        runs.append((weights(model), history))
+    (w1, h1), (w2, h2) = runs
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert [r["step"] for r in h1.records] == [0, 10, 20, 30]
+    for r in h1.records:
+        assert {"step", "time_s", "train_loss", "test_loss", "train_acc", "test_acc", "weight_norm"} <= r.keys()
+    assert h1.records[-1]["train_loss"] < h1.records[0]["train_loss"]
+    assert [r["train_loss"] for r in h1.records] == [r["train_loss"] for r in h2.records]
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_resume_equals_the_uninterrupted_run(tmp_path, batch_size):
+    def fresh():
+        model = fi.HookedTransformer(fi.TransformerConfig(p=11, d_model=16, n_heads=2, d_head=8, d_mlp=32))
+        return model, fi.ModularArithmetic(p=11, frac_train=0.5)
+
+    cfg = dict(eval_every=5, progress=False, batch_size=batch_size, checkpoint_every=10, warmup_steps=8)
+    model_a, task = fresh()
+    hist_a = fi.train(model_a, task, fi.TrainConfig(steps=30, out_dir=str(tmp_path / "a"), **cfg))
+
+    model_b, task = fresh()
+    fi.train(model_b, task, fi.TrainConfig(steps=10, out_dir=str(tmp_path / "b"), **cfg))
+    model_c, task = fresh()  # a new process would start from a fresh model too
+    hist_c = fi.train(model_c, task, fi.TrainConfig(steps=30, out_dir=str(tmp_path / "b"), **cfg), resume=True)
+
+    wa, wc = weights(model_a), weights(model_c)
+    assert all(torch.equal(wa[k], wc[k]) for k in wa)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h.records]
+    assert strip(hist_a) == strip(hist_c)
+    assert [s for s, _ in hist_c.checkpoints] == [10, 20, 30]
+    assert torch.equal(fi.load(tmp_path / "b").W_E, model_a.W_E)
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    model = fi.HookedMLP(fi.MLPConfig(p=5, d_hidden=8))
+    task = fi.ModularArithmetic(p=5, frac_train=0.5)
+    fi.train(model, task, fi.TrainConfig(steps=4, eval_every=2, progress=False, out_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="lr"):
+        fi.train(model, task, fi.TrainConfig(steps=8, lr=0.1, eval_every=2, progress=False, out_dir=str(tmp_path)), resume=True)
+    with pytest.raises(fi.CheckpointError, match="nothing to resume"):
+        fi.train(model, task, fi.TrainConfig(steps=8, progress=False, out_dir=str(tmp_path / "empty")), resume=True)
+
+
+def test_out_dir_holds_history_checkpoints_and_the_final_model(tmp_path):
+    model = fi.HookedRNN(fi.RNNConfig(p=7, d_embed=8, d_hidden=8))
+    task = fi.ModularArithmetic(p=7, frac_train=0.5)
+    history = fi.train(model, task, fi.TrainConfig(steps=20, eval_every=5, checkpoint_every=10, progress=False, out_dir=str(tmp_path)))
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert [r["step"] for r in saved["records"]] == [0, 5, 10, 15, 20]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_0000010", "step_0000020"]
+    loaded, loaded_task = fi.load(tmp_path, with_task=True)
+    assert torch.equal(loaded.W_E, model.W_E) and loaded_task == task
+    assert fi.History.load(tmp_path).records == history.records
+
+
+def test_early_stopping_and_grokked_step():
+    model, task, cfg = fi.from_preset("nanda2023", p=23, frac_train=0.8, lr=3e-3, steps=3000)
+    cfg.progress, cfg.early_stop_acc, cfg.early_stop_patience, cfg.eval_every = False, 0.99, 3, 100
+    history = fi.train(model, task, cfg)
+    assert history.stopped_early
+    grok = history.grokked_step
+    assert grok is not None and history.records[-1]["step"] == grok + 200
+    assert all(r["test_acc"] >= 0.99 for r in history.records[-3:])
+    assert fi.accuracy(model, task, "test") >= 0.99
+
+
+def test_training_leaves_no_trace_on_hooks_and_mode():
+    model = fi.HookedMLP(fi.MLPConfig(p=5, d_hidden=8))
+    fi.train(model, fi.ModularArithmetic(p=5), fi.TrainConfig(steps=3, eval_every=1, progress=False))
+    assert not model.training
+    assert all(not hp.fwd_hooks for hp in model.hook_dict.values())
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(steps=-1), "steps"),
+    (dict(lr=0), "lr"),
+    (dict(betas=(0.9, 1.5)), "betas"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(eval_every=0), "eval_every"),
+])
+def test_bad_train_config(bad, match):
+    with pytest.raises(ValueError, match=match):
+        fi.TrainConfig(**bad)
+
+
+def test_model_and_task_must_match():
+    with pytest.raises(ValueError, match="model.cfg.p=7 does not match task.p=5"):
+        fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=5), fi.TrainConfig(steps=1, progress=False))
