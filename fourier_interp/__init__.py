@@ -34,6 +34,16 @@ _EXPORTS: dict[str, str] = {
     "MLPConfig": "models",
     "HookedModel": "models",
     "AnalysisSpec": "models",
+    "planted_mlp": "models",
+    "memorizing_mlp": "models",
+    "fourier_basis": "fourier",
+    "fourier_transform": "fourier",
+    "inverse_fourier_transform": "fourier",
+    "grid_transform": "fourier",
+    "frequency_energy": "fourier",
+    "frequency_norms": "fourier",
+    "sum_directions": "fourier",
+    "answer_directions": "fourier",
     "train": "training",
     "TrainConfig": "training",
     "History": "training",
@@ -45,6 +55,12 @@ _EXPORTS: dict[str, str] = {
     "list_presets": "presets",
     "list_pretrained": "pretrained",
     "load_pretrained": "pretrained",
+    # --- analysis (issue 3): add names here, e.g. "unit_frequencies": "analysis",
+    # --- end analysis
+    # --- interventions (issue 4): add names here, e.g. "HookedWrapper": "interventions",
+    # --- end interventions
+    # --- verify (issue 5)
+    # --- end verify
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -74,6 +90,18 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         MLPConfig,
         RNNConfig,
         TransformerConfig,
+        memorizing_mlp,
+        planted_mlp,
+    )
+    from .fourier import (
+        answer_directions,
+        fourier_basis,
+        fourier_transform,
+        frequency_energy,
+        frequency_norms,
+        grid_transform,
+        inverse_fourier_transform,
+        sum_directions,
     )
     from .presets import from_preset, list_presets
     from .pretrained import list_pretrained, load_pretrained

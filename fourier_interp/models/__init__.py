@@ -8,6 +8,7 @@ the class in ``MODEL_CLASSES`` below so checkpoints can be loaded.
 
 from .base import AnalysisSpec, HookedModel, ModelConfig
 from .mlp import HookedMLP, MLPConfig
+from .planted import memorizing_mlp, planted_mlp
 from .rnn import HookedRNN, RNNConfig
 from .transformer import HookedTransformer, TransformerConfig
 
@@ -33,6 +34,8 @@ __all__ = [
     "RNNConfig",
     "HookedMLP",
     "MLPConfig",
+    "planted_mlp",
+    "memorizing_mlp",
     "MODEL_CLASSES",
     "FAMILIES",
 ]

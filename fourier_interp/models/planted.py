@@ -1,0 +1,93 @@
+"""Models with analytically set weights: ground truths for the analyses and verification.
+
+* :func:`planted_mlp` — Gromov's construction (CONTEXT.md), generalised to k operands:
+  a power-activation :class:`HookedMLP` whose neurons each sit on one planted frequency,
+  ``u_{i,j}(a) = cos(w a + phi_{i,j})`` and ``w_i(c) = cos(w c + sum_j phi_{i,j})``.
+  Phases run over a full grid of ``n_phases`` equally spaced values per operand, which
+  cancels every unwanted term exactly, so the logits are exactly
+  ``const * sum_f cos(w_f (a_1 + ... + a_k - c))`` and peak at the right answer.
+* :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
+  for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
+  negative control that verification must reject.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model = fi.planted_mlp(p=11, freqs=[2, 5])
+    >>> task = fi.ModularArithmetic(p=11)
+    >>> fi.accuracy(model, task)
+    1.0
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Iterable, Optional
+
+import torch
+
+from .mlp import HookedMLP, MLPConfig
+
+
+def planted_mlp(
+    p: int, freqs: Iterable[int], k: int = 2, n_phases: Optional[int] = None, scale: float = 1.0, op: str = "add"
+) -> HookedMLP:
+    """A power-activation MLP computing Fourier Multiplication on exactly ``freqs``.
+
+    Args:
+        p: Modulus.
+        freqs: The planted frequencies, each in ``1..(p-1)//2``.
+        k: Number of operands (the activation is the k-th power).
+        n_phases: Phases per operand (default ``k + 1``); ``len(freqs) * n_phases**k`` neurons.
+        scale: Multiplies the input weights (logits scale as ``scale**k``).
+        op: ``"add"``, or ``"sub"`` for ``a - b`` (k = 2): the second operand's phase flips sign.
+
+    Returns:
+        A :class:`HookedMLP` (``form="power"``) in eval mode.
+    """
+    freqs = sorted({int(f) for f in freqs})
+    if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
+        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+    if op not in ("add", "sub") or (op == "sub" and k != 2):
+        raise ValueError(f"op={op!r}: expected 'add', or 'sub' with k=2")
+    n_phases = n_phases or k + 1
+    signs = [1, -1] if op == "sub" else [1] * k
+    phases = [2 * math.pi * i / n_phases for i in range(n_phases)]
+    a = torch.arange(p, dtype=torch.float64)
+    u_rows, w_rows = [], []
+    for f in freqs:
+        w = 2 * math.pi * f / p
+        for phis in itertools.product(phases, repeat=k):
+            u_rows.append(torch.stack([torch.cos(s * w * a + phi) for s, phi in zip(signs, phis)]))  # [k, p]
+            w_rows.append(torch.cos(w * a + sum(phis)))
+    m = len(u_rows)
+    model = HookedMLP(MLPConfig(p=p, k=k, form="power", d_hidden=m, power=k))
+    with torch.no_grad():
+        model.U.copy_((torch.stack(u_rows).permute(1, 2, 0) * scale).float())  # [k, p, m]
+        model.W_out.copy_(torch.stack(w_rows).float() / m)
+    return model
+
+
+def memorizing_mlp(p: int, k: int = 2, op: str = "add") -> HookedMLP:
+    """A lookup table: one ReLU unit per input tuple, 100% accurate, no Fourier structure.
+
+    Unit ``(a_1..a_k)`` receives ``+1`` from each matching operand and a bias of
+    ``-(k - 1)``, so it is 1 exactly on its tuple and 0 elsewhere; it writes +1 to its
+    answer's logit.
+    """
+    from ..tasks import ModularArithmetic
+
+    task = ModularArithmetic(p=p, k=k, op=op)
+    n = task.n
+    model = HookedMLP(MLPConfig(p=p, k=k, form="embed_relu", d_embed=p, d_hidden=n))
+    with torch.no_grad():
+        model.W_E.copy_(torch.eye(p))
+        w_in = torch.zeros(k, p, n)
+        for j in range(k):
+            w_in[j, task.inputs[:, j], torch.arange(n)] = 1.0
+        model.W_in.copy_(w_in.reshape(k * p, n))
+        model.b_in.fill_(-(k - 1))
+        model.W_out.zero_()
+        model.W_out[torch.arange(n), task.labels] = 1.0
+        model.b_out.zero_()
+    return model
