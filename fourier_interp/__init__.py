@@ -49,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "History": "training",
     "evaluate": "training",
     "accuracy": "training",
+    "train_many": "seeds",
+    "train_seeds": "seeds",
+    "SeedSweep": "seeds",
     "load": "checkpoint",
     "CheckpointError": "checkpoint",
     "from_preset": "presets",
@@ -106,4 +109,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .presets import from_preset, list_presets
     from .pretrained import list_pretrained, load_pretrained
     from .tasks import ModularArithmetic
+    from .seeds import SeedSweep, train_many, train_seeds
     from .training import History, TrainConfig, accuracy, evaluate, train

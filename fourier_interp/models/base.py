@@ -159,7 +159,18 @@ class HookedModel(HookedRootModule):
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """Readout logits computed the cheapest exact way, bypassing hooks (training path)."""
-        return self(inputs)
+        return self.fast_forward(self.check_inputs(inputs))
+
+    def fast_forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch p"]:
+        """:meth:`fast_logits` on tokens already checked (and, for the transformer, ending in '=').
+
+        Has no data-dependent checks, so it runs under ``torch.func.vmap`` (many seeds at once).
+        """
+        return self(tokens)
+
+    def prepare_tokens(self, inputs: Tensor) -> Int[Tensor, "batch pos"]:
+        """Check ``inputs`` and turn them into what :meth:`fast_forward` takes."""
+        return self.check_inputs(inputs)
 
     def analysis_spec(self) -> AnalysisSpec:
         raise NotImplementedError

@@ -110,7 +110,10 @@ class HookedMLP(HookedModel):
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """Same maths as one fused gather per operand from ``[p, d_hidden]`` tables, no hooks."""
-        tokens = self.check_inputs(inputs)
+        return self.fast_forward(self.check_inputs(inputs))
+
+    def fast_forward(self, tokens: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        """:meth:`fast_logits` on already-checked tokens (vmap-safe: no checks)."""
         tables = self.unit_input_tables()  # [k, p, d_hidden]
         pre = tables[0][tokens[:, 0]]
         for j in range(1, self.cfg.k):

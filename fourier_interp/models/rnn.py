@@ -123,7 +123,10 @@ class HookedRNN(HookedModel):
         per step; with h_0 = 0 the first hidden state and its recurrent contribution
         ``act(drive) @ W_hh`` are lookups too, so the batch only pays for steps 2..k.
         """
-        tokens = self.check_inputs(inputs)
+        return self.fast_forward(self.check_inputs(inputs))
+
+    def fast_forward(self, tokens: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+        """:meth:`fast_logits` on already-checked tokens (vmap-safe: no checks)."""
         first = self.layers[0]
         drive_table = self.W_E @ first.W_ih + first.b_h  # [p, d_hidden]
         h1_table = first.act(drive_table)

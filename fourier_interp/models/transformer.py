@@ -214,6 +214,9 @@ class HookedTransformer(HookedModel):
         eq = torch.full((inputs.shape[0], 1), self.cfg.eq_token, dtype=torch.long, device=inputs.device)
         return torch.cat([inputs, eq], dim=1)
 
+    def prepare_tokens(self, inputs: Tensor) -> Int[Tensor, "batch n_ctx"]:
+        return self.to_tokens(inputs)
+
     # ----------------------------------------------------------- forward
     def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         tokens = self.to_tokens(inputs)
@@ -233,7 +236,10 @@ class HookedTransformer(HookedModel):
         MLP and unembedding run at the last position only. Other architectures run their
         earlier layers in full and the last layer at the last position only.
         """
-        tokens = self.to_tokens(inputs)
+        return self.fast_forward(self.to_tokens(inputs))
+
+    def fast_forward(self, tokens: Int[Tensor, "batch n_ctx"]) -> Float[Tensor, "batch p"]:
+        """:meth:`fast_logits` on already-checked ``[batch, k+1]`` tokens (vmap-safe: no checks)."""
         if self.cfg.n_layers == 1 and self.cfg.normalization_type is None:
             return self._fast_one_layer(tokens[:, : self.cfg.k])
         resid = self.W_E[tokens] + self.W_pos

@@ -1,0 +1,48 @@
+"""Many seeds at once equal each seed trained alone."""
+
+import pytest
+import torch
+
+import fourier_interp as fi
+
+CASES = [
+    ("nanda2023", dict(p=11, d_model=32, d_mlp=64)),
+    ("rnn", dict(p=11, d_hidden=32, d_embed=16)),
+    ("li2025-k2", dict(p=11)),
+    ("li2025-k3", dict(p=7)),
+]
+
+
+@pytest.mark.parametrize("preset,overrides", CASES)
+@pytest.mark.parametrize("batch_size", [None, 24])
+def test_each_seed_equals_training_it_alone(preset, overrides, batch_size):
+    common = dict(steps=25, eval_every=5, batch_size=batch_size, **overrides)
+    sweep = fi.train_seeds(preset, seeds=[0, 3], progress=False, **common)
+    for i, seed in enumerate([0, 3]):
+        model, task, cfg = fi.from_preset(preset, seed=seed, **common)
+        cfg.progress = False
+        history = fi.train(model, task, cfg)
+        assert sweep.tasks[i] == task
+        for name, value in model.state_dict().items():
+            torch.testing.assert_close(sweep.models[i].state_dict()[name], value, rtol=1e-4, atol=1e-5, msg=name)
+        for mine, alone in zip(sweep.histories[i].records, history.records):
+            assert mine["step"] == alone["step"]
+            assert mine["train_loss"] == pytest.approx(alone["train_loss"], rel=1e-4)
+            assert mine["test_acc"] == pytest.approx(alone["test_acc"], abs=1e-3)
+
+
+def test_sweep_saves_every_seed(tmp_path):
+    sweep = fi.train_seeds("li2025-k2", seeds=[1, 2], progress=False, p=7, steps=5, out_dir=str(tmp_path))
+    for seed, model in zip([1, 2], sweep.models):
+        loaded, task = fi.load(tmp_path / f"seed_{seed}", with_task=True)
+        assert task.seed == seed and torch.equal(loaded.U, model.U)
+
+
+def test_mismatched_models_are_refused():
+    a = fi.HookedMLP(fi.MLPConfig(p=7))
+    b = fi.HookedMLP(fi.MLPConfig(p=7, d_hidden=10))
+    task = fi.ModularArithmetic(p=7)
+    with pytest.raises(ValueError, match="differing only in cfg.seed"):
+        fi.train_many([a, b], [task, task], fi.TrainConfig(steps=1, progress=False))
+    with pytest.raises(ValueError, match="as many tasks as models"):
+        fi.train_many([a], [task, task])
