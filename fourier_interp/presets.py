@@ -74,7 +74,7 @@ PRESETS: dict[str, Preset] = {
             family=HookedRNN,
             model=dict(p=113, k=2, d_embed=128, d_hidden=256, act_fn="relu"),
             task=dict(p=113, k=2, frac_train=0.5),
-            train=dict(steps=20_000, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
+            train=dict(steps=20_000, lr=3e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
             source="Rangamani, 'Low Rank and Sparse Fourier Structure in Recurrent Networks', ICASSP 2025",
             notes="settings chosen here (the paper does not give them); see README",
         ),

@@ -26,11 +26,17 @@ from typing import Iterable, Optional
 
 import torch
 
+from ..tasks import ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
 
 def planted_mlp(
-    p: int, freqs: Iterable[int], k: int = 2, n_phases: Optional[int] = None, scale: float = 1.0, op: str = "add"
+    p: int,
+    freqs: Iterable[int],
+    k: int = 2,
+    n_phases: Optional[int] = None,
+    margin: Optional[float] = 12.0,
+    op: str = "add",
 ) -> HookedMLP:
     """A power-activation MLP computing Fourier Multiplication on exactly ``freqs``.
 
@@ -39,7 +45,10 @@ def planted_mlp(
         freqs: The planted frequencies, each in ``1..(p-1)//2``.
         k: Number of operands (the activation is the k-th power).
         n_phases: Phases per operand (default ``k + 1``); ``len(freqs) * n_phases**k`` neurons.
-        scale: Multiplies the input weights (logits scale as ``scale**k``).
+        margin: Scale the output weights so the smallest gap between the correct logit and
+            the largest other logit over the full grid is ``margin`` (12 gives a
+            cross-entropy near 1e-4, like a trained model); ``None`` keeps ``W_out`` rows of
+            norm-``1/m`` cosines.
         op: ``"add"``, or ``"sub"`` for ``a - b`` (k = 2): the second operand's phase flips sign.
 
     Returns:
@@ -63,20 +72,24 @@ def planted_mlp(
     m = len(u_rows)
     model = HookedMLP(MLPConfig(p=p, k=k, form="power", d_hidden=m, power=k))
     with torch.no_grad():
-        model.U.copy_((torch.stack(u_rows).permute(1, 2, 0) * scale).float())  # [k, p, m]
+        model.U.copy_(torch.stack(u_rows).permute(1, 2, 0).float())  # [k, p, m]
         model.W_out.copy_(torch.stack(w_rows).float() / m)
+        if margin is not None:
+            task = ModularArithmetic(p=p, k=k, op=op)
+            logits = model(task.inputs).double()
+            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+            model.W_out.mul_(margin / float((correct - others).min()))
     return model
 
 
-def memorizing_mlp(p: int, k: int = 2, op: str = "add") -> HookedMLP:
+def memorizing_mlp(p: int, k: int = 2, op: str = "add", margin: float = 12.0) -> HookedMLP:
     """A lookup table: one ReLU unit per input tuple, 100% accurate, no Fourier structure.
 
     Unit ``(a_1..a_k)`` receives ``+1`` from each matching operand and a bias of
-    ``-(k - 1)``, so it is 1 exactly on its tuple and 0 elsewhere; it writes +1 to its
-    answer's logit.
+    ``-(k - 1)``, so it is 1 exactly on its tuple and 0 elsewhere; it writes ``margin`` to
+    its answer's logit (so its loss is as small as a trained model's).
     """
-    from ..tasks import ModularArithmetic
-
     task = ModularArithmetic(p=p, k=k, op=op)
     n = task.n
     model = HookedMLP(MLPConfig(p=p, k=k, form="embed_relu", d_embed=p, d_hidden=n))
@@ -88,6 +101,6 @@ def memorizing_mlp(p: int, k: int = 2, op: str = "add") -> HookedMLP:
         model.W_in.copy_(w_in.reshape(k * p, n))
         model.b_in.fill_(-(k - 1))
         model.W_out.zero_()
-        model.W_out[torch.arange(n), task.labels] = 1.0
+        model.W_out[torch.arange(n), task.labels] = margin
         model.b_out.zero_()
     return model

@@ -1,0 +1,107 @@
+"""Regenerate the pretrained checkpoints shipped in fourier_interp/pretrained/.
+
+    python scripts/make_pretrained.py                 # all of them
+    python scripts/make_pretrained.py rnn-p113        # one
+
+Each model is trained with its preset (seed and step budget below), early-stopped a fixed
+number of evaluations after test accuracy first holds >= 0.99 so the circuit is cleaned
+up, and saved with its history. When the analysis and intervention layers are installed,
+the history also gets restricted/excluded loss at every checkpoint (Nanda et al.'s progress
+measures, with the final model's key frequencies), so reports can draw progress curves
+without shipping the checkpoints. The command, seed, versions and accuracy are recorded
+in the checkpoint's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import fourier_interp as fi
+from fourier_interp.pretrained import PRETRAINED_DIR
+
+# name -> (preset, seed, overrides, patience in evaluations after grokking)
+SPECS = {
+    "transformer-p113": ("nanda2023", 0, dict(steps=40_000), 40),
+    "rnn-p113": ("rnn", 0, dict(steps=30_000), 40),
+    "mlp-k2-p113": ("li2025-k2", 0, dict(steps=30_000), 40),
+    "mlp-k3-p23": ("li2025-k3", 0, dict(steps=30_000), 40),
+}
+
+
+def add_progress_measures(run_dir: Path, model, task, history) -> None:
+    """Restricted and excluded loss at every checkpoint, with the final key frequencies."""
+    try:
+        freqs = fi.key_frequencies(model, task)
+        curve = fi.progress_measures(run_dir, task, freqs)
+    except AttributeError:  # analysis / interventions not available in this checkout
+        return
+    by_step = {row["step"]: row for row in curve.rows}
+    for record in history.records:
+        row = by_step.get(record["step"])
+        if row is not None:
+            record["restricted_loss"] = row["restricted_loss"]
+            record["excluded_loss"] = row["excluded_loss"]
+    history.key_frequencies = freqs
+
+
+def make(name: str, quiet: bool) -> None:
+    preset, seed, overrides, patience = SPECS[name]
+    model, task, cfg = fi.from_preset(preset, seed=seed, **overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg.out_dir = tmp
+        cfg.progress = not quiet
+        cfg.early_stop_acc, cfg.early_stop_patience = 0.99, patience
+        cfg.checkpoint_every = 500
+        t0 = time.time()
+        history = fi.train(model, task, cfg)
+        wall = time.time() - t0
+        add_progress_measures(Path(tmp), model, task, history)
+    acc = fi.accuracy(model, task, "all")
+    if acc < 0.99:
+        raise SystemExit(f"{name}: accuracy on all inputs {acc:.4f} < 0.99 after {history.final['step']} steps; not saved")
+    dest = PRETRAINED_DIR / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    model.save(
+        dest,
+        task=task,
+        history=history,
+        metadata={
+            "name": name,
+            "preset": preset,
+            "seed": seed,
+            "overrides": overrides,
+            "command": f"python scripts/make_pretrained.py {name}",
+            "train_config": {**cfg.to_dict(), "out_dir": None},
+            "step": history.final["step"],
+            "accuracy_all": acc,
+            "train_seconds": round(wall, 1),
+            "torch_threads": torch.get_num_threads(),
+        },
+    )
+    print(f"{name}: accuracy {acc:.4f}, grokked at step {history.grokked_step}, stopped at {history.final['step']} "
+          f"({wall:.0f} s) -> {dest}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"checkpoints to make, from {list(SPECS)} (default: all)")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in SPECS]
+    if unknown:
+        parser.error(f"unknown names {unknown}; expected some of {list(SPECS)}")
+    for name in args.names or list(SPECS):
+        make(name, args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
