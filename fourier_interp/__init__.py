@@ -3,7 +3,7 @@ and causal interventions, that they compute the answer with Fourier Multiplicati
 
 Data flows one way through the package::
 
-    tasks -> models -> training -> fourier (maths) -> analysis -> interventions -> verify -> report
+    tasks -> models -> training -> fourier (maths) -> analysis -> interventions -> verification -> report
 
 Conventionally imported as ``import fourier_interp as fi``. Submodules load lazily, so
 ``import fourier_interp`` is cheap and the command line answers quickly; the first use of
@@ -59,10 +59,53 @@ _EXPORTS: dict[str, str] = {
     "list_pretrained": "pretrained",
     "load_pretrained": "pretrained",
     # --- analysis (issue 3): add names here, e.g. "unit_frequencies": "analysis",
+    "analyze_frequencies": "analysis",
+    "key_frequencies": "analysis",
+    "unit_frequencies": "analysis",
+    "cluster_units": "analysis",
+    "logit_frequencies": "analysis",
+    "weight_frequencies": "analysis",
+    "grid_activations": "analysis",
+    "low_rank": "analysis",
+    "neuron_alignment": "analysis",
+    "normalized_margin": "analysis",
+    "LinearProbe": "analysis",
+    "FourierProbe": "analysis",
+    "FrequencyReport": "analysis",
     # --- end analysis
     # --- interventions (issue 4): add names here, e.g. "HookedWrapper": "interventions",
+    "HookedWrapper": "interventions",
+    "patch_activation": "interventions",
+    "patching_hook": "interventions",
+    "Subspace": "interventions",
+    "corrupt_operand": "interventions",
+    "resample_operand": "interventions",
+    "patch_sweep": "interventions",
+    "patch_positions_layers": "interventions",
+    "patch_steps": "interventions",
+    "patch_units": "interventions",
+    "patch_frequencies": "interventions",
+    "PatchResult": "interventions",
+    "frequency_projection": "interventions",
+    "frequency_ablation_hook": "interventions",
+    "ablate_frequencies": "interventions",
+    "project_frequencies": "interventions",
+    "ablate_weight_frequencies": "interventions",
+    "neuron_ablation_hook": "interventions",
+    "ablate_neurons": "interventions",
+    "cluster_ablation": "interventions",
+    "restricted_loss": "interventions",
+    "excluded_loss": "interventions",
+    "progress_measures": "interventions",
+    "ProgressMeasures": "interventions",
+    "ablation_curve": "interventions",
+    "AblationCurve": "interventions",
     # --- end interventions
     # --- verify (issue 5)
+    "verify": "verification",
+    "Thresholds": "verification",
+    "Claim": "verification",
+    "VerificationReport": "verification",
     # --- end verify
 }
 
@@ -83,6 +126,21 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
+    from .analysis import (
+        FourierProbe,
+        FrequencyReport,
+        LinearProbe,
+        analyze_frequencies,
+        cluster_units,
+        grid_activations,
+        key_frequencies,
+        logit_frequencies,
+        low_rank,
+        neuron_alignment,
+        normalized_margin,
+        unit_frequencies,
+        weight_frequencies,
+    )
     from .checkpoint import CheckpointError, load
     from .models import (
         AnalysisSpec,
@@ -106,8 +164,37 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         inverse_fourier_transform,
         sum_directions,
     )
+    from .interventions import (
+        AblationCurve,
+        HookedWrapper,
+        PatchResult,
+        ProgressMeasures,
+        Subspace,
+        ablate_frequencies,
+        ablate_neurons,
+        ablate_weight_frequencies,
+        ablation_curve,
+        cluster_ablation,
+        corrupt_operand,
+        excluded_loss,
+        frequency_ablation_hook,
+        frequency_projection,
+        neuron_ablation_hook,
+        patch_activation,
+        patch_frequencies,
+        patch_positions_layers,
+        patch_steps,
+        patch_sweep,
+        patch_units,
+        patching_hook,
+        progress_measures,
+        project_frequencies,
+        resample_operand,
+        restricted_loss,
+    )
     from .presets import from_preset, list_presets
     from .pretrained import list_pretrained, load_pretrained
     from .tasks import ModularArithmetic
     from .seeds import SeedSweep, train_many, train_seeds
     from .training import History, TrainConfig, accuracy, evaluate, train
+    from .verification import Claim, Thresholds, VerificationReport, verify

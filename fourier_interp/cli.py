@@ -142,34 +142,35 @@ def cmd_train(args) -> int:
 def cmd_verify(args) -> int:
     if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
         raise UsageError(f"--checkpoint {args.checkpoint}: no such directory")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
     import fourier_interp as fi
-    from .pretrained import DEFAULT
+    from .pretrained import DEFAULT, pretrained_path
 
     try:
         if args.checkpoint is not None:
-            model, task = fi.load(args.checkpoint, with_task=True)
-            name = Path(args.checkpoint).resolve().name
+            source = Path(args.checkpoint)
+            name = source.resolve().name
+            model, task = fi.load(source, with_task=True)
         else:
             name = args.pretrained or DEFAULT
+            source = pretrained_path(name)
             model, task = fi.load_pretrained(name)
     except _user_errors() as e:
         raise UsageError(str(e)) from None
     if task is None:
-        raise UsageError(f"{args.checkpoint}: the checkpoint records no task; save it with model.save(dir, task=task)")
+        raise UsageError(f"{source}: the checkpoint records no task; save it with model.save(dir, task=task)")
+    history = fi.History.load(source) if (source / "history.json").is_file() else None
 
-    verify = getattr(fi, "verify", None)
-    if verify is None:  # until the verification pipeline lands: the accuracy claim only
-        acc = fi.accuracy(model, task, "all")
-        print(f"{name}: {type(model).__name__} on {task}: accuracy on all inputs {acc:.4f}")
-        return 0 if acc >= 0.99 else 1
-
-    out = Path(args.out) if args.out else Path.cwd() / f"verify-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    report = verify(model, task)
+    print(f"verifying {name}: {type(model).__name__} on {task} ...", file=sys.stderr)
+    report = fi.verify(model, task, history=history, name=name)
+    out = out or Path.cwd() / f"verify-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     report.to_json(out / "report.json")
     report.to_html(out / "report.html")
     print(report.to_json() if args.json else report)
-    print(f"report written to {out}/report.html and {out}/report.json", file=sys.stderr)
+    print(f"report written to {out / 'report.html'} and {out / 'report.json'}", file=sys.stderr)
     return 0 if report.passed else 1
 
 

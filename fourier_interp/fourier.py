@@ -224,3 +224,96 @@ def operand_frequency_mask(p: int, k: int, freqs: Freqs, mode: str = "any") -> B
     if mode == "all":
         return any_on & all_ok
     raise ValueError(f"mode={mode!r}: expected 'any' or 'all'")
+
+
+# ------------------------------------------------------------ spectra, phases
+def _frequency_onehot(p: int, dtype: torch.dtype, device: Optional[torch.device]) -> Tensor:
+    """``[p//2 + 1, p]``: entry ``[f, i]`` is 1 when basis row i belongs to frequency f."""
+    rows = row_frequency(p).to(device)
+    return (torch.arange(p // 2 + 1, device=device)[:, None] == rows[None, :]).to(dtype)
+
+
+def grid_spectrum(x: Float[Tensor, "n ..."], p: int, k: int) -> Tensor:
+    """Energy of activations over the full grid per tuple of operand frequencies.
+
+    The k-D transform of :func:`grid_transform`, squared and summed within each
+    frequency's (cos, sin) pair on every operand axis: a unit's '2-D spectrum' for k = 2.
+
+    Args:
+        x: ``[p**k, ...]`` activations computed on ``task.inputs`` (first operand slowest).
+
+    Returns:
+        ``[F, ..., F, ...]`` with ``F = p//2 + 1`` on each of the k operand axes: entry
+        ``[f_1, ..., f_k, ...]`` is the energy of the coefficients whose basis row on operand
+        j belongs to frequency ``f_j`` (0 = const; ``p/2`` = Nyquist for even p). The entries
+        sum to the total sum of squares of ``x`` (Parseval).
+
+    Example:
+        >>> import torch, fourier_interp as fi
+        >>> from fourier_interp.fourier import grid_spectrum, sum_directions
+        >>> cos_sum, _ = sum_directions(7, 2, freq=3)        # cos(w (a + b)), w = 2 pi 3 / 7
+        >>> spec = grid_spectrum(cos_sum, 7, 2)
+        >>> spec.shape, (spec[3, 3] / spec.sum()).item() > 0.999
+        (torch.Size([4, 4]), True)
+    """
+    energy = grid_transform(x, p, k).pow(2)
+    onehot = _frequency_onehot(p, energy.dtype, energy.device)
+    for j in range(k):
+        energy = torch.tensordot(energy, onehot, dims=([j], [1])).movedim(-1, j)
+    return energy
+
+
+def frequency_phase(x: Tensor, freq: int, dim: int = 0) -> tuple[Tensor, Tensor]:
+    """Amplitude and phase of frequency ``freq`` in ``x`` along ``dim`` (of size p).
+
+    Writing the component as ``A cos(w a + phi)`` with ``w = 2 pi freq / p``, and since
+    ``cos(w a + phi) = cos(phi) cos(w a) - sin(phi) sin(w a)``, the phase is
+    ``phi = atan2(-s, c)`` where c and s are the cos and sin coefficients.
+
+    Returns:
+        ``(amplitude, phase)``, each of ``x``'s shape without ``dim``; phase in ``(-pi, pi]``.
+
+    Example:
+        >>> import math, torch
+        >>> from fourier_interp.fourier import frequency_phase
+        >>> a = torch.arange(11, dtype=torch.float64)
+        >>> amp, phi = frequency_phase(2.0 * torch.cos(2 * math.pi * 3 * a / 11 + 0.7), freq=3)
+        >>> round(amp.item(), 6), round(phi.item(), 6)
+        (2.0, 0.7)
+    """
+    p = x.shape[dim]
+    as_freq_list(freq, p)
+    angle = 2 * math.pi * freq * torch.arange(p, dtype=torch.float64, device=x.device) / p
+    xd = x.movedim(dim, -1).double()
+    c = (xd * torch.cos(angle)).sum(-1) * (2 / p)
+    s = (xd * torch.sin(angle)).sum(-1) * (2 / p)
+    return torch.sqrt(c**2 + s**2), torch.atan2(-s, c)
+
+
+def wrap_angle(x: Tensor) -> Tensor:
+    """Angles mapped into ``(-pi, pi]``."""
+    return math.pi - torch.remainder(math.pi - x, 2 * math.pi)
+
+
+def frequency_block_masks(p: int, k: int, families: Sequence[Sequence[int]]) -> Float[Tensor, "n_families cells"]:
+    """Masks over the flattened frequency grid of :func:`grid_spectrum` (``[F]*k``, ``F = p//2 + 1``).
+
+    Row ``i`` marks the frequency tuples whose every operand axis is const (0) or in
+    ``families[i]``, excluding the all-const tuple: for a single frequency ``[f]`` this is
+    Nanda et al.'s ``{const, cos f, sin f}^k`` block; a family ``[f, 2f]`` adds its harmonic
+    and all their products. ``masks @ grid_spectrum(x, p, k).reshape(-1, units)`` gives each
+    block's energy per unit.
+    """
+    size = p // 2 + 1
+    masks = []
+    for fam in families:
+        member = torch.zeros(size, dtype=torch.bool)
+        member[0] = True
+        member[list(fam)] = True
+        mask = member
+        for _ in range(k - 1):
+            mask = (mask[..., None] & member).flatten()
+        mask = mask.clone()
+        mask[0] = False
+        masks.append(mask)
+    return torch.stack(masks).double()

@@ -5,10 +5,9 @@
 
 Each model is trained with its preset (seed and step budget below), early-stopped a fixed
 number of evaluations after test accuracy first holds >= 0.99 so the circuit is cleaned
-up, and saved with its history. When the analysis and intervention layers are installed,
-the history also gets restricted/excluded loss at every checkpoint (Nanda et al.'s progress
-measures, with the final model's key frequencies), so reports can draw progress curves
-without shipping the checkpoints. The command, seed, versions and accuracy are recorded
+up, and saved with its history. The history also gets restricted/excluded
+loss at every checkpoint (Nanda et al.'s progress measures, with the final model's key
+frequencies), so reports can draw progress curves without shipping the checkpoints. The command, seed, versions and accuracy are recorded
 in the checkpoint's metadata.
 """
 
@@ -28,27 +27,23 @@ from fourier_interp.pretrained import PRETRAINED_DIR
 
 # name -> (preset, seed, overrides, patience in evaluations after grokking)
 SPECS = {
-    "transformer-p113": ("nanda2023", 0, dict(steps=40_000), 40),
+    "transformer-p113": ("nanda2023", 0, dict(steps=40_000), 80),
     "rnn-p113": ("rnn", 0, dict(steps=30_000), 40),
     "mlp-k2-p113": ("li2025-k2", 0, dict(steps=30_000), 40),
     "mlp-k3-p23": ("li2025-k3", 0, dict(steps=30_000), 40),
 }
 
 
-def add_progress_measures(run_dir: Path, model, task, history) -> None:
-    """Restricted and excluded loss at every checkpoint, with the final key frequencies."""
-    try:
-        freqs = fi.key_frequencies(model, task)
-        curve = fi.progress_measures(run_dir, task, freqs)
-    except AttributeError:  # analysis / interventions not available in this checkout
-        return
-    by_step = {row["step"]: row for row in curve.rows}
+def add_progress_measures(run_dir: Path, model, task, history) -> list[int]:
+    """Restricted/excluded loss and embedding Gini at every checkpoint, with the final key frequencies."""
+    freqs = fi.key_frequencies(model, task)
+    by_step = {row["step"]: row for row in fi.progress_measures(run_dir, freqs, task)}
     for record in history.records:
         row = by_step.get(record["step"])
         if row is not None:
-            record["restricted_loss"] = row["restricted_loss"]
-            record["excluded_loss"] = row["excluded_loss"]
-    history.key_frequencies = freqs
+            for key in ("restricted_loss", "excluded_loss", "embed_gini"):
+                record[key] = row[key]
+    return freqs
 
 
 def make(name: str, quiet: bool) -> None:
@@ -62,7 +57,7 @@ def make(name: str, quiet: bool) -> None:
         t0 = time.time()
         history = fi.train(model, task, cfg)
         wall = time.time() - t0
-        add_progress_measures(Path(tmp), model, task, history)
+        freqs = add_progress_measures(Path(tmp), model, task, history)
     acc = fi.accuracy(model, task, "all")
     if acc < 0.99:
         raise SystemExit(f"{name}: accuracy on all inputs {acc:.4f} < 0.99 after {history.final['step']} steps; not saved")
@@ -82,6 +77,7 @@ def make(name: str, quiet: bool) -> None:
             "train_config": {**cfg.to_dict(), "out_dir": None},
             "step": history.final["step"],
             "accuracy_all": acc,
+            "key_frequencies": freqs,
             "train_seconds": round(wall, 1),
             "torch_threads": torch.get_num_threads(),
         },

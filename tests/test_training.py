@@ -106,3 +106,12 @@ def test_bad_train_config(bad, match):
 def test_model_and_task_must_match():
     with pytest.raises(ValueError, match="model.cfg.p=7 does not match task.p=5"):
         fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=5), fi.TrainConfig(steps=1, progress=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["transformer", "rnn", "mlp_k2", "mlp_k3"])
+def test_each_family_groks_with_its_preset_at_small_p(trained_small, family):
+    model, task, history = trained_small(family)
+    assert history.grokked_step is not None, history
+    assert fi.accuracy(model, task, "test") >= 0.99
+    assert fi.accuracy(model, task, "train") == 1.0

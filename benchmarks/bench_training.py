@@ -1,0 +1,220 @@
+"""Training benchmarks: one AdamW step per model family, time to grok, many seeds at once.
+
+Every step timed here is what ``fi.train`` does per step: the loss (float64 cross-entropy)
+on the whole training split, ``zero_grad``, ``backward`` and an AdamW update with the
+preset's settings. Ours and the reference each get their own copy of the weights and their
+own optimiser, and are timed interleaved in this process.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from typing import Callable
+
+import torch
+
+import fourier_interp as fi
+from fourier_interp.training import loss_fn
+
+from .common import Settings, Table, Timing, interleaved, say, timing_row
+from .reference import check_same_loss, from_model
+
+# (label, preset, goal: fast-path step time as a fraction of the reference's)
+STEP_CASES = (
+    ("transformer nanda2023", "nanda2023", 0.25),
+    ("RNN rnn", "rnn", 0.5),
+    ("MLP li2025-k2", "li2025-k2", 0.5),
+)
+GROK_ACC = 0.99
+GROK_GOAL_S = 300.0
+ASSUMED_GROK_STEPS = 12_000  # middle of issue 6's "~10-14k steps", used only when nothing better is known
+SEEDS_GOAL = 8.0
+QUICK_GROK_STEPS = 50  # --quick: steps actually run before extrapolating
+
+
+# ------------------------------------------------------------------ helpers
+def _adamw_step(module: torch.nn.Module, forward: Callable, x: torch.Tensor, y: torch.Tensor, cfg) -> Callable[[], None]:
+    """One training step of ``fi.train`` (without its bookkeeping), as a closure."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    module.train()
+
+    def step() -> None:
+        loss = loss_fn(forward(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def step_candidates(preset: str, **overrides) -> tuple[dict[str, Callable[[], None]], str, int, tuple[float, float]]:
+    """Reference, hooked and fast training steps for ``preset``, after the equal-loss check.
+
+    Returns:
+        ``(candidates, check_summary, training_rows, (our_gflop, reference_gflop))`` per step.
+    """
+    model, task, cfg = fi.from_preset(preset, seed=0, **overrides)
+    x, y = task.inputs[task.train_idx], task.labels[task.train_idx]
+    ref = from_model(model)
+    check = check_same_loss(model, ref, x, y)
+    hooked, fast = copy.deepcopy(model), copy.deepcopy(model)
+    candidates = {
+        "reference": _adamw_step(ref, ref, x, y, cfg),
+        "hooked": _adamw_step(hooked, hooked, x, y, cfg),
+        "fast": _adamw_step(fast, fast.fast_logits, x, y, cfg),
+    }
+    return candidates, check, len(y), step_gflop(model, len(y))
+
+
+def step_gflop(model: torch.nn.Module, n: int) -> tuple[float, float]:
+    """Matrix-product work of one training step on ``n`` rows: ``(our fast path, reference)``, GFLOP.
+
+    Counts 2 FLOPs per multiply-add over the products whose size grows with the batch
+    (per-token tables cost O(p), not O(n)); forward + backward is 3x the forward for a
+    product whose input needs a gradient and 2x for one-hot inputs, which do not.
+    Written for the presets' shapes: one-layer transformer and RNN, k operands.
+    """
+    c = model.cfg
+    if isinstance(model, fi.HookedTransformer):
+        pos, hd = c.k + 1, c.n_heads * c.d_head
+        # ours: attention output, MLP and unembedding at '=' only (scores and values are tables)
+        ours = 3 * (hd * c.d_model + 2 * c.d_model * c.d_mlp + c.d_model * c.p)
+        # reference: Q, K, V, O, MLP and unembedding at every position, plus scores and z
+        ref = 3 * (pos * (4 * hd * c.d_model + 2 * c.d_model * c.d_mlp + c.d_model * c.p) + 2 * pos * pos * hd)
+    elif isinstance(model, fi.HookedRNN):
+        # ours: steps 1 and 2 are tables, then W_hh for steps 3..k and the readout
+        ours = 3 * (max(c.k - 2, 0) * c.d_hidden**2 + c.d_hidden * c.p)
+        # reference: one-hot @ W_E, x @ W_ih and h @ W_hh at every step (h_0 = 0 needs no grad), readout
+        ref = (2 * c.k * c.p * c.d_embed + 3 * c.k * c.d_embed * c.d_hidden
+               + (2 + 3 * (c.k - 1)) * c.d_hidden**2 + 3 * c.d_hidden * c.p)
+    else:
+        # ours: the hidden layer is a sum of gathered table rows; only the readout is a product
+        ours = 3 * c.d_hidden * c.p
+        if c.form == "power":
+            ref = 2 * c.k * c.p * c.d_hidden + 3 * c.d_hidden * c.p
+        else:
+            ref = 2 * c.k * c.p * c.d_embed + 3 * c.k * c.d_embed * c.d_hidden + 3 * c.d_hidden * c.p
+    return 2 * ours * n / 1e9, 2 * ref * n / 1e9
+
+
+# --------------------------------------------------------------- train_step
+def train_step(settings: Settings) -> list[Table]:
+    """Our fast and hooked training steps against the naive reference, per model family."""
+    table = Table("train_step: one full-batch AdamW step incl. backward (median of interleaved repeats)")
+    for label, preset, goal in STEP_CASES:
+        candidates, check, n, (ours_gf, ref_gf) = step_candidates(preset)
+        say(f"[train_step] {label}: {n:,} training rows; {check}")
+        t = interleaved(candidates, repeats=settings.n(15, 2), warmup=settings.n(3, 1))
+        fast = timing_row(table, f"{label}: fast path", t["fast"], t["reference"], goal=f"ratio <= {goal}",
+                          note=f"work {ours_gf:.2f} vs {ref_gf:.2f} GFLOP (ratio {ours_gf / ref_gf:.3f}); "
+                               f"{ours_gf / t['fast'].median:.0f} vs {ref_gf / t['reference'].median:.0f} GFLOP/s")
+        fast.met = fast.ratio <= goal
+        timing_row(table, f"{label}: hooked path", t["hooked"], t["reference"], note="informational")
+    return [table]
+
+
+# ------------------------------------------------------------- time_to_grok
+def _grok_steps_hint() -> tuple[int, str]:
+    """Steps to extrapolate to under --quick: the shipped checkpoint's, else the issue's anchor."""
+    try:
+        from fourier_interp.pretrained import describe_pretrained
+
+        for row in describe_pretrained():
+            if row["name"] == "transformer-p113" and row.get("grokked_step"):
+                return int(row["grokked_step"]), "grokked_step of the shipped transformer-p113"
+    except Exception:  # no checkpoints shipped yet
+        pass
+    return ASSUMED_GROK_STEPS, "ASSUMED (issue 6: ~10-14k steps; no shipped checkpoint records it)"
+
+
+def time_to_grok(settings: Settings) -> list[Table]:
+    """nanda2023, p = 113, seed 0, trained with ``fi.train`` until test accuracy >= 0.99.
+
+    Under ``--quick`` only ``QUICK_GROK_STEPS`` steps run; their time per step and per
+    evaluation is extrapolated to the grokking step (rows labelled EXTRAPOLATED).
+    The reference column is the reference's measured step time times the same step count.
+    """
+    candidates, check, _, _ = step_candidates("nanda2023")
+    say(f"[time_to_grok] {check}")
+    t = interleaved({k: candidates[k] for k in ("fast", "reference")}, repeats=settings.n(7, 2))
+    ref_step = t["reference"].median
+    say(f"[time_to_grok] reference step {ref_step * 1e3:.1f} ms, our fast step {t['fast'].median * 1e3:.1f} ms")
+
+    model, task, cfg = fi.from_preset("nanda2023", seed=0, early_stop_acc=GROK_ACC, early_stop_patience=1,
+                                   progress=sys.stderr.isatty())  # a bar on a terminal, silence in logs
+    if settings.quick:
+        cfg.steps, cfg.early_stop_acc = QUICK_GROK_STEPS, None
+    say(f"[time_to_grok] training {f'{QUICK_GROK_STEPS} steps (--quick)' if settings.quick else f'up to {cfg.steps:,} steps'} ...")
+    t0 = time.perf_counter()
+    history = fi.train(model, task, cfg)
+    wall = time.perf_counter() - t0
+    last = history.final
+    steps, train_s = last["step"], last["time_s"]
+    say(f"[time_to_grok] ran {steps:,} steps in {wall:.1f} s ({train_s:.1f} s in training steps); "
+        f"test_acc {last['test_acc']:.4f}, grokked_step {history.grokked_step}")
+
+    table = Table(f"time_to_grok: nanda2023 p=113 seed 0, fi.train until test acc >= {GROK_ACC} "
+                  "(reference = its step time x the same steps)", unit="s")
+    if settings.quick:  # extrapolate training steps and evaluations separately
+        target, source = _grok_steps_hint()
+        n_evals = len(history.records)
+        per_eval = (wall - train_s) / n_evals
+        estimate = train_s / steps * target + per_eval * (target // cfg.eval_every + 1)
+        table.add(f"measured: {steps} steps + {n_evals} evaluations, wall", wall, steps * ref_step)
+        row = table.add(f"EXTRAPOLATED wall to {target:,} steps", estimate, target * ref_step,
+                        goal=f"< {GROK_GOAL_S:.0f} s", note=f"estimate, --quick; steps: {source}")
+        row.met = row.ours < GROK_GOAL_S
+        table.add(f"EXTRAPOLATED training steps only, {target:,} steps", train_s / steps * target, target * ref_step,
+                  note="estimate, --quick")
+        return [table]
+    grokked = history.grokked_step is not None
+    row = table.add(f"wall to test acc >= {GROK_ACC} ({steps:,} steps, eval every {cfg.eval_every})", wall,
+                    steps * ref_step, goal=f"< {GROK_GOAL_S:.0f} s",
+                    note="" if grokked else f"did NOT reach {GROK_ACC} within {steps:,} steps")
+    row.met = grokked and wall < GROK_GOAL_S
+    table.add("  of which training steps (no evaluation)", train_s, steps * ref_step)
+    return [table]
+
+
+# -------------------------------------------------------------------- seeds
+def _per_step(history: fi.History, start: int, end: int) -> float:
+    """Seconds per training step between two evaluated steps (``time_s`` excludes evaluation)."""
+    t = {r["step"]: r["time_s"] for r in history.records}
+    return (t[end] - t[start]) / (end - start)
+
+
+def seeds(settings: Settings) -> list[Table]:
+    """16 seeds at once with ``fi.train_seeds`` (vmap) against one seed with ``fi.train``.
+
+    Per-step time comes from the runs' own ``time_s`` between the middle and the last
+    evaluation, so warm-up steps, model building and evaluation are excluded.
+    """
+    n_seeds = 16
+    cases = (  # label, overrides, (steps, measured from) full / quick
+        ("nanda2023 p=113", dict(p=113), (20, 10), (2, 1)),
+        ("nanda2023 p=23 (small p)", dict(p=23, frac_train=0.3), (200, 100), (10, 5)),
+    )
+    table = Table(f"seeds: {n_seeds} seeds at once (fi.train_seeds) vs one seed (fi.train), CPU",
+                  unit="ms/step", ours=f"{n_seeds} seeds", reference="1 seed")
+    for label, overrides, full, quick in cases:
+        steps, start = quick if settings.quick else full
+        run = dict(steps=steps, eval_every=start, **overrides)
+        many, one = Timing(), Timing()
+        for r in range(settings.n(3, 1)):
+            for which in (("one", "many") if r % 2 == 0 else ("many", "one")):
+                if which == "one":
+                    model, task, cfg = fi.from_preset("nanda2023", seed=0, progress=False, **run)
+                    rows = len(task.train_idx)
+                    one.samples.append(_per_step(fi.train(model, task, cfg), start, steps))
+                else:
+                    sweep = fi.train_seeds("nanda2023", range(n_seeds), progress=False, **run)
+                    many.samples.append(_per_step(sweep.histories[0], start, steps))
+        say(f"[seeds] {label}: {n_seeds} seeds {many.median * 1e3:.1f} ms/step, 1 seed {one.median * 1e3:.1f} ms/step "
+            f"(steps {start + 1}-{steps} of each run, {len(many.samples)} run(s) each)")
+        row = timing_row(table, f"{label}, {rows:,} rows", many, one, goal=f"ratio <= {SEEDS_GOAL:.0f}",
+                         note=f"{n_seeds} separate runs would be ratio {n_seeds}")
+        row.met = row.ratio <= SEEDS_GOAL
+    return [table]

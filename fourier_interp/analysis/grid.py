@@ -1,0 +1,180 @@
+"""Running a model over the full input grid and collecting hook activations.
+
+Every analysis works on activations computed on ``task.inputs`` (all ``p**k`` operand
+tuples, first operand slowest), so that ``fourier.grid_transform`` can reshape them to
+``[p, ..., p, units]``. A model is any ``HookedRootModule`` mapping ``[batch, k]`` operand
+tokens to ``[batch, p]`` logits; the built-in models also name their analysis hooks in
+``analysis_spec()``, which lets callers leave ``hook=None``.
+
+Position axes: a cached activation ``[batch, pos, ...]`` is read at one position (the last,
+where the transformer reads out, by default); attention patterns and scores
+``[batch, head, query_pos, key_pos]`` are read at one query position. What is left is
+flattened to ``[p**k, units]``.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> from fourier_interp.analysis import grid_activations
+    >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_mlp=64))
+    >>> grid_activations(model, fi.ModularArithmetic(p=7), "blocks.0.mlp.hook_post").shape
+    torch.Size([49, 64])
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Optional, Sequence, Union
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from ..models.base import AnalysisSpec
+from ..tasks import ModularArithmetic
+
+BATCH_ROWS = 8192  # grid rows per forward pass
+_QUERY_FIRST = ("hook_pattern", "hook_attn_scores")  # [batch, head, query_pos, key_pos]
+
+
+def check_task(task: Any) -> ModularArithmetic:
+    if not isinstance(task, ModularArithmetic):
+        raise TypeError(f"task must be a fi.ModularArithmetic, got {type(task).__name__}")
+    return task
+
+
+def check_model(model: Any, task: ModularArithmetic) -> nn.Module:
+    """``model`` must be a module with ``hook_dict`` whose ``cfg.p``/``cfg.k`` (if any) match ``task``."""
+    if not isinstance(model, nn.Module) or not hasattr(model, "hook_dict"):
+        raise TypeError(
+            f"model must be a transformer_lens HookedRootModule mapping [batch, k] tokens to [batch, p] logits, "
+            f"got {type(model).__name__}; wrap a plain nn.Module with fi.HookedWrapper first"
+        )
+    cfg = getattr(model, "cfg", None)
+    for attr in ("p", "k"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value != getattr(task, attr):
+            raise ValueError(f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}")
+    return model
+
+
+def model_spec(model: nn.Module) -> Optional[AnalysisSpec]:
+    """The model's ``analysis_spec()``, or ``None`` for a model that has none."""
+    getter = getattr(model, "analysis_spec", None)
+    if not callable(getter):
+        return None
+    try:
+        return getter()
+    except NotImplementedError:
+        return None
+
+
+def resolve_hook(model: nn.Module, hook: Optional[str]) -> str:
+    """``hook``, checked against ``model.hook_dict``; ``None`` means the spec's ``neurons`` hook."""
+    if hook is None:
+        spec = model_spec(model)
+        if spec is None:
+            raise ValueError(
+                f"hook=None needs a model with analysis_spec(); {type(model).__name__} has none, "
+                f"so pass a hook name, e.g. one of {list(model.hook_dict)[:5]}"
+            )
+        return spec.neurons
+    check_hooks(model, [hook])
+    return hook
+
+
+def check_hooks(model: nn.Module, hooks: Sequence[str]) -> None:
+    valid = list(model.hook_dict)
+    for name in hooks:
+        if not isinstance(name, str):
+            raise TypeError(f"hook must be a hook name (str), got {type(name).__name__} {name!r}")
+        if name not in model.hook_dict:
+            close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4) or valid[:5]
+            raise ValueError(f"hook={name!r} is not a hook of {type(model).__name__}; valid names include {close}")
+
+
+def device_of(model: nn.Module) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def select_position(act: Tensor, hook: str, pos: Optional[int]) -> Float[Tensor, "batch units"]:
+    """``[batch, ...]`` -> ``[batch, units]``: one position read (see module docstring), the rest flattened."""
+    if act.ndim >= 3 and pos is not None:
+        axis = 2 if hook.endswith(_QUERY_FIRST) and act.ndim == 4 else 1
+        if not -act.shape[axis] <= pos < act.shape[axis]:
+            raise ValueError(f"pos={pos} is out of range for {hook!r} with {act.shape[axis]} positions")
+        act = act.select(axis, pos)
+    return act.reshape(act.shape[0], -1)
+
+
+@torch.no_grad()
+def run_grid(
+    model: nn.Module,
+    task: ModularArithmetic,
+    hooks: Union[str, Sequence[str], None] = (),
+    pos: Optional[int] = -1,
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[Float[Tensor, "n p"], dict[str, Float[Tensor, "n units"]]]:
+    """Logits and hook activations over the full grid, in one (chunked) pass.
+
+    Args:
+        model: Maps ``[batch, k]`` operand tokens to ``[batch, p]`` logits (a
+            ``[batch, pos, p]`` output is read at its last position).
+        task: Gives the grid ``task.inputs``.
+        hooks: Hook names to cache (``None`` or ``()``: logits only).
+        pos: Position read from activations with a position axis; ``None`` keeps all
+            positions (flattened into the unit axis).
+        batch_rows: Grid rows per forward pass.
+
+    Returns:
+        ``(logits [p**k, p], {hook: [p**k, units]})`` as float tensors on the CPU.
+    """
+    check_task(task)
+    check_model(model, task)
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks or [])
+    check_hooks(model, hooks)
+    device = device_of(model)
+    logits, acts = [], {h: [] for h in hooks}
+    for start in range(0, task.n, batch_rows):
+        inputs = task.inputs[start : start + batch_rows].to(device)
+        if hooks:
+            out, cache = model.run_with_cache(inputs, names_filter=list(hooks))
+            for h in hooks:
+                acts[h].append(select_position(cache[h], h, pos).float().cpu())
+        else:
+            out = model(inputs)
+        logits.append(_as_logits(out, task).float().cpu())
+    return torch.cat(logits), {h: torch.cat(v) for h, v in acts.items()}
+
+
+def grid_activations(
+    model: nn.Module, task: ModularArithmetic, hook: Optional[str] = None, pos: Optional[int] = -1
+) -> Float[Tensor, "n units"]:
+    """One hook's activations over the full grid, ``[p**k, units]`` (``hook=None``: the spec's neurons)."""
+    hook = resolve_hook(check_model(model, check_task(task)), hook)
+    return run_grid(model, task, [hook], pos=pos)[1][hook]
+
+
+def check_grid(x: Any, p: int, k: int, what: str = "activations") -> Tensor:
+    """``x`` as a float ``[p**k, units]`` tensor over the full grid, or raise."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor [p**k, units], got {type(x).__name__}")
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.shape[0] != p**k:
+        raise ValueError(
+            f"{what} has {x.shape[0]} rows; expected p**k = {p}**{k} = {p**k}, one per row of task.inputs "
+            "(the full grid, first operand slowest)"
+        )
+    return x.reshape(p**k, -1).double()
+
+
+def _as_logits(out: Any, task: ModularArithmetic) -> Tensor:
+    if isinstance(out, tuple):
+        out = out[0]
+    if not isinstance(out, Tensor):
+        raise TypeError(f"the model returned {type(out).__name__}; expected a [batch, p] logits tensor")
+    if out.ndim == 3:
+        out = out[:, -1]
+    if out.ndim != 2 or out.shape[1] != task.p:
+        raise ValueError(f"the model returned shape {tuple(out.shape)}; expected [batch, p={task.p}] logits")
+    return out

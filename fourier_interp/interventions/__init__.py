@@ -1,0 +1,96 @@
+"""Interventions: how a claim about the Fourier algorithm becomes causal.
+
+Everything here is a hook function, a context manager built on ``model.hooks()``, or a
+function that runs those, so interventions compose with ``run_with_hooks``,
+``run_with_cache``, ``hooks()`` and each other, on every built-in model and on any plain
+``nn.Module`` wrapped in :class:`HookedWrapper`.
+
+Modules:
+
+* :mod:`.wrapper` — :class:`HookedWrapper`: hook points on a plain PyTorch module's submodules.
+* :mod:`.patching` — :func:`patch_activation`, :class:`Subspace`, patch hooks, clean/corrupted pairs, metrics.
+* :mod:`.sweeps` — patching sweeps: positions x layers (via ``transformer_lens.patching``),
+  RNN steps, units and unit clusters, frequency subspaces.
+* :mod:`.ablation` — frequency ablation over the input grid (hooks, context manager) and
+  in weight space.
+* :mod:`.neurons` — zero / mean / resample ablation of units and unit clusters.
+* :mod:`.progress` — restricted and excluded loss (Nanda et al.) and their curves over checkpoints.
+* :mod:`.curves` — ablation curves (Rangamani): frequencies removed one by one, with a control.
+* :mod:`.results` — result tables with ``to_dict()`` / ``to_dataframe()``.
+
+See ``docs/interventions.md`` for definitions and examples.
+"""
+
+from .ablation import (
+    FrequencyAblation,
+    ablate_frequencies,
+    ablate_weight_frequencies,
+    frequency_ablation_hook,
+    frequency_projection,
+    project_frequencies,
+    token_weights,
+)
+from .curves import AblationCurve, ablation_curve
+from .neurons import NeuronAblation, ablate_neurons, cluster_ablation, neuron_ablation_hook
+from .patching import (
+    METRICS,
+    PatchHook,
+    Subspace,
+    apply_patch,
+    corrupt_operand,
+    patch_activation,
+    patching_hook,
+    resample_operand,
+)
+from .progress import (
+    ProgressMeasures,
+    excluded_logits,
+    excluded_loss,
+    gini,
+    progress_measures,
+    restricted_logits,
+    restricted_loss,
+)
+from .results import PatchResult, ResultTable
+from .sweeps import patch_frequencies, patch_positions_layers, patch_steps, patch_sweep, patch_units
+from .wrapper import HookedWrapper, WrapperConfig
+
+__all__ = [
+    "HookedWrapper",
+    "WrapperConfig",
+    "patch_activation",
+    "patching_hook",
+    "apply_patch",
+    "PatchHook",
+    "Subspace",
+    "corrupt_operand",
+    "resample_operand",
+    "METRICS",
+    "patch_sweep",
+    "patch_positions_layers",
+    "patch_steps",
+    "patch_units",
+    "patch_frequencies",
+    "PatchResult",
+    "ResultTable",
+    "frequency_projection",
+    "frequency_ablation_hook",
+    "FrequencyAblation",
+    "ablate_frequencies",
+    "project_frequencies",
+    "ablate_weight_frequencies",
+    "token_weights",
+    "neuron_ablation_hook",
+    "NeuronAblation",
+    "ablate_neurons",
+    "cluster_ablation",
+    "restricted_loss",
+    "excluded_loss",
+    "restricted_logits",
+    "excluded_logits",
+    "progress_measures",
+    "ProgressMeasures",
+    "gini",
+    "ablation_curve",
+    "AblationCurve",
+]

@@ -1,0 +1,179 @@
+"""Ablation curves (Rangamani, ICASSP 2025): remove key frequencies one at a time.
+
+``ablation_curve(model, task, hook, freqs)`` removes the given frequencies cumulatively at
+``hook`` — after step i the first i of them are removed together, with
+:func:`~.ablation.frequency_ablation_hook` (default: every term in which some operand axis
+has the frequency) — and reports loss and accuracy on the full grid after each step.
+
+Orders: ``"importance"`` — descending loss increase when each frequency is removed *alone*
+(ties: lower frequency first); ``"random"`` — a seeded permutation; or an explicit list.
+Control: the same number of random non-key frequencies (seeded), removed one at a time
+the same way. A model that relies on the key frequencies collapses on the key curve and
+barely moves on the control curve.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model, task = fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23)
+    >>> curve = fi.ablation_curve(model, task, "hook_post", [3, 7])
+    >>> curve.accuracy[0], curve.accuracy[-1] < 0.2, curve.control_accuracy[-1]
+    (1.0, True, 1.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..fourier import Freqs, as_freq_list, n_frequencies
+from ..tasks import ModularArithmetic
+from ._common import check_hook_names, check_model, check_model_task, grid_logits, loss_and_accuracy
+from .ablation import frequency_ablation_hook
+from .results import new_axes
+
+
+@dataclass
+class AblationCurve:
+    """Loss and accuracy as frequencies are removed one by one (index i: first i removed).
+
+    Attributes:
+        hooks: Where the frequencies were removed.
+        order: Key frequencies in removal order; ``order_rule`` says how it was chosen.
+        loss, accuracy: ``len(order) + 1`` values (index 0: nothing removed).
+        control_order, control_loss, control_accuracy: The same for random non-key frequencies.
+        single_loss: Loss with each key frequency removed alone (importance order only).
+        split, subspace, mean: The evaluation split and the ablation settings.
+    """
+
+    hooks: list[str]
+    order: list[int]
+    order_rule: str
+    loss: list[float]
+    accuracy: list[float]
+    control_order: list[int]
+    control_loss: list[float]
+    control_accuracy: list[float]
+    single_loss: dict[int, float] = field(default_factory=dict)
+    split: str = "all"
+    subspace: str = "operands"
+    mean: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable fields."""
+        d = asdict(self)
+        d["single_loss"] = {str(f): v for f, v in self.single_loss.items()}
+        return d
+
+    def to_dataframe(self):
+        """Long form: ``curve`` (key/control), ``n_removed``, ``removed`` (last frequency), ``loss``, ``accuracy``."""
+        import pandas as pd
+
+        rows = []
+        for curve, order, loss, acc in (("key", self.order, self.loss, self.accuracy),
+                                        ("control", self.control_order, self.control_loss, self.control_accuracy)):
+            for i, (l, a) in enumerate(zip(loss, acc)):
+                rows.append({"curve": curve, "n_removed": i, "removed": order[i - 1] if i else None,
+                             "loss": l, "accuracy": a})
+        return pd.DataFrame(rows)
+
+    def plot(self, ax=None):
+        """Accuracy and loss against the number of frequencies removed; returns a matplotlib Figure."""
+        fig, axes = new_axes(None, ncols=2) if ax is None else (ax[0].figure, ax)
+        for i, (values, control, label) in enumerate(((self.accuracy, self.control_accuracy, "accuracy"),
+                                                     (self.loss, self.control_loss, "loss"))):
+            axes[i].plot(range(len(values)), values, "o-", label=f"key {self.order}")
+            axes[i].plot(range(len(control)), control, "s--", label=f"control {self.control_order}")
+            axes[i].set_xlabel("frequencies removed")
+            axes[i].set_ylabel(label)
+        axes[0].set_ylim(-0.02, 1.02)
+        axes[0].legend(fontsize="small")
+        fig.suptitle(f"ablation curve at {', '.join(self.hooks)} ({self.order_rule} order)")
+        return fig
+
+    def __repr__(self) -> str:
+        fmt = lambda xs: "[" + ", ".join(f"{x:.3g}" for x in xs) + "]"
+        return (f"AblationCurve(order={self.order} ({self.order_rule}), accuracy={fmt(self.accuracy)}, "
+                f"control {self.control_order}: accuracy={fmt(self.control_accuracy)})")
+
+
+def ablation_curve(
+    model: nn.Module,
+    task: ModularArithmetic,
+    hook: Union[str, Sequence[str]],
+    freqs: Freqs,
+    order: Union[str, Sequence[int]] = "importance",
+    *,
+    seed: int = 0,
+    control: Union[bool, Sequence[int]] = True,
+    subspace: str = "operands",
+    mean: bool = False,
+    split: str = "all",
+) -> AblationCurve:
+    """Loss and accuracy after removing ``freqs`` one at a time, cumulatively, at ``hook``.
+
+    Args:
+        model: A hooked model (built-in or :class:`HookedWrapper`).
+        task: The task; the model runs on the full grid ``task.inputs``.
+        hook: Hook name (or several, ablated together) whose activation is ``[p**k, ...]``.
+        freqs: The key frequencies.
+        order: ``"importance"``, ``"random"`` or an explicit permutation of ``freqs``.
+        seed: Seeds the random order and the control frequencies.
+        control: Also run the control curve: ``True`` for seeded random non-key
+            frequencies, or the control frequencies themselves (none of them key).
+        subspace, mean: Passed to :func:`~.ablation.frequency_ablation_hook`.
+        split: Rows scored: ``"all"``, ``"train"`` or ``"test"``.
+
+    Returns:
+        An :class:`AblationCurve`.
+    """
+    check_model(model)
+    check_model_task(model, task)
+    hooks = check_hook_names(model, hook)
+    key = as_freq_list(freqs, task.p)
+    if not key:
+        raise ValueError("freqs is empty: give the key frequencies to remove")
+    task.split(split)  # validates the name
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def run(removed: list[int]) -> tuple[float, float]:
+        fn = frequency_ablation_hook(task, removed, subspace=subspace, mean=mean) if removed else None
+        return loss_and_accuracy(grid_logits(model, task, [(h, fn) for h in hooks] if fn else []), task, split)
+
+    base_loss, base_acc = run([])
+    single: dict[int, float] = {}
+    if isinstance(order, str):
+        if order == "importance":
+            single = {f: run([f])[0] for f in key}
+            chosen = sorted(key, key=lambda f: (-(single[f] - base_loss), f))
+        elif order == "random":
+            chosen = [key[i] for i in torch.randperm(len(key), generator=gen).tolist()]
+        else:
+            raise ValueError(f"order={order!r}: expected 'importance', 'random' or a list of the frequencies")
+        rule = order
+    else:
+        chosen = [int(f) for f in order]
+        if sorted(chosen) != key:
+            raise ValueError(f"order={list(order)!r} must be a permutation of freqs={key}")
+        rule = "given"
+
+    def curve(sequence: list[int]) -> tuple[list[float], list[float]]:
+        losses, accs = [base_loss], [base_acc]
+        for i in range(1, len(sequence) + 1):
+            loss, acc = run(sequence[:i])
+            losses.append(loss)
+            accs.append(acc)
+        return losses, accs
+
+    loss, acc = curve(chosen)
+    if isinstance(control, bool):
+        others = [g for g in range(1, n_frequencies(task.p) + 1) if g not in key]
+        picked = [others[i] for i in torch.randperm(len(others), generator=gen)[: len(key)].tolist()] if control else []
+    else:
+        picked = [int(f) for f in control]
+        as_freq_list(picked, task.p)
+        if set(picked) & set(key):
+            raise ValueError(f"control={picked} shares frequencies with freqs={key}; control frequencies must be non-key")
+    control_loss, control_acc = curve(picked) if picked else ([], [])
+    return AblationCurve(hooks, chosen, rule, loss, acc, picked, control_loss, control_acc, single, split, subspace, mean)

@@ -1,0 +1,190 @@
+"""Progress measures of Nanda et al. (ICLR 2023): restricted and excluded loss, over training.
+
+The logits on the full grid, ``L[n, c]`` with ``n = p**k`` inputs and ``c`` the answers, are
+for each answer c a function of the inputs. With ``s = task.signs`` and ``w = 2 pi f / p``:
+
+* **restricted loss** — keep only the components of ``L[:, c]`` along ``cos(w s.a)`` and
+  ``sin(w s.a)`` for f in ``freqs``, add back the mean over the inputs of what was removed
+  (the bias correction: exactly the grid mean of ``L[:, c]``, since the kept directions have
+  zero mean), then take the cross-entropy with the true answers over ``split`` (default all
+  p**k inputs). Near the full loss once the model uses only ``freqs``.
+* **excluded loss** — remove those components (no bias correction) and take the
+  cross-entropy over ``split`` (default the *training* set). It rises as the model comes to
+  rely on ``freqs`` while the training loss stays low.
+
+Both are :func:`~.ablation.frequency_projection` of the logits with ``subspace="sum"``,
+computed in float64. :func:`progress_measures` evaluates them, with train/test loss and
+accuracy, the sum of squared weights and the Gini coefficient of the embedding's Fourier
+norms, at every checkpoint of a training run.
+
+Example:
+    >>> import fourier_interp as fi
+    >>> model, task = fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23)
+    >>> full = fi.evaluate(model, task)["train_loss"]
+    >>> abs(fi.restricted_loss(model, task, [3, 7], split="train") - full) < 1e-6
+    True
+    >>> fi.excluded_loss(model, task, [3, 7]) > 10 * full
+    True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from ..fourier import Freqs, as_freq_list, frequency_norms
+from ..tasks import ModularArithmetic
+from ..training import loss_fn
+from ._common import check_model_task, device_of, loss_and_accuracy
+from .ablation import frequency_projection
+from .results import ResultTable
+
+
+def _grid_logits(model: nn.Module, task: ModularArithmetic) -> Tensor:
+    check_model_task(model, task)
+    with torch.no_grad():
+        return model(task.inputs.to(device_of(model))).double()
+
+
+def restricted_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
+    """Full-grid logits keeping only the ``cos/sin(w s.a)`` components of ``freqs``, plus the grid mean."""
+    return frequency_projection(logits.double(), task, freqs, "keep", subspace="sum", mean=True)
+
+
+def excluded_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
+    """Full-grid logits with the ``cos/sin(w s.a)`` components of ``freqs`` removed."""
+    return frequency_projection(logits.double(), task, freqs, "remove", subspace="sum")
+
+
+def _split_loss(logits: Tensor, task: ModularArithmetic, split: str) -> float:
+    idx = task.split(split).to(logits.device)
+    return float(loss_fn(logits[idx], task.labels.to(logits.device)[idx]))
+
+
+def restricted_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "all") -> float:
+    """Cross-entropy of the restricted logits (see the module docstring) over ``split``.
+
+    Args:
+        model: Any module mapping ``task.inputs`` to ``[p**k, p]`` logits.
+        task: The task (its signs give the directions: ``a - b`` for ``op="sub"``).
+        freqs: The key frequencies.
+        split: ``"all"`` (default), ``"train"`` or ``"test"``.
+    """
+    return _split_loss(restricted_logits(_grid_logits(model, task), task, freqs), task, split)
+
+
+def excluded_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "train") -> float:
+    """Cross-entropy of the excluded logits (see the module docstring) over ``split`` (default train)."""
+    return _split_loss(excluded_logits(_grid_logits(model, task), task, freqs), task, split)
+
+
+def gini(x: Tensor) -> float:
+    """Gini coefficient of non-negative values: 0 when all equal, near 1 when one dominates."""
+    x = x.double().flatten().sort().values
+    n, total = len(x), x.sum()
+    if n == 0 or total <= 0:
+        return 0.0
+    i = torch.arange(1, n + 1, dtype=torch.float64)
+    return float(((2 * i - n - 1) * x).sum() / (n * total))
+
+
+def _embed_gini(model: nn.Module, p: int) -> Optional[float]:
+    """Gini of the Fourier norms of the model's token embedding (or per-unit input weights)."""
+    spec_fn = getattr(model, "analysis_spec", None)
+    if spec_fn is None:
+        return None
+    spec = spec_fn()
+    if spec.embed is not None:
+        return gini(frequency_norms(spec.embed[:p].double(), dim=0))
+    if spec.unit_input_weights is not None:  # [units, k, p]
+        return gini(frequency_norms(spec.unit_input_weights.double(), dim=2))
+    return None
+
+
+class ProgressMeasures(ResultTable):
+    """One row per checkpoint: ``step``, ``train_loss``, ``test_loss``, ``train_acc``,
+    ``test_acc``, ``restricted_loss``, ``excluded_loss``, ``weight_norm`` (sum of squared
+    parameters), ``embed_gini``. ``to_dict()`` gives columns; ``plot()`` a figure."""
+
+    def plot(self, ax=None):
+        """Losses (log scale) against step; returns the matplotlib Figure (no pyplot, no display needed)."""
+        from .results import new_axes
+
+        fig, ax = new_axes(ax)
+        steps = self["step"]
+        for column in ("train_loss", "test_loss", "restricted_loss", "excluded_loss"):
+            values = self[column]
+            if any(v is not None for v in values):
+                ax.plot(steps, [float("nan") if v is None else v for v in values], label=column.replace("_", " "))
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy")
+        ax.legend()
+        ax.set_title(self.title)
+        return fig
+
+
+Run = Union[str, Path, Sequence[tuple[int, Union[str, Path, nn.Module]]]]
+
+
+def progress_measures(
+    run: Run, freqs: Freqs, task: Optional[ModularArithmetic] = None, *, restricted_split: str = "all",
+    excluded_split: str = "train",
+) -> ProgressMeasures:
+    """Progress measures at every checkpoint of a training run.
+
+    Args:
+        run: A training output directory (``TrainConfig.out_dir``: its ``history.json``
+            lists the checkpoints), or a list of ``(step, checkpoint_dir_or_model)``.
+        freqs: The key frequencies (typically found on the final model).
+        task: The task; default: the one saved with the first checkpoint.
+        restricted_split, excluded_split: Splits scored by the two measures.
+
+    Returns:
+        A :class:`ProgressMeasures` table, one row per checkpoint, in step order.
+
+    Example:
+        >>> import fourier_interp as fi  # doctest: +SKIP
+        >>> table = fi.progress_measures("runs/nanda_seed0", freqs=[14, 35, 41, 42, 52])  # doctest: +SKIP
+        >>> table.to_dataframe().plot(x="step", y=["restricted_loss", "excluded_loss"], logy=True)  # doctest: +SKIP
+    """
+    from ..checkpoint import load
+    from ..training import History
+
+    if isinstance(run, (str, Path)):
+        root = Path(run)
+        if not (root / "history.json").is_file():
+            raise ValueError(f"run={str(run)!r}: no history.json there; expected a training out_dir")
+        entries: list[tuple[int, Any]] = [(step, root / path) for step, path in History.load(root).checkpoints]
+        if not entries:
+            raise ValueError(f"run={str(run)!r}: history.json lists no checkpoints (train with checkpoint_every=...)")
+    else:
+        entries = list(run)
+        if not entries or not all(isinstance(e, (tuple, list)) and len(e) == 2 for e in entries):
+            raise ValueError("run must be a run directory or a non-empty list of (step, checkpoint dir or model)")
+    rows = []
+    for step, item in sorted(entries, key=lambda e: e[0]):
+        if isinstance(item, nn.Module):
+            model = item
+        else:
+            model, saved_task = load(item, with_task=True)
+            task = task or saved_task
+        if task is None:
+            raise ValueError("task is unknown: pass task= (the checkpoint has no saved task)")
+        as_freq_list(freqs, task.p)
+        logits = _grid_logits(model, task)
+        row: dict[str, Any] = {"step": int(step)}
+        for split in ("train", "test"):
+            has = len(task.split(split)) > 0
+            loss, acc = loss_and_accuracy(logits, task, split) if has else (None, None)
+            row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
+        row["restricted_loss"] = _split_loss(restricted_logits(logits, task, freqs), task, restricted_split)
+        row["excluded_loss"] = _split_loss(excluded_logits(logits, task, freqs), task, excluded_split)
+        row["weight_norm"] = float(sum(p.detach().double().pow(2).sum() for p in model.parameters()))
+        row["embed_gini"] = _embed_gini(model, task.p)
+        rows.append(row)
+    return ProgressMeasures(rows, title=f"progress measures, key frequencies {as_freq_list(freqs, task.p)}")

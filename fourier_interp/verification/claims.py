@@ -1,0 +1,253 @@
+"""The claims :func:`fi.verify` checks, each a function from measurements to a :class:`Claim`.
+
+Thresholds live in one place, :class:`Thresholds`, with the reason for each (also in
+docs/verify.md); callers override any of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from ..analysis import neuron_alignment, weight_frequencies, weight_low_rank
+from ..analysis.results import FrequencyReport
+from ..fourier import harmonics, n_frequencies
+from ..interventions import ablation_curve
+from ..interventions.progress import excluded_logits, restricted_logits
+from ..tasks import ModularArithmetic
+from ..training import loss_fn
+
+
+@dataclass
+class Thresholds:
+    """Every threshold of :func:`verify` in one place (docs/verify.md explains each).
+
+    Attributes:
+        accuracy: Claim 1 — accuracy on the test split.
+        unit_fraction: A unit is frequency-selective when its frequency's family block
+            (the frequency and the harmonics its nonlinearity creates) holds this share of
+            its variance over the grid (Nanda et al.'s 0.85).
+        selective_share: Claim 2 — share of live units that are selective ("most": > half).
+        logit_fraction: Claim 3 — share of the centred logit variance the key frequencies'
+            ``cos(w (s.a - c))`` terms explain.
+        input_fraction: Claim 4 — share of the embedding's non-constant Fourier energy on
+            the key frequencies and their harmonics.
+        unit_weight_share: Claim 4 (MLP) — share of units whose own input and output
+            weights each hold >= ``unit_weight_purity`` of their energy on one frequency.
+        unit_weight_purity: See ``unit_weight_share`` (Li et al.'s single-frequency neurons).
+        collapse: Claim 5 — with the key frequencies ablated, accuracy above chance is at
+            most this share of the way from chance (1/p) to 1.
+        control_accuracy: Claim 5 — accuracy with as many non-key frequencies ablated.
+        restricted_gap: Claim 5 — (restricted loss - full loss) / ln p at most this.
+        excluded_gap: Claim 5 — (excluded loss - full loss) / ln p at least this.
+        phase_error: Extra (power MLP, counted) — median phase error of single-frequency
+            neurons in radians (Li et al.: phase(w_i) = sum_j phase(u_ij)).
+    """
+
+    accuracy: float = 0.99
+    unit_fraction: float = 0.85
+    selective_share: float = 0.5
+    logit_fraction: float = 0.9
+    input_fraction: float = 0.7
+    unit_weight_share: float = 0.5
+    unit_weight_purity: float = 0.9
+    collapse: float = 0.1
+    control_accuracy: float = 0.95
+    restricted_gap: float = 0.1
+    excluded_gap: float = 0.5
+    phase_error: float = 0.3
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass
+class Claim:
+    """One checked claim: its measured value, the threshold, the verdict and why.
+
+    ``passed`` is ``None`` when the claim does not apply to the model (e.g. no embedding);
+    ``counted`` is False for claims reported as evidence without entering the verdict.
+    ``figure`` names the report figure that shows it.
+    """
+
+    name: str
+    value: Optional[float]
+    threshold: str
+    passed: Optional[bool]
+    detail: str
+    figure: Optional[str] = None
+    counted: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------- claims
+def claim_accuracy(logits: Tensor, task: ModularArithmetic, th: Thresholds) -> Claim:
+    split = "test" if len(task.test_idx) else "all"
+    idx = task.split(split)
+    all_acc = float((logits.argmax(-1) == task.labels).double().mean())
+    acc = float((logits[idx].argmax(-1) == task.labels[idx]).double().mean())
+    return Claim("solves the task", acc, f">= {th.accuracy}", acc >= th.accuracy,
+                 f"accuracy on the {split} split ({len(idx)} inputs); {all_acc:.4f} on all {task.n}")
+
+
+def claim_units(freq: FrequencyReport, th: Thresholds) -> Claim:
+    units = freq.units
+    share = units.share_clustered
+    live = int(units.live.sum())
+    top = sorted(units.summary()["counts"].items(), key=lambda kv: -kv[1])[:6]
+    return Claim(
+        "units are frequency-selective", share, f">= {th.selective_share} of live units",
+        share >= th.selective_share,
+        f"{int(units.clustered.sum())} of {live} live units at {units.hook!r} have one frequency (with harmonics to "
+        f"order {units.harmonic_order}) explaining >= {th.unit_fraction} of their variance; units per frequency "
+        f"{dict(top)}",
+        figure="unit_frequencies",
+    )
+
+
+def claim_logits(freq: FrequencyReport, task: ModularArithmetic, th: Thresholds) -> Claim:
+    key = freq.key_freqs
+    value = freq.logits.explained(key) if key else 0.0
+    n_freq = n_frequencies(task.p)
+    sparsity = "sparse" if len(key) <= n_freq / 4 else "dense (Li et al.: wide power MLPs use every frequency)"
+    return Claim(
+        "logits are Fourier Multiplication", value, f">= {th.logit_fraction}", bool(key) and value >= th.logit_fraction,
+        f"cos(w(s.a - c)) terms of {len(key)} key frequencies {key} of {n_freq} explain {value:.3f} of the centred "
+        f"logit variance ({freq.logits.total:.3f} with all frequencies); the set is {sparsity}",
+        figure="logit_frequencies",
+    )
+
+
+def _family_share(fractions: Tensor, key: list[int], p: int, order: int) -> float:
+    fam = {h for f in key for h in harmonics(f, p, order) if h <= n_frequencies(p)}
+    return float(sum(fractions[f - 1] for f in fam)) if fam else 0.0
+
+
+def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, th: Thresholds) -> list[Claim]:
+    """Claim 4: the embedding's Fourier energy on the key frequencies; each unit's own weights on one."""
+    key, order = freq.key_freqs, freq.units.harmonic_order
+    claims = []
+    if embed is not None:
+        spectrum = freq.weights.get("embed") or weight_frequencies(embed[: task.p].detach().cpu(), dim=0, name="embed")
+        share = _family_share(spectrum.fraction, key, task.p, order)
+        claims.append(Claim(
+            "inputs are Fourier-sparse", share, f">= {th.input_fraction}", share >= th.input_fraction,
+            f"{share:.3f} of the embedding's Fourier energy is on the key frequencies (with harmonics); "
+            f"Gini of its frequency norms {spectrum.gini:.3f}", figure="embedding"))
+    if align is not None:
+        share = align.share_single
+        claims.append(Claim(
+            "unit input weights are single-frequency", share, f">= {th.unit_weight_share} of units",
+            share >= th.unit_weight_share,
+            f"{share:.1%} of units have every input vector u_ij and output vector w_i with >= {th.unit_weight_purity} "
+            f"of its energy on one frequency; they cover {len(align.frequencies)} of {align.n_freq} frequencies",
+            figure="unit_weights"))
+    if not claims:
+        claims.append(Claim("inputs are Fourier-sparse", None, f">= {th.input_fraction}", None,
+                            "not applicable: no embedding or unit input weights named (pass embed=)"))
+    return claims
+
+
+def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key: list[int], th: Thresholds,
+                  seed: int, harmonic_order: int):
+    """Ablation of the key frequencies and of a control set at ``hook``; restricted and excluded loss."""
+    p, chance = task.p, 1.0 / task.p
+    if not key:
+        return None, [Claim("ablating key frequencies breaks the model", None, "", False, "no key frequencies found")]
+    control = control_frequencies(key, p, harmonic_order, n=len(key), seed=seed)
+    curve = ablation_curve(model, task, hook, key, order="importance", seed=seed, control=control or False)
+    ablated = curve.accuracy[-1]
+    lifted = (ablated - chance) / (1 - chance)
+    claims = [Claim(
+        "ablating key frequencies breaks the model", ablated, f"<= {chance + th.collapse * (1 - chance):.3f}",
+        lifted <= th.collapse,
+        f"accuracy {curve.accuracy[0]:.3f} -> {ablated:.3f} (chance {chance:.3f}) removing {curve.order} at {hook!r} "
+        f"one at a time: {[round(a, 3) for a in curve.accuracy]}", figure="ablation")]
+    if control is None:
+        claims.append(Claim("ablating other frequencies does not", None, f">= {th.control_accuracy}", None,
+                            "not possible: every frequency is key, so there is no non-key frequency to ablate"))
+    else:
+        acc = curve.control_accuracy[-1]
+        claims.append(Claim("ablating other frequencies does not", acc, f">= {th.control_accuracy}",
+                            acc >= th.control_accuracy,
+                            f"accuracy {acc:.3f} with {len(control)} non-key frequencies {control} (harmonics of key "
+                            f"frequencies avoided) ablated at {hook!r}", figure="ablation"))
+    logits, labels, train = logits.double(), task.labels, task.train_idx
+    ln_p = math.log(p)
+    full = float(loss_fn(logits, labels))
+    restricted = float(loss_fn(restricted_logits(logits, task, key), labels))
+    full_train = float(loss_fn(logits[train], labels[train]))
+    excluded = float(loss_fn(excluded_logits(logits, task, key)[train], labels[train]))
+    claims.append(Claim("restricted loss near full loss", restricted, f"<= full + {th.restricted_gap} ln p",
+                        (restricted - full) / ln_p <= th.restricted_gap,
+                        f"keeping only the key frequencies' cos/sin(w s.a) logit components: {restricted:.4g} vs full "
+                        f"{full:.4g} on all inputs (ln p = {ln_p:.3f})", figure="training"))
+    claims.append(Claim("excluded loss far above full loss", excluded, f">= full + {th.excluded_gap} ln p",
+                        (excluded - full_train) / ln_p >= th.excluded_gap,
+                        f"removing them, on the train split: {excluded:.4g} vs full {full_train:.4g}", figure="training"))
+    return curve, claims
+
+
+def control_frequencies(key: list[int], p: int, freq_order: int, n: int, seed: int) -> Optional[list[int]]:
+    """``n`` seeded non-key frequencies, avoiding the key frequencies' harmonics while enough remain."""
+    others = [f for f in range(1, n_frequencies(p) + 1) if f not in key]
+    if not others:
+        return None
+    harm = {h for f in key for h in harmonics(f, p, freq_order)}
+    clean = [f for f in others if f not in harm]
+    pool = clean if len(clean) >= n else others
+    gen = torch.Generator().manual_seed(seed)
+    return sorted(pool[i] for i in torch.randperm(len(pool), generator=gen)[:n].tolist())
+
+
+def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Optional[Tensor], th: Thresholds):
+    """Architecture-specific evidence: ``(extras dict, claims)``; most are reported, not counted."""
+    from ..models import HookedMLP, HookedRNN
+
+    extras: dict[str, Any] = {}
+    claims: list[Claim] = []
+    if isinstance(model, HookedRNN):
+        lowrank = weight_low_rank(model)
+        extras["low_rank"] = lowrank
+        for name, res in lowrank.items():
+            claims.append(Claim(
+                f"low rank: {name}", res.energy_at(res.r), f"rank {res.r} of {min(res.shape)}", None,
+                f"top {res.r} singular components hold {res.energy_at(res.r):.1%} of the energy; their singular vectors "
+                f"sit on frequencies {res.freq.tolist() if res.freq is not None else '-'}"
+                + (f" (via {res.aligned_via})" if res.aligned_via else ""), figure="low_rank", counted=False))
+    if align is not None:
+        extras["neurons"] = align
+        errors = align.phase_error[align.single]
+        median = float(errors.median()) if len(errors) else float("nan")
+        counted = isinstance(model, HookedMLP) and model.cfg.form == "power"
+        claims.append(Claim(
+            "phase relation phase(w_i) = sum_j phase(u_ij)", median, f"median <= {th.phase_error} rad",
+            (median <= th.phase_error) if len(errors) else None,
+            f"median phase error over {len(errors)} single-frequency neurons (max {align.max_phase_error:.3g} rad); "
+            "counted for the power form (Li et al.)", figure="unit_weights", counted=counted))
+        claims.append(Claim(
+            "frequency coverage", align.coverage, "finding", None,
+            f"single-frequency neurons use {len(align.frequencies)} of {align.n_freq} frequencies "
+            "(Li et al.: all of them at max margin)", counted=False))
+        if align.margin is not None:
+            ratio = align.margin_ratio
+            claims.append(Claim(
+                "normalised L_{2,k+1} margin", align.margin, "finding", None,
+                f"margin {align.margin:.4g}; balanced {align.balanced_margin:.4g}"
+                + (f", {ratio:.3f} of the all-frequency planted network's {align.reference_margin:.4g}" if ratio else ""),
+                counted=False))
+    if attention_from_eq is not None:
+        to_pos = attention_from_eq  # [head, key_pos], mean over the grid
+        extras["attention_from_eq"] = to_pos
+        claims.append(Claim(
+            "attention from '='", float(to_pos[:, :-1].sum(-1).mean()), "finding", None,
+            "share of attention from '=' to the operands, mean over heads and inputs; per head and position: "
+            + "; ".join(f"head {h}: " + ", ".join(f"{v:.2f}" for v in to_pos[h].tolist()) for h in range(len(to_pos))),
+            figure="attention", counted=False))
+    return extras, claims

@@ -1,0 +1,149 @@
+"""``fi.verify``: one pass over the full grid, the analyses, the interventions, the verdict."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..analysis import analyze_frequencies, neuron_alignment
+from ..analysis.grid import model_spec, resolve_hook, run_grid
+from ..tasks import ModularArithmetic
+from ..training import History
+from .claims import (
+    Thresholds,
+    claim_accuracy,
+    claim_logits,
+    claim_units,
+    claims_causal,
+    claims_extras,
+    claims_inputs,
+)
+from .result import VerificationReport
+
+
+def verify(
+    model: nn.Module,
+    task: ModularArithmetic,
+    neurons: Optional[str] = None,
+    embed: Optional[Tensor] = None,
+    *,
+    thresholds: Optional[Thresholds] = None,
+    history: Optional[History] = None,
+    name: Optional[str] = None,
+    seed: int = 0,
+    **overrides: float,
+) -> VerificationReport:
+    """Decide, with evidence, whether ``model`` computes ``task`` by Fourier Multiplication.
+
+    Args:
+        model: A built-in model (hook roles known from ``analysis_spec()``) or any
+            ``HookedRootModule`` mapping ``[batch, k]`` operands to ``[batch, p]`` logits
+            (wrap a plain module with ``fi.HookedWrapper``).
+        task: The task; the model is run on its full grid ``task.inputs``.
+        neurons: Hook of the hidden units (required for models without ``analysis_spec``).
+        embed: Token embedding ``[p, d]`` for claim 4 on a custom model (built-in models
+            supply theirs); ``None`` there marks the claim not applicable.
+        thresholds: A :class:`Thresholds`; single thresholds can also be passed as
+            keyword arguments, e.g. ``verify(model, task, logit_fraction=0.8)``.
+        history: A training :class:`History`; its curves (with restricted/excluded loss
+            when recorded) go in the report.
+        name: A name for the report (default: the model class).
+        seed: Seeds the random choice of control frequencies.
+
+    Returns:
+        A :class:`VerificationReport`: ``.passed``, ``.key_frequencies``, ``.claims``,
+        ``to_dict()``, ``to_json(path)``, ``to_html(path)``; ``print(report)`` shows the table.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> report = fi.verify(fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
+        >>> report.passed, report.key_frequencies
+        (True, [3, 7])
+    """
+    if not isinstance(task, ModularArithmetic):
+        raise TypeError(f"task must be a fourier_interp.ModularArithmetic, got {type(task).__name__}")
+    if thresholds is not None and not isinstance(thresholds, Thresholds):
+        raise TypeError(f"thresholds must be a fi.Thresholds, got {type(thresholds).__name__}")
+    allowed = {f.name for f in fields(Thresholds)}
+    if set(overrides) - allowed:
+        raise TypeError(f"verify() got unknown threshold(s) {sorted(set(overrides) - allowed)}; allowed: {sorted(allowed)}")
+    th = Thresholds(**{**(thresholds or Thresholds()).to_dict(), **overrides})
+    spec = model_spec(model)
+    if spec is None and neurons is None:
+        names = sorted(getattr(model, "hook_dict", {}))
+        raise ValueError(
+            f"{type(model).__name__} has no analysis_spec(): name its hidden units with neurons=<hook name> "
+            f"(hooks include {names[:6]})"
+        )
+    neurons = resolve_hook(model, neurons)
+    if embed is None and spec is not None:
+        embed = spec.embed
+    pattern_hook = spec.attention_pattern if spec is not None else None
+
+    was_training = model.training
+    model.eval()
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        hooks = [neurons] + ([pattern_hook] if pattern_hook else [])
+        logits, acts = run_grid(model, task, hooks, pos=-1)  # the one full-grid pass
+        freq = analyze_frequencies(model, task, neurons, threshold=th.unit_fraction, grid=(logits, acts))
+        align = None
+        if spec is not None and spec.unit_input_weights is not None and spec.unit_output_weights is not None:
+            align = neuron_alignment(model, task, threshold=th.unit_weight_purity)
+        timings["analysis_s"] = time.perf_counter() - start
+
+        key = freq.key_freqs
+        claims = [
+            claim_accuracy(logits, task, th),
+            claim_units(freq, th),
+            claim_logits(freq, task, th),
+            *claims_inputs(task, freq, embed, align, th),
+        ]
+        t = time.perf_counter()
+        curve, causal = claims_causal(model, task, logits, neurons, key, th, seed, freq.units.harmonic_order)
+        claims += causal
+        timings["interventions_s"] = time.perf_counter() - t
+
+        attention = examples = None
+        if pattern_hook:
+            n_ctx = task.k + 1
+            attention = acts[pattern_hook].reshape(task.n, -1, n_ctx).mean(0)  # [head, key_pos] from '='
+            rows = torch.linspace(0, task.n - 1, 4).long()
+            _, cache = model.run_with_cache(task.inputs[rows].to(_device(model)), names_filter=[pattern_hook])
+            examples = {
+                "tokens": [[str(int(a)) for a in task.inputs[r]] + ["="] for r in rows],
+                "patterns": cache[pattern_hook].float().cpu(),  # [example, head, query, key]
+            }
+        extras, extra_claims = claims_extras(model, task, align, attention, th)
+        claims += extra_claims
+        if examples is not None:
+            extras["attention_examples"] = examples
+    finally:
+        model.train(was_training)
+    timings["total_s"] = time.perf_counter() - start
+    counted = [c.passed for c in claims if c.counted and c.passed is not None]
+    return VerificationReport(
+        name=name or type(model).__name__,
+        model_class=type(model).__name__,
+        task=task,
+        neurons=neurons,
+        passed=bool(key) and all(counted),
+        key_frequencies=list(key),
+        claims=claims,
+        thresholds=th,
+        frequencies=freq,
+        ablation=curve,
+        extras=extras,
+        history=history,
+        timings=timings,
+    )
+
+
+def _device(model: nn.Module) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")

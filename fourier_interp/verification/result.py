@@ -1,0 +1,173 @@
+"""The verification report: claims, verdict and the evidence behind them, as text, JSON or HTML."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from ..tasks import ModularArithmetic
+from .claims import Claim, Thresholds
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: tensors to lists, NaN/inf to None, objects with to_dict expanded."""
+    if isinstance(value, torch.Tensor):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _plain(value.to_dict())
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+@dataclass
+class VerificationReport:
+    """What :func:`fi.verify` found.
+
+    Attributes:
+        passed: Every counted, applicable claim passed (and key frequencies were found).
+        key_frequencies: Sorted key frequencies in ``1..(p-1)//2``.
+        claims: The :class:`Claim` list, in order.
+        thresholds: The :class:`Thresholds` used.
+        frequencies: The ``FrequencyReport`` (weights, units, logits) behind claims 2-4.
+        ablation: The ``AblationCurve`` behind claim 5.
+        extras: Architecture-specific results (low rank, neuron alignment, attention).
+        history: The training history, when given.
+        timings: Seconds spent per stage.
+    """
+
+    name: str
+    model_class: str
+    task: ModularArithmetic
+    neurons: str
+    passed: bool
+    key_frequencies: list[int]
+    claims: list[Claim]
+    thresholds: Thresholds
+    frequencies: Any = None
+    ablation: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    history: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    @property
+    def failed_claims(self) -> list[Claim]:
+        """Counted claims that failed: why the model does not pass."""
+        return [c for c in self.claims if c.counted and c.passed is False]
+
+    def claim(self, name: str) -> Claim:
+        """The claim called ``name``."""
+        for c in self.claims:
+            if c.name == name:
+                return c
+        raise KeyError(f"no claim {name!r}; claims: {[c.name for c in self.claims]}")
+
+    # ------------------------------------------------------------- exports
+    def to_dict(self) -> dict[str, Any]:
+        from ..checkpoint import versions
+
+        freq = self.frequencies
+        out = {
+            "name": self.name,
+            "model_class": self.model_class,
+            "task": self.task.to_dict(),
+            "neurons": self.neurons,
+            "passed": self.passed,
+            "key_frequencies": self.key_frequencies,
+            "failed_claims": [c.name for c in self.failed_claims],
+            "claims": [c.to_dict() for c in self.claims],
+            "thresholds": self.thresholds.to_dict(),
+            "methods": None if freq is None else freq.methods,
+            "key_frequency_rule": None if freq is None else freq.rule,
+            "logit_fraction_by_frequency": None if freq is None else freq.logits.fraction,
+            "ablation": None if self.ablation is None else _ablation_dict(self.ablation),
+            "timings_s": self.timings,
+            "created": self.created,
+            "versions": versions(),
+        }
+        return _plain(out)
+
+    def to_json(self, path: Union[str, Path, None] = None) -> str:
+        """The report as JSON; also written (atomically) to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            from ..checkpoint import atomic_write_bytes
+
+            atomic_write_bytes(Path(path), (text + "\n").encode())
+        return text
+
+    def to_html(self, path: Union[str, Path, None] = None) -> str:
+        """One self-contained HTML page (claim table, figures, attention patterns); written to ``path`` if given."""
+        from ..report import render_html
+
+        page = render_html(self)
+        if path is not None:
+            from ..checkpoint import atomic_write_bytes
+
+            atomic_write_bytes(Path(path), page.encode())
+        return page
+
+    def table(self) -> str:
+        """The claim table as plain text."""
+        rows = [("#", "claim", "value", "threshold", "verdict")]
+        for i, c in enumerate(self.claims, 1):
+            rows.append((str(i), c.name, _fmt(c.value), c.threshold, verdict(c)))
+        widths = [max(len(r[j]) for r in rows) for j in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        head = (
+            f"Fourier Multiplication check: {self.name} ({self.model_class}) on {self.task}\n"
+            f"verdict: {'PASS' if self.passed else 'FAIL'}    key frequencies: {self.key_frequencies}    "
+            f"units: {self.neurons!r}"
+        )
+        if self.failed_claims:
+            head += "\nfailed: " + "; ".join(c.name for c in self.failed_claims)
+        details = "\n".join(f"  {i}. {c.detail}" for i, c in enumerate(self.claims, 1))
+        return f"{head}\n\n{self.table()}\n\ndetails:\n{details}"
+
+    def __repr__(self) -> str:
+        return (f"VerificationReport({self.name!r}, passed={self.passed}, key_frequencies={self.key_frequencies}, "
+                f"failed={[c.name for c in self.failed_claims]})")
+
+
+def verdict(claim: Claim) -> str:
+    if claim.passed is None:
+        return "n/a" if claim.counted else "info"
+    if not claim.counted:
+        return "ok (info)" if claim.passed else "no (info)"
+    return "pass" if claim.passed else "FAIL"
+
+
+def _fmt(value: Optional[float]) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if abs(value) >= 1000 or (value != 0 and abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def _ablation_dict(curve) -> dict[str, Any]:
+    return {
+        "hooks": curve.hooks,
+        "order": curve.order,
+        "accuracy": curve.accuracy,
+        "loss": curve.loss,
+        "control_order": curve.control_order,
+        "control_accuracy": curve.control_accuracy,
+    }
