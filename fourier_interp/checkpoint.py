@@ -41,6 +41,18 @@ class CheckpointError(ValueError):
 
 
 # --------------------------------------------------------------- atomic files
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give a temp file the permissions a plain ``open(path, "w")`` would, then move it into place."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
     path = Path(path)
@@ -50,7 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -112,7 +124,7 @@ def write_tensors(directory: Path, tensors: dict[str, torch.Tensor], stem: str) 
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
         digest = sha256_file(Path(tmp))
         name = f"{stem}-{digest[:16]}.safetensors"
-        os.replace(tmp, directory / name)
+        _publish(tmp, directory / name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

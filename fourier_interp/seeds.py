@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from .models import HookedModel
 from .tasks import ModularArithmetic
-from .training import History, TrainConfig, loss_fn
+from .training import History, TrainConfig, loss_fn, make_optimizer
 
 
 @dataclass
@@ -92,8 +92,7 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
     names = [n for n, p in ref.named_parameters() if p.requires_grad]
     frozen = {n: p.detach() for n, p in ref.named_parameters() if not p.requires_grad}
     stacked = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).clone().requires_grad_(True) for n in names}
-    optimizer = torch.optim.AdamW(list(stacked.values()), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
+    optimizer, schedule = make_optimizer(list(stacked.values()), cfg)
 
     adapter = _Fast(ref)
     prefixed_frozen = {f"model.{n}": p for n, p in frozen.items()}

@@ -31,6 +31,7 @@ from .checkpoint import (
     save_model,
     write_tensors,
 )
+from .checks import check_model_task, device_of
 from .tasks import ModularArithmetic
 
 GROK_ACC = 0.99
@@ -181,6 +182,14 @@ class History:
         )
 
 
+def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW (the fused kernel, where the device supports it) and its linear-warmup schedule."""
+    fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64) for p in params)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
+    return optimizer, schedule
+
+
 def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy in float64: late in grokking float32 log-softmax loses the tiny losses."""
     return F.cross_entropy(logits.double(), labels)
@@ -190,7 +199,7 @@ def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
 def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:
     """Train/test loss and accuracy of ``model`` on ``task`` (one pass over the full grid)."""
     forward = forward or model
-    device = _device_of(model)
+    device = device_of(model)
     logits = forward(task.inputs.to(device))
     labels = task.labels.to(device)
     out: dict[str, Any] = {}
@@ -206,7 +215,7 @@ def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[st
 
 def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
     """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``)."""
-    device = _device_of(model)
+    device = device_of(model)
     idx = task.split(split)
     with torch.no_grad():
         logits = model(task.inputs[idx].to(device))
@@ -232,17 +241,15 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
         raise TypeError(f"task must be a ModularArithmetic, got {type(task).__name__}")
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
-    _check_compatible(model, task)
+    check_model_task(model, task)
     if resume and cfg.out_dir is None:
         raise ValueError("resume=True needs cfg.out_dir, the directory of the run to continue")
     if cfg.device is not None:
         model.to(cfg.device)
-    device = _device_of(model)
+    device = device_of(model)
     out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
+    optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
 
     history, start, elapsed = History(), 0, 0.0
     if resume:
@@ -320,24 +327,9 @@ def _fmt(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
 def _has_hooks(model: nn.Module) -> bool:
     hook_points = getattr(model, "hook_dict", {})
     return any(hp.fwd_hooks or hp.bwd_hooks for hp in hook_points.values())
-
-
-def _check_compatible(model: nn.Module, task: ModularArithmetic) -> None:
-    cfg = getattr(model, "cfg", None)
-    for attr in ("p", "k"):
-        value = getattr(cfg, attr, None)
-        if value is not None and value != getattr(task, attr):
-            raise ValueError(f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}")
 
 
 def _save_checkpoint(out_dir: Path, model, task, step: int, history: History) -> None:

@@ -57,11 +57,15 @@ def check(path: Path) -> list[str]:
                 if not complete or width == 0 or height == 0:
                     problems.append(f"image {alt!r} did not decode")
             widgets = page.evaluate(
-                "() => Array.from(document.querySelectorAll('[id^=circuits-vis]')).map(d => d.childElementCount)"
+                "() => Array.from(document.querySelectorAll('[id^=circuits-vis]'))"
+                ".map(d => d.querySelectorAll('canvas, svg').length)"
             )
-            for i, children in enumerate(widgets):
-                if children == 0:
-                    problems.append(f"circuitsvis widget {i} rendered nothing")
+            expected = page.evaluate("() => document.querySelectorAll('div.circuitsvis').length")
+            if len(widgets) != expected:
+                problems.append(f"{expected} circuitsvis containers but {len(widgets)} widgets mounted")
+            for i, drawn in enumerate(widgets):
+                if drawn == 0:
+                    problems.append(f"circuitsvis widget {i} drew nothing")
             print(f"{path}: {len(images)} images, {len(widgets)} circuitsvis widgets, {len(problems)} problems")
         finally:
             browser.close()

@@ -21,13 +21,13 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Optional, Sequence, Union
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..checks import check_hook_names, check_hooked, check_model_task, check_task, device_of  # noqa: F401
 from ..models.base import AnalysisSpec
 from ..tasks import ModularArithmetic
 
@@ -35,24 +35,10 @@ BATCH_ROWS = 8192  # grid rows per forward pass
 _QUERY_FIRST = ("hook_pattern", "hook_attn_scores")  # [batch, head, query_pos, key_pos]
 
 
-def check_task(task: Any) -> ModularArithmetic:
-    if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a fi.ModularArithmetic, got {type(task).__name__}")
-    return task
-
-
 def check_model(model: Any, task: ModularArithmetic) -> nn.Module:
-    """``model`` must be a module with ``hook_dict`` whose ``cfg.p``/``cfg.k`` (if any) match ``task``."""
-    if not isinstance(model, nn.Module) or not hasattr(model, "hook_dict"):
-        raise TypeError(
-            f"model must be a transformer_lens HookedRootModule mapping [batch, k] tokens to [batch, p] logits, "
-            f"got {type(model).__name__}; wrap a plain nn.Module with fi.HookedWrapper first"
-        )
-    cfg = getattr(model, "cfg", None)
-    for attr in ("p", "k"):
-        value = getattr(cfg, attr, None)
-        if isinstance(value, int) and value != getattr(task, attr):
-            raise ValueError(f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}")
+    """``model`` must be a hooked module whose ``cfg.p``/``cfg.k`` (if any) match ``task``."""
+    check_hooked(model)
+    check_model_task(model, task)
     return model
 
 
@@ -77,23 +63,8 @@ def resolve_hook(model: nn.Module, hook: Optional[str]) -> str:
                 f"so pass a hook name, e.g. one of {list(model.hook_dict)[:5]}"
             )
         return spec.neurons
-    check_hooks(model, [hook])
+    check_hook_names(model, [hook])
     return hook
-
-
-def check_hooks(model: nn.Module, hooks: Sequence[str]) -> None:
-    valid = list(model.hook_dict)
-    for name in hooks:
-        if not isinstance(name, str):
-            raise TypeError(f"hook must be a hook name (str), got {type(name).__name__} {name!r}")
-        if name not in model.hook_dict:
-            close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4) or valid[:5]
-            raise ValueError(f"hook={name!r} is not a hook of {type(model).__name__}; valid names include {close}")
-
-
-def device_of(model: nn.Module) -> torch.device:
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
 
 
 def select_position(act: Tensor, hook: str, pos: Optional[int]) -> Float[Tensor, "batch units"]:
@@ -131,7 +102,7 @@ def run_grid(
     check_task(task)
     check_model(model, task)
     hooks = [hooks] if isinstance(hooks, str) else list(hooks or [])
-    check_hooks(model, hooks)
+    check_hook_names(model, hooks)
     device = device_of(model)
     logits, acts = [], {h: [] for h in hooks}
     for start in range(0, task.n, batch_rows):

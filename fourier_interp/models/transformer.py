@@ -263,9 +263,9 @@ class HookedTransformer(HookedModel):
         scores = torch.cat([score_table[rows], (resid_eq @ k_dir).expand(len(rows), 1, -1)], dim=1)
         pattern = scores.softmax(dim=1)  # [batch, k+1, head]
         v_eq = einsum(resid_eq, attn.W_V, "d, h d e -> h e")
-        z = einsum(pattern[:, :k], v_table[rows], "b k h, b k h e -> b h e") + pattern[:, k, :, None] * v_eq
-        x = resid_eq + z.flatten(1) @ attn.W_O.flatten(0, 1)
-        x = x + mlp.act(x @ mlp.W_in + mlp.b_in) @ mlp.W_out + mlp.b_out
+        z = (pattern[:, :k, :, None] * v_table[rows]).sum(1) + pattern[:, k, :, None] * v_eq  # [batch, head, d_head]
+        x = torch.addmm(resid_eq, z.flatten(1), attn.W_O.flatten(0, 1))  # resid_mid at '='
+        x = x + torch.addmm(mlp.b_out, mlp.act(torch.addmm(mlp.b_in, x, mlp.W_in)), mlp.W_out)
         return x @ self.W_U
 
     # ----------------------------------------------------------- analysis

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..analysis import analyze_frequencies, neuron_alignment
 from ..analysis.grid import model_spec, resolve_hook, run_grid
+from ..checks import device_of
 from ..tasks import ModularArithmetic
 from ..training import History
 from .claims import (
@@ -114,7 +115,7 @@ def verify(
             n_ctx = task.k + 1
             attention = acts[pattern_hook].reshape(task.n, -1, n_ctx).mean(0)  # [head, key_pos] from '='
             rows = torch.linspace(0, task.n - 1, 4).long()
-            _, cache = model.run_with_cache(task.inputs[rows].to(_device(model)), names_filter=[pattern_hook])
+            _, cache = model.run_with_cache(task.inputs[rows].to(device_of(model)), names_filter=[pattern_hook])
             examples = {
                 "tokens": [[str(int(a)) for a in task.inputs[r]] + ["="] for r in rows],
                 "patterns": cache[pattern_hook].float().cpu(),  # [example, head, query, key]
@@ -142,8 +143,3 @@ def verify(
         history=history,
         timings=timings,
     )
-
-
-def _device(model: nn.Module) -> torch.device:
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
