@@ -18,9 +18,10 @@ Definitions (docs/analysis.md has the reasoning and references):
 
 Each method's set: the frequencies whose measure is at least ``rel_threshold`` (0.1) times
 the largest frequency's (energy; clustered-unit count; logit fraction with a positive
-coefficient). The key frequencies are the clustered units' frequencies that the logits use
-(units ∩ logits), falling back to the logit set when no unit hook is available or the two
-share nothing.
+coefficient). The key frequencies are the frequencies of the clustered units — what the
+model computes with — falling back to the logit set when no unit hook is available or no
+unit is clustered. (The logits alone can under-count: a frequency whose units matter
+causally may carry a small share of the logit variance.)
 
 Example:
     >>> import fourier_interp as fi
@@ -323,13 +324,12 @@ def analyze_frequencies(
         methods["units"] = units.frequencies(rel_threshold)
     methods["logits"] = logit_res.frequencies(rel_threshold)
 
-    shared = sorted(set(methods.get("units", [])) & set(methods["logits"]))
     if units is None:
         key, rule = methods["logits"], "logits only (no unit hook)"
-    elif shared:
-        key, rule = shared, "frequencies of clustered units that the logits use (units & logits)"
+    elif methods["units"]:
+        key, rule = methods["units"], "frequencies of the clustered units"
     else:
-        key, rule = methods["logits"], "logits (clustered units and logits share no frequency)"
+        key, rule = methods["logits"], "logits (no clustered units)"
     return FrequencyReport(
         p=task.p,
         k=task.k,
@@ -348,8 +348,8 @@ def analyze_frequencies(
 def key_frequencies(model: nn.Module, task: ModularArithmetic, hook: Optional[str] = None, **kwargs) -> list[int]:
     """The key frequencies of ``model`` on ``task``: sorted ints in ``1..(p-1)//2``.
 
-    The clustered units' frequencies that the logits use (see :func:`analyze_frequencies`,
-    which takes the same arguments and reports each method's set).
+    The frequencies of the clustered hidden units (see :func:`analyze_frequencies`, which
+    takes the same arguments, states the rule and reports each method's set).
 
     Example:
         >>> import fourier_interp as fi

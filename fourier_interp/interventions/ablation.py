@@ -41,7 +41,7 @@ Example:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
 import torch
 from jaxtyping import Float
@@ -142,18 +142,26 @@ class FrequencyAblation:
     Built by :func:`frequency_ablation_hook`; its ``repr`` shows what it removes.
     """
 
-    def __init__(self, task: ModularArithmetic, freqs: Freqs, mode: str, subspace: str, mean: bool):
+    def __init__(self, task: ModularArithmetic, freqs: Freqs, mode: str, subspace: str, mean: bool, where=None):
         check_task(task)
         check_choice("mode", mode, MODES)
         check_choice("subspace", subspace, SUBSPACES)
         self.task, self.freqs = task, as_freq_list(freqs, task.p)
         self.mode, self.subspace, self.mean = mode, subspace, bool(mean)
+        self.where = None if where is None else (where if isinstance(where, tuple) else (where,))
 
     def __call__(self, activation: Tensor, hook=None) -> Tensor:
         try:
-            return frequency_projection(
-                activation, self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
+            if self.where is None:
+                return frequency_projection(
+                    activation, self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
+                )
+            index = (slice(None), *self.where)
+            out = activation.clone()
+            out[index] = frequency_projection(
+                activation[index], self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
             )
+            return out
         except ValueError as e:
             name = getattr(hook, "name", None)
             if name is None:
@@ -161,12 +169,19 @@ class FrequencyAblation:
             raise ValueError(f"at hook {name!r}: {e}") from None
 
     def __repr__(self) -> str:
+        where = "" if self.where is None else f", where={self.where}"
         return (f"FrequencyAblation({self.mode} {self.freqs}, subspace={self.subspace!r}, "
-                f"mean={self.mean}, p={self.task.p}, k={self.task.k})")
+                f"mean={self.mean}, p={self.task.p}, k={self.task.k}{where})")
 
 
 def frequency_ablation_hook(
-    task: ModularArithmetic, freqs: Freqs, mode: str = "remove", *, subspace: str = "operands", mean: bool = False
+    task: ModularArithmetic,
+    freqs: Freqs,
+    mode: str = "remove",
+    *,
+    subspace: str = "operands",
+    mean: bool = False,
+    where: Any = None,
 ) -> Callable[[Tensor, object], Tensor]:
     """A hook function for ``run_with_hooks`` that removes (or keeps only) ``freqs``.
 
@@ -175,6 +190,9 @@ def frequency_ablation_hook(
 
     Args:
         task, freqs, mode, subspace, mean: As in :func:`frequency_projection`.
+        where: Optional index after the batch axis restricting the ablation, e.g. ``-1``
+            for the last position of a ``[batch, pos, d]`` activation (the readout
+            position); the rest of the activation is left as it was.
 
     Returns:
         A callable ``fn(activation, hook) -> activation``.
@@ -187,7 +205,7 @@ def frequency_ablation_hook(
         >>> bool((logits.argmax(-1) == task.labels).all())
         True
     """
-    return FrequencyAblation(task, freqs, mode, subspace, mean)
+    return FrequencyAblation(task, freqs, mode, subspace, mean, where)
 
 
 @contextmanager

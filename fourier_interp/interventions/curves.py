@@ -110,6 +110,7 @@ def ablation_curve(
     subspace: str = "operands",
     mean: bool = False,
     split: str = "all",
+    where: Any = None,
 ) -> AblationCurve:
     """Loss and accuracy after removing ``freqs`` one at a time, cumulatively, at ``hook``.
 
@@ -124,6 +125,8 @@ def ablation_curve(
             frequencies, or the control frequencies themselves (none of them key).
         subspace, mean: Passed to :func:`~.ablation.frequency_ablation_hook`.
         split: Rows scored: ``"all"``, ``"train"`` or ``"test"``.
+        where: Restrict the ablation to an index after the batch axis (e.g. ``-1``, the
+            last position), as in :func:`~.ablation.frequency_ablation_hook`.
 
     Returns:
         An :class:`AblationCurve`.
@@ -138,7 +141,7 @@ def ablation_curve(
     gen = torch.Generator().manual_seed(int(seed))
 
     def run(removed: list[int]) -> tuple[float, float]:
-        fn = frequency_ablation_hook(task, removed, subspace=subspace, mean=mean) if removed else None
+        fn = frequency_ablation_hook(task, removed, subspace=subspace, mean=mean, where=where) if removed else None
         return loss_and_accuracy(grid_logits(model, task, [(h, fn) for h in hooks] if fn else []), task, split)
 
     base_loss, base_acc = run([])

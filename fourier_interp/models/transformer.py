@@ -123,9 +123,9 @@ class Attention(nn.Module):
         self.hook_result = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_result
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        q = self.hook_q(einsum(x, self.W_Q, "b q d, h d e -> b q h e"))
-        k = self.hook_k(einsum(x, self.W_K, "b k d, h d e -> b k h e"))
-        v = self.hook_v(einsum(x, self.W_V, "b k d, h d e -> b k h e"))
+        q = self.hook_q(_heads(x, self.W_Q))
+        k = self.hook_k(_heads(x, self.W_K))
+        v = self.hook_v(_heads(x, self.W_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") / math.sqrt(self.cfg.d_head)
         n = x.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
@@ -135,7 +135,7 @@ class Attention(nn.Module):
         if self.cfg.use_attn_result:
             result = self.hook_result(einsum(z, self.W_O, "b q h e, h e d -> b q h d"))
             return result.sum(2)
-        return einsum(z, self.W_O, "b q h e, h e d -> b q d")
+        return (z.reshape(-1, z.shape[-2] * z.shape[-1]) @ self.W_O.flatten(0, 1)).view(*z.shape[:2], -1)
 
 
 class MLP(nn.Module):
@@ -151,9 +151,9 @@ class MLP(nn.Module):
         self.hook_post = HookPoint()  # [batch, pos, d_mlp]
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        pre = self.hook_pre(x @ self.W_in + self.b_in)
+        pre = self.hook_pre(_linear(x, self.W_in, self.b_in))
         post = self.hook_post(self.act(pre))
-        return post @ self.W_out + self.b_out
+        return _linear(post, self.W_out, self.b_out)
 
 
 class TransformerBlock(nn.Module):
@@ -292,6 +292,17 @@ class HookedTransformer(HookedModel):
     W_out = property(lambda self: self._stack("W_out", "mlp"), doc="[n_layers, d_mlp, d_model]")
     b_in = property(lambda self: self._stack("b_in", "mlp"), doc="[n_layers, d_mlp]")
     b_out = property(lambda self: self._stack("b_out", "mlp"), doc="[n_layers, d_model]")
+
+
+def _heads(x: Float[Tensor, "batch pos d_model"], w: Float[Tensor, "head d_model d_head"]) -> Tensor:
+    """``einsum(x, w, "b p d, h d e -> b p h e")`` as one matmul against ``[d_model, head * d_head]``."""
+    h, d, e = w.shape
+    return (x.reshape(-1, d) @ w.permute(1, 0, 2).reshape(d, h * e)).view(*x.shape[:-1], h, e)
+
+
+def _linear(x: Float[Tensor, "... d_in"], w: Float[Tensor, "d_in d_out"], b: Float[Tensor, " d_out"]) -> Tensor:
+    """``x @ w + b`` as one fused matmul-and-add over the flattened leading axes."""
+    return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).view(*x.shape[:-1], w.shape[-1])
 
 
 def _attend_last(attn: Attention, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch d_model"]:

@@ -16,8 +16,8 @@ CAPTIONS = {
                         ">= the threshold of its variance over the grid).",
     "logit_frequencies": "Share of the centred logit variance explained by each frequency's cos(w(s.a - c)) term; "
                          "key frequencies in red.",
-    "ablation": "Accuracy and loss as the key frequencies are removed one at a time at the unit hook, "
-                "against as many non-key frequencies (control).",
+    "ablation": "Accuracy and loss as the key frequencies (then their harmonics) are removed cumulatively at the "
+                "unit hook in order of logit share, against as many other frequencies (control).",
     "training": "Training curves; restricted and excluded loss (Nanda et al.'s progress measures) where recorded.",
     "low_rank": "Share of each weight matrix's energy in its top singular components (Rangamani).",
     "unit_weights": "Li et al.'s checks: purity of each neuron's input/output weights on its frequency, and the "

@@ -1,7 +1,7 @@
 """Verification of the Fourier Multiplication algorithm: claims -> verdict -> report.
 
 * :mod:`.claims` — :class:`Thresholds` (every threshold, with its reason), :class:`Claim`
-  and one function per claim.
+  and one function per claim; :mod:`.causal` — the ablation and progress-measure claims.
 * :mod:`.pipeline` — :func:`verify`: one full-grid pass, analyses, interventions, verdict.
 * :mod:`.result` — :class:`VerificationReport`: text table, JSON, HTML (rendered by
   :mod:`fourier_interp.report`).

@@ -16,10 +16,7 @@ from torch import Tensor
 from ..analysis import neuron_alignment, weight_frequencies, weight_low_rank
 from ..analysis.results import FrequencyReport
 from ..fourier import harmonics, n_frequencies
-from ..interventions import ablation_curve
-from ..interventions.progress import excluded_logits, restricted_logits
 from ..tasks import ModularArithmetic
-from ..training import loss_fn
 
 
 @dataclass
@@ -152,58 +149,6 @@ def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, t
         claims.append(Claim("inputs are Fourier-sparse", None, f">= {th.input_fraction}", None,
                             "not applicable: no embedding or unit input weights named (pass embed=)"))
     return claims
-
-
-def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key: list[int], th: Thresholds,
-                  seed: int, harmonic_order: int):
-    """Ablation of the key frequencies and of a control set at ``hook``; restricted and excluded loss."""
-    p, chance = task.p, 1.0 / task.p
-    if not key:
-        return None, [Claim("ablating key frequencies breaks the model", None, "", False, "no key frequencies found")]
-    control = control_frequencies(key, p, harmonic_order, n=len(key), seed=seed)
-    curve = ablation_curve(model, task, hook, key, order="importance", seed=seed, control=control or False)
-    ablated = curve.accuracy[-1]
-    lifted = (ablated - chance) / (1 - chance)
-    claims = [Claim(
-        "ablating key frequencies breaks the model", ablated, f"<= {chance + th.collapse * (1 - chance):.3f}",
-        lifted <= th.collapse,
-        f"accuracy {curve.accuracy[0]:.3f} -> {ablated:.3f} (chance {chance:.3f}) removing {curve.order} at {hook!r} "
-        f"one at a time: {[round(a, 3) for a in curve.accuracy]}", figure="ablation")]
-    if control is None:
-        claims.append(Claim("ablating other frequencies does not", None, f">= {th.control_accuracy}", None,
-                            "not possible: every frequency is key, so there is no non-key frequency to ablate"))
-    else:
-        acc = curve.control_accuracy[-1]
-        claims.append(Claim("ablating other frequencies does not", acc, f">= {th.control_accuracy}",
-                            acc >= th.control_accuracy,
-                            f"accuracy {acc:.3f} with {len(control)} non-key frequencies {control} (harmonics of key "
-                            f"frequencies avoided) ablated at {hook!r}", figure="ablation"))
-    logits, labels, train = logits.double(), task.labels, task.train_idx
-    ln_p = math.log(p)
-    full = float(loss_fn(logits, labels))
-    restricted = float(loss_fn(restricted_logits(logits, task, key), labels))
-    full_train = float(loss_fn(logits[train], labels[train]))
-    excluded = float(loss_fn(excluded_logits(logits, task, key)[train], labels[train]))
-    claims.append(Claim("restricted loss near full loss", restricted, f"<= full + {th.restricted_gap} ln p",
-                        (restricted - full) / ln_p <= th.restricted_gap,
-                        f"keeping only the key frequencies' cos/sin(w s.a) logit components: {restricted:.4g} vs full "
-                        f"{full:.4g} on all inputs (ln p = {ln_p:.3f})", figure="training"))
-    claims.append(Claim("excluded loss far above full loss", excluded, f">= full + {th.excluded_gap} ln p",
-                        (excluded - full_train) / ln_p >= th.excluded_gap,
-                        f"removing them, on the train split: {excluded:.4g} vs full {full_train:.4g}", figure="training"))
-    return curve, claims
-
-
-def control_frequencies(key: list[int], p: int, freq_order: int, n: int, seed: int) -> Optional[list[int]]:
-    """``n`` seeded non-key frequencies, avoiding the key frequencies' harmonics while enough remain."""
-    others = [f for f in range(1, n_frequencies(p) + 1) if f not in key]
-    if not others:
-        return None
-    harm = {h for f in key for h in harmonics(f, p, freq_order)}
-    clean = [f for f in others if f not in harm]
-    pool = clean if len(clean) >= n else others
-    gen = torch.Generator().manual_seed(seed)
-    return sorted(pool[i] for i in torch.randperm(len(pool), generator=gen)[:n].tolist())
 
 
 def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Optional[Tensor], th: Thresholds):

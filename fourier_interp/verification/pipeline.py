@@ -19,10 +19,10 @@ from .claims import (
     claim_accuracy,
     claim_logits,
     claim_units,
-    claims_causal,
     claims_extras,
     claims_inputs,
 )
+from .causal import claims_causal
 from .result import VerificationReport
 
 
@@ -106,7 +106,10 @@ def verify(
             *claims_inputs(task, freq, embed, align, th),
         ]
         t = time.perf_counter()
-        curve, causal = claims_causal(model, task, logits, neurons, key, th, seed, freq.units.harmonic_order)
+        _, probe = model.run_with_cache(task.inputs[:1].to(device_of(model)), names_filter=[neurons])
+        where = -1 if probe[neurons].ndim >= 3 else None  # [batch, pos, units]: the readout position
+        curve, causal = claims_causal(model, task, logits, neurons, key, freq.logits.fraction, th, seed,
+                                      freq.units.harmonic_order, where)
         claims += causal
         timings["interventions_s"] = time.perf_counter() - t
 

@@ -42,7 +42,7 @@ class VerificationReport:
         claims: The :class:`Claim` list, in order.
         thresholds: The :class:`Thresholds` used.
         frequencies: The ``FrequencyReport`` (weights, units, logits) behind claims 2-4.
-        ablation: The ``AblationCurve`` behind claim 5.
+        ablation: The ``AblationSteps`` behind claim 5.
         extras: Architecture-specific results (low rank, neuron alignment, attention).
         history: The training history, when given.
         timings: Seconds spent per stage.
@@ -93,7 +93,7 @@ class VerificationReport:
             "methods": None if freq is None else freq.methods,
             "key_frequency_rule": None if freq is None else freq.rule,
             "logit_fraction_by_frequency": None if freq is None else freq.logits.fraction,
-            "ablation": None if self.ablation is None else _ablation_dict(self.ablation),
+            "ablation": None if self.ablation is None else self.ablation.to_dict(),
             "timings_s": self.timings,
             "created": self.created,
             "versions": versions(),
@@ -160,14 +160,3 @@ def _fmt(value: Optional[float]) -> str:
     if abs(value) >= 1000 or (value != 0 and abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4f}"
-
-
-def _ablation_dict(curve) -> dict[str, Any]:
-    return {
-        "hooks": curve.hooks,
-        "order": curve.order,
-        "accuracy": curve.accuracy,
-        "loss": curve.loss,
-        "control_order": curve.control_order,
-        "control_accuracy": curve.control_accuracy,
-    }
