@@ -126,13 +126,25 @@ class History:
         records: One dict per evaluation: ``step``, ``time_s`` (training seconds so far),
             ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc``, ``weight_norm``
             (sum of squared parameters); test fields are ``None`` without a test split.
-        checkpoints: ``(step, path)`` of every model checkpoint written.
+        checkpoints: ``(step, path)`` of every model checkpoint written, the path relative
+            to the run's ``out_dir`` (so a run directory can be moved);
+            :meth:`checkpoint_dirs` gives full paths.
         stopped_early: Whether early stopping ended the run.
+        out_dir: The run directory, when the history came from one (training with
+            ``out_dir`` or :meth:`History.load`).
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     stopped_early: bool = False
+    out_dir: Optional[str] = None
+
+    def checkpoint_dirs(self, out_dir=None) -> list[tuple[int, Path]]:
+        """``(step, directory)`` of every checkpoint, ready for ``fi.load``."""
+        root = out_dir if out_dir is not None else self.out_dir
+        if root is None:
+            raise ValueError("this history does not know its run directory; pass out_dir=")
+        return [(step, Path(root) / path) for step, path in self.checkpoints]
 
     @property
     def grokked_step(self) -> Optional[int]:
@@ -171,7 +183,9 @@ class History:
         path = Path(path)
         if path.is_dir():
             path = path / "history.json"
-        return cls.from_dict(json.loads(path.read_text()))
+        history = cls.from_dict(json.loads(path.read_text()))
+        history.out_dir = str(path.parent)
+        return history
 
     def __repr__(self) -> str:
         last = self.final
@@ -251,9 +265,10 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
 
     optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
 
-    history, start, elapsed = History(), 0, 0.0
+    history, start, elapsed = History(out_dir=cfg.out_dir), 0, 0.0
     if resume:
         start, elapsed, history = _load_state(out_dir, model, optimizer, schedule, cfg)
+        history.out_dir = cfg.out_dir
 
     use_fast = cfg.fast if cfg.fast is not None else not _has_hooks(model)
     forward = model.fast_logits if (use_fast and hasattr(model, "fast_logits")) else model

@@ -36,7 +36,7 @@ def small_model(request):
 # asserts the accuracy actually reached rather than trusting it.
 SMALL_RUNS = {
     "transformer": ("nanda2023", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000)),
-    "rnn": ("rnn", dict(p=23, frac_train=0.8, steps=4000)),
+    "rnn": ("rnn", dict(p=23, frac_train=0.8, d_hidden=128, steps=4000)),
     "mlp_k2": ("li2025-k2", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000)),
     "mlp_k3": ("li2025-k3", dict(p=11, frac_train=0.6, lr=3e-3, steps=3000)),
 }

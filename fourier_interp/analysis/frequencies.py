@@ -12,9 +12,10 @@ Definitions (docs/analysis.md has the reasoning and references):
   pure block explains most; its *family* block adds the harmonics ``2f, ..., order*f`` (folded
   into ``1..p//2``) that its nonlinearity creates, and the unit is clustered when the family
   block holds ``>= threshold`` (default 0.85) of its variance.
-* **Logits** — the logits centred over answers and over inputs; the fraction of their
-  variance along each frequency's ``cos(w (s.a - c))`` direction. Different frequencies'
-  directions are orthogonal over the grid, so fractions add.
+* **Logits** — the logits centred over answers, with every term that depends on fewer than
+  all k operands removed (the operands' interaction); the fraction of its variance along
+  each frequency's ``cos(w (s.a - c))`` direction. Different frequencies' directions are
+  orthogonal over the grid, so fractions add.
 
 Each method's set: the frequencies whose measure is at least ``rel_threshold`` (0.1) times
 the largest frequency's (energy; clustered-unit count; logit fraction with a positive
@@ -227,11 +228,15 @@ def logit_frequencies(
 ) -> LogitFrequencies:
     """Fraction of the centred logit variance explained by each frequency's ``cos(w (s.a - c))``.
 
-    The logits ``L[x, c]`` over the full grid are centred twice: each input's mean over
-    answers and each answer's mean over inputs are removed (an answer-independent offset
-    and an input-independent bias cannot tell answers apart). The direction
-    ``D_f[x, c] = cos(w_f (s.a_x - c))`` is orthogonal to both means and to ``D_g`` for
-    ``g != f``; ``fraction[f-1] = <L, D_f>^2 / (|D_f|^2 |L|^2)`` and ``coef[f-1] = <L, D_f> / |D_f|^2``.
+    The logits ``L[x, c]`` over the full grid are centred: each input's mean over answers is
+    removed (an offset that cannot tell answers apart), and so is, for each answer, every
+    component that depends on fewer than all k operands (the mean over each operand axis,
+    removed in turn). Such terms ``f(a_j, c)`` — what a ReLU's linear part or a
+    transformer's residual stream leaves in the logits — move answers for one operand alone
+    and cannot compute the sum; what remains is the interaction the algorithm is about. The
+    direction ``D_f[x, c] = cos(w_f (s.a_x - c))`` lies in that interaction part, orthogonal
+    to ``D_g`` for ``g != f``; ``fraction[f-1] = <L, D_f>^2 / (|D_f|^2 |L|^2)`` and
+    ``coef[f-1] = <L, D_f> / |D_f|^2``.
 
     Args:
         logits: ``[p**k, p]`` logits on ``task.inputs``.
@@ -248,8 +253,11 @@ def logit_frequencies(
     L = check_grid(logits, p, k, what="logits")
     if L.shape[1] != p:
         raise ValueError(f"logits has {L.shape[1]} columns; expected p={p} answers")
-    L = L - L.mean(1, keepdim=True)
-    L = L - L.mean(0, keepdim=True)
+    L = L - L.mean(1, keepdim=True)  # an offset shared by every answer
+    grid = L.reshape(*([p] * k), p)
+    for axis in range(k):  # terms that depend on fewer than all k operands (for each answer)
+        grid = grid - grid.mean(axis, keepdim=True)
+    L = grid.reshape(p**k, p)
     total = L.pow(2).sum().clamp_min(1e-300)
     n_freq = n_frequencies(p)
     s = torch.ones(k, dtype=torch.long) if signs is None else torch.as_tensor(signs, dtype=torch.long)

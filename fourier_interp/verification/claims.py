@@ -36,8 +36,10 @@ class Thresholds:
         unit_weight_share: Claim 4 (MLP) — share of units whose own input and output
             weights each hold >= ``unit_weight_purity`` of their energy on one frequency.
         unit_weight_purity: See ``unit_weight_share`` (Li et al.'s single-frequency neurons).
-        collapse: Claim 5 — with the key frequencies ablated, accuracy above chance is at
-            most this share of the way from chance (1/p) to 1.
+        collapse: Claim 5 — with the key frequencies (and harmonics) ablated at the unit
+            hook, accuracy is at most this share of the way from the floor to 1. The floor
+            is the accuracy with every frequency ablated there (at least chance, 1/p); it
+            must itself be <= 0.5, or the units do not carry the computation.
         control_accuracy: Claim 5 — accuracy with as many non-key frequencies ablated.
         restricted_gap: Claim 5 — (restricted loss - full loss) / ln p at most this.
         excluded_gap: Claim 5 — (excluded loss - full loss) / ln p at least this.
@@ -112,11 +114,13 @@ def claim_logits(freq: FrequencyReport, task: ModularArithmetic, th: Thresholds)
     key = freq.key_freqs
     value = freq.logits.explained(key) if key else 0.0
     n_freq = n_frequencies(task.p)
-    sparsity = "sparse" if len(key) <= n_freq / 4 else "dense (Li et al.: wide power MLPs use every frequency)"
+    sparsity = (f"uses {len(key)} of {n_freq} frequencies ({len(key) / n_freq:.0%})"
+                + (" — every one, as Li et al. find for wide power-activation MLPs at max margin"
+                   if len(key) == n_freq else ""))
     return Claim(
         "logits are Fourier Multiplication", value, f">= {th.logit_fraction}", bool(key) and value >= th.logit_fraction,
         f"cos(w(s.a - c)) terms of {len(key)} key frequencies {key} of {n_freq} explain {value:.3f} of the centred "
-        f"logit variance ({freq.logits.total:.3f} with all frequencies); the set is {sparsity}",
+        f"logit variance ({freq.logits.total:.3f} with all frequencies); the model {sparsity}",
         figure="logit_frequencies",
     )
 
@@ -171,11 +175,12 @@ def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Opti
         errors = align.phase_error[align.single]
         median = float(errors.median()) if len(errors) else float("nan")
         counted = isinstance(model, HookedMLP) and model.cfg.form == "power"
+        detail = (f"median phase error over {len(errors)} single-frequency neurons (max {align.max_phase_error:.3g} rad)"
+                  if len(errors) else "no single-frequency neuron to measure")
         claims.append(Claim(
-            "phase relation phase(w_i) = sum_j phase(u_ij)", median, f"median <= {th.phase_error} rad",
-            (median <= th.phase_error) if len(errors) else None,
-            f"median phase error over {len(errors)} single-frequency neurons (max {align.max_phase_error:.3g} rad); "
-            "counted for the power form (Li et al.)", figure="unit_weights", counted=counted))
+            "phase relation phase(w_i) = sum_j phase(u_ij)", median if len(errors) else None,
+            f"median <= {th.phase_error} rad", (median <= th.phase_error) if len(errors) else None,
+            detail + "; counted for the power form (Li et al.)", figure="unit_weights", counted=counted))
         claims.append(Claim(
             "frequency coverage", align.coverage, "finding", None,
             f"single-frequency neurons use {len(align.frequencies)} of {align.n_freq} frequencies "
