@@ -29,7 +29,7 @@ from fourier_interp.pretrained import PRETRAINED_DIR
 SPECS = {
     "transformer-p113": ("nanda2023", 0, dict(steps=40_000), 80),
     "rnn-p113": ("rnn", 0, dict(steps=30_000), 40),
-    "mlp-k2-p113": ("li2025-k2", 0, dict(steps=30_000), 40),
+    "mlp-k2-p113": ("li2025-k2", 0, dict(steps=30_000), 200),
     "mlp-k3-p23": ("li2025-k3", 0, dict(steps=30_000), 40),
 }
 
