@@ -67,13 +67,24 @@ class _Fast(nn.Module):
         return self.model.fast_forward(tokens)
 
 
-def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic], cfg: Optional[TrainConfig] = None) -> SeedSweep:
+def train_many(
+    models: Sequence[HookedModel],
+    tasks: Sequence[ModularArithmetic],
+    cfg: Optional[TrainConfig] = None,
+    chunk: Optional[int] = None,
+) -> SeedSweep:
     """Train ``models[i]`` on ``tasks[i]`` for every i at once; weights are written back into the models.
 
     All models must be the same class with the same config except the seed, and all
     tasks the same size of training split. ``cfg.seed`` is ignored: each run's minibatch
     seed is its model's ``cfg.seed``, as if each were trained alone with that seed.
     Writes each run to ``cfg.out_dir/seed_<seed>`` when ``out_dir`` is set (no resume).
+
+    ``chunk`` is how many seeds go through one vmapped forward and backward; the
+    optimiser step is always one over all seeds. ``None`` picks it: every seed on a
+    GPU; on a CPU as many as keep the largest activation under ~8 MiB (see
+    :func:`auto_chunk`): where one seed is already compute-bound, batching adds
+    allocator traffic and saves nothing, so large configurations run seed by seed.
     """
     cfg = cfg or TrainConfig()
     models, tasks = list(models), list(tasks)
@@ -85,14 +96,29 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
             raise ValueError("train_many needs models of one class and config, differing only in cfg.seed")
     if len({len(t.train_idx) for t in tasks}) != 1 or len({(t.p, t.k) for t in tasks}) != 1:
         raise ValueError("train_many needs tasks with the same p, k and training-split size")
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+        raise ValueError(f"chunk={chunk!r}: expected a positive int (seeds per vmapped pass) or None")
     if cfg.device is not None:
         for m in models:
             m.to(cfg.device)
     device = ref.device
     names = [n for n, p in ref.named_parameters() if p.requires_grad]
     frozen = {n: p.detach() for n, p in ref.named_parameters() if not p.requires_grad}
-    stacked = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).clone().requires_grad_(True) for n in names}
-    optimizer, schedule = make_optimizer(list(stacked.values()), cfg)
+    all_tokens = ref.prepare_tokens(tasks[0].inputs.to(device))  # the grid is the same for every task
+    train_x = torch.stack([all_tokens[t.train_idx.to(device)] for t in tasks])
+    train_y = torch.stack([t.labels[t.train_idx].to(device) for t in tasks])
+    labels = tasks[0].labels.to(device)
+    seeds = [m.cfg.seed for m in models]
+    histories = [History() for _ in models]
+    n_train, elapsed = train_x.shape[1], 0.0
+    chunk = chunk or auto_chunk(ref, n_train if cfg.batch_size is None else min(cfg.batch_size, n_train), len(models))
+    spans = [(lo, min(lo + chunk, len(models))) for lo in range(0, len(models), chunk)]
+    # one leaf per parameter and pass, seeds stacked on a leading axis; one optimiser over all
+    groups = [
+        {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models[lo:hi]]).clone().requires_grad_(True) for n in names}
+        for lo, hi in spans
+    ]
+    optimizer, schedule = make_optimizer([p for g in groups for p in g.values()], cfg)
 
     adapter = _Fast(ref)
     prefixed_frozen = {f"model.{n}": p for n, p in frozen.items()}
@@ -101,17 +127,22 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
         return functional_call(adapter, {**{f"model.{n}": p for n, p in params.items()}, **prefixed_frozen}, (tokens,))
 
     batched = vmap(one)
-    all_tokens = ref.prepare_tokens(tasks[0].inputs.to(device))  # the grid is the same for every task
-    train_x = torch.stack([all_tokens[t.train_idx.to(device)] for t in tasks])
-    train_y = torch.stack([t.labels[t.train_idx].to(device) for t in tasks])
-    labels = tasks[0].labels.to(device)
-    seeds = [m.cfg.seed for m in models]
-    histories = [History() for _ in models]
-    n_train, elapsed = train_x.shape[1], 0.0
+
+    def run(group: dict[str, Tensor], tokens: Tensor) -> Tensor:
+        """``[seeds, batch, p]`` logits of one pass; a single seed skips vmap (its overhead buys nothing)."""
+        if len(tokens) == 1:
+            return one({n: p[0] for n, p in group.items()}, tokens[0])[None]
+        return batched(group, tokens)
+
+    def param(name: str, i: int) -> Tensor:
+        """Seed ``i``'s value of parameter ``name``."""
+        return groups[i // chunk][name][i % chunk]
 
     def record(step: int) -> None:
         with torch.no_grad():
-            logits = batched({n: p.detach() for n, p in stacked.items()}, all_tokens.expand(len(models), -1, -1))
+            logits = torch.cat([
+                run({n: p.detach() for n, p in g.items()}, all_tokens.expand(hi - lo, -1, -1)) for g, (lo, hi) in zip(groups, spans)
+            ])
         for i, (task, history) in enumerate(zip(tasks, histories)):
             r = {"step": step, "time_s": round(elapsed, 3)}
             for split in ("train", "test"):
@@ -121,7 +152,7 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
                     continue
                 r[f"{split}_loss"] = float(loss_fn(logits[i, idx], labels[idx]))
                 r[f"{split}_acc"] = float((logits[i, idx].argmax(-1) == labels[idx]).float().mean())
-            r["weight_norm"] = float(sum(p[i].detach().pow(2).sum() for p in stacked.values()) + sum(p.pow(2).sum() for p in frozen.values()))
+            r["weight_norm"] = float(sum(param(n, i).detach().pow(2).sum() for n in names) + sum(p.pow(2).sum() for p in frozen.values()))
             history.records.append(r)
 
     record(0)
@@ -139,10 +170,10 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
                     for s in seeds
                 ]).to(device)
                 x, y = torch.gather(train_x, 1, rows[..., None].expand(-1, -1, train_x.shape[-1])), torch.gather(train_y, 1, rows)
-            logits = batched(stacked, x)  # [seeds, batch, p]
-            loss = sum(loss_fn(logits[i], y[i]) for i in range(len(models)))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for group, (lo, hi) in zip(groups, spans):
+                logits = run(group, x[lo:hi])  # [seeds, batch, p]
+                sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
             optimizer.step()
             schedule.step()
             elapsed += time.perf_counter() - t0
@@ -166,7 +197,7 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
         for i, m in enumerate(models):
             params = dict(m.named_parameters())
             for n in names:
-                params[n].copy_(stacked[n][i])
+                params[n].copy_(param(n, i))
             m.eval()
     if cfg.out_dir is not None:
         for m, task, h in zip(models, tasks, histories):
@@ -175,13 +206,36 @@ def train_many(models: Sequence[HookedModel], tasks: Sequence[ModularArithmetic]
     return SeedSweep(models, tasks, histories)
 
 
-def train_seeds(preset: str, seeds: Iterable[int], progress: bool = True, **overrides: Any) -> SeedSweep:
+def auto_chunk(model: HookedModel, rows: int, n_seeds: int, budget_bytes: int = 8 * 2**20) -> int:
+    """Seeds per vmapped pass: all on a GPU; on a CPU, as many as keep the largest activation under budget.
+
+    One seed's largest activation is estimated as ``rows`` times the widest dimension of
+    any parameter (d_mlp, d_hidden, ...) times the element size. vmap pays on a CPU only
+    while a seed's step is dominated by per-op overhead: measured on the 2-core
+    benchmark box, 16 nanda2023 seeds at p = 23 (158 rows) cost 34-39 ms per step in one
+    pass against 68-72 ms seed by seed, while at p = 113 (3,830 rows, one seed 33-40 ms,
+    already compute-bound) one pass cost ~830 ms, passes of 3-4 seeds 620-820 ms and
+    seed by seed 515-585 ms: large batched activations are fresh pages from the
+    allocator on every step. A pass of one seed runs without vmap.
+    """
+    if model.device.type != "cpu":
+        return n_seeds
+    params = list(model.parameters())
+    width = max(max(p.shape) for p in params)
+    per_seed = rows * width * params[0].element_size()
+    return max(1, min(n_seeds, budget_bytes // max(per_seed, 1)))
+
+
+def train_seeds(
+    preset: str, seeds: Iterable[int], progress: bool = True, chunk: Optional[int] = None, **overrides: Any
+) -> SeedSweep:
     """Build ``preset`` for every seed and train them all at once (see :func:`train_many`).
 
     Args:
         preset: A name from :func:`fi.list_presets`.
         seeds: The seeds (model init, split and minibatches each follow the seed).
         progress: Show a progress bar.
+        chunk: Seeds per vmapped pass (see :func:`train_many`); ``None`` picks it.
         **overrides: As for :func:`fi.from_preset` (``p``, ``steps``, ``lr`` ...), plus
             ``device``, ``out_dir``, ``early_stop_acc`` and other TrainConfig fields.
     """
@@ -192,5 +246,5 @@ def train_seeds(preset: str, seeds: Iterable[int], progress: bool = True, **over
         raise ValueError("seeds is empty; give at least one seed")
     cfg = built[0][2]
     cfg.progress = progress
-    return train_many([b[0] for b in built], [b[1] for b in built], cfg)
+    return train_many([b[0] for b in built], [b[1] for b in built], cfg, chunk=chunk)
 

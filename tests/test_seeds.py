@@ -46,3 +46,30 @@ def test_mismatched_models_are_refused():
         fi.train_many([a, b], [task, task], fi.TrainConfig(steps=1, progress=False))
     with pytest.raises(ValueError, match="as many tasks as models"):
         fi.train_many([a], [task, task])
+
+
+@pytest.mark.parametrize("preset,overrides", CASES[:2])
+def test_chunked_passes_equal_one_pass(preset, overrides):
+    common = dict(steps=10, eval_every=5, progress=False, **overrides)
+    whole = fi.train_seeds(preset, seeds=[0, 1, 2], chunk=3, **common)
+    chunked = fi.train_seeds(preset, seeds=[0, 1, 2], chunk=2, **common)
+    for a, b in zip(whole.models, chunked.models):
+        for name, value in a.state_dict().items():
+            torch.testing.assert_close(b.state_dict()[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    for h1, h2 in zip(whole.histories, chunked.histories):
+        assert [r["step"] for r in h1.records] == [r["step"] for r in h2.records] == [0, 5, 10]
+        assert [r["train_loss"] for r in h2.records] == pytest.approx([r["train_loss"] for r in h1.records], rel=1e-5)
+
+
+def test_auto_chunk_keeps_activations_small_on_cpu():
+    model = fi.HookedTransformer(fi.TransformerConfig(p=113))
+    # one seed's widest activation: 3,830 rows x d_mlp 512 x 4 bytes = 7.8 MB -> one per 8 MiB pass
+    assert fi.seeds.auto_chunk(model, rows=3830, n_seeds=16) == 1
+    assert fi.seeds.auto_chunk(model, rows=158, n_seeds=16) == 16
+    assert fi.seeds.auto_chunk(model, rows=10**6, n_seeds=16) == 1
+
+
+@pytest.mark.parametrize("chunk", [0, -1, 1.5, True])
+def test_bad_chunk_is_refused(chunk):
+    with pytest.raises(ValueError, match="chunk"):
+        fi.train_seeds("li2025-k2", seeds=[0, 1], p=7, steps=1, progress=False, chunk=chunk)

@@ -208,3 +208,42 @@ def init_generator(cfg: ModelConfig) -> torch.Generator:
 def normal(gen: torch.Generator, *shape: int, std: float) -> torch.nn.Parameter:
     """A parameter drawn from N(0, std^2) with the model's private generator."""
     return torch.nn.Parameter(torch.randn(*shape, generator=gen) * std)
+
+
+def lookup(table: Float[Tensor, "rows *feature"], idx: Int[Tensor, "*batch"]) -> Float[Tensor, "*batch *feature"]:
+    """``table[idx]`` for the training fast paths, through ``F.embedding``.
+
+    Same values and gradients as advanced indexing, but the backward is a dense
+    embedding backward (an index-add over rows) instead of ``index_put_`` with
+    accumulation, which on CPU sorts the indices and runs serially — about 4 ms per
+    gather of ``[6384, 448]`` on the 2-core benchmark box, a quarter of an MLP step.
+    """
+    flat = torch.nn.functional.embedding(idx, table.reshape(table.shape[0], -1))
+    return flat.reshape(*idx.shape, *table.shape[1:])
+
+
+class _Power(torch.autograd.Function):
+    """``x ** n`` whose backward allocates one tensor instead of three (``n * x**(n-1) * g``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, n: int) -> Tensor:
+        return x * x if n == 2 else x.pow(n)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.n = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (x,) = ctx.saved_tensors
+        n = ctx.n
+        base = grad * x if n == 2 else grad * x.pow(n - 1)
+        return base.mul_(n), None
+
+
+def power(x: Tensor, n: int) -> Tensor:
+    """``x ** n`` for integer ``n >= 1`` with a lean backward (the power MLP's activation)."""
+    return x if n == 1 else _Power.apply(x, n)

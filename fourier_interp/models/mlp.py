@@ -33,7 +33,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.hook_points import HookPoint
 
-from .base import AnalysisSpec, HookedModel, ModelConfig, init_generator, normal
+from .base import AnalysisSpec, HookedModel, ModelConfig, init_generator, lookup, normal, power
 
 
 @dataclass
@@ -93,7 +93,7 @@ class HookedMLP(HookedModel):
         self.setup()
 
     def _act(self, pre: Tensor) -> Tensor:
-        return pre.pow(self.cfg.power) if self.cfg.form == "power" else torch.relu(pre)
+        return power(pre, self.cfg.power) if self.cfg.form == "power" else torch.relu(pre)
 
     def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         tokens = self.check_inputs(inputs)
@@ -115,9 +115,9 @@ class HookedMLP(HookedModel):
     def fast_forward(self, tokens: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """:meth:`fast_logits` on already-checked tokens (vmap-safe: no checks)."""
         tables = self.unit_input_tables()  # [k, p, d_hidden]
-        pre = tables[0][tokens[:, 0]]
+        pre = lookup(tables[0], tokens[:, 0])
         for j in range(1, self.cfg.k):
-            pre = pre + tables[j][tokens[:, j]]
+            pre = pre + lookup(tables[j], tokens[:, j])
         if self.cfg.form == "power":
             return self._act(pre) @ self.W_out
         return (self._act(pre + self.b_in)) @ self.W_out + self.b_out

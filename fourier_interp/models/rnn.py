@@ -34,7 +34,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.hook_points import HookPoint
 
-from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, normal
+from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, lookup, normal
 
 
 @dataclass
@@ -132,12 +132,12 @@ class HookedRNN(HookedModel):
         h1_table = first.act(drive_table)
         if self.cfg.n_layers == 1:
             if self.cfg.k == 1:
-                h = h1_table[tokens[:, 0]]
+                h = lookup(h1_table, tokens[:, 0])
             else:
                 rec_table = h1_table @ first.W_hh
-                h = first.act(drive_table[tokens[:, 1]] + rec_table[tokens[:, 0]])
+                h = first.act(lookup(drive_table, tokens[:, 1]) + lookup(rec_table, tokens[:, 0]))
                 for t in range(2, self.cfg.k):
-                    h = first.act(drive_table[tokens[:, t]] + h @ first.W_hh)
+                    h = first.act(lookup(drive_table, tokens[:, t]) + h @ first.W_hh)
             return h @ self.W_out + self.b_out
         x = self.W_E[tokens]
         for layer in self.layers:

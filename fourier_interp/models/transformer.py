@@ -35,7 +35,7 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.hook_points import HookPoint
 
-from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, normal
+from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, lookup, normal
 
 
 @dataclass
@@ -260,10 +260,10 @@ class HookedTransformer(HookedModel):
         score_table = resid_ops @ k_dir  # [k*p, head]
         v_table = einsum(resid_ops, attn.W_V, "n d, h d e -> n h e")  # [k*p, head, d_head]
         rows = operands + torch.arange(k, device=operands.device) * p  # [batch, k] rows of the tables
-        scores = torch.cat([score_table[rows], (resid_eq @ k_dir).expand(len(rows), 1, -1)], dim=1)
+        scores = torch.cat([lookup(score_table, rows), (resid_eq @ k_dir).expand(len(rows), 1, -1)], dim=1)
         pattern = scores.softmax(dim=1)  # [batch, k+1, head]
         v_eq = einsum(resid_eq, attn.W_V, "d, h d e -> h e")
-        z = (pattern[:, :k, :, None] * v_table[rows]).sum(1) + pattern[:, k, :, None] * v_eq  # [batch, head, d_head]
+        z = (pattern[:, :k, :, None] * lookup(v_table, rows)).sum(1) + pattern[:, k, :, None] * v_eq  # [batch, head, d_head]
         x = torch.addmm(resid_eq, z.flatten(1), attn.W_O.flatten(0, 1))  # resid_mid at '='
         x = x + torch.addmm(mlp.b_out, mlp.act(torch.addmm(mlp.b_in, x, mlp.W_in)), mlp.W_out)
         return x @ self.W_U
