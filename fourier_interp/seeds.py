@@ -6,6 +6,7 @@ backward is one batched kernel per op instead of N small ones. AdamW is elementw
 one AdamW over the stacked parameters updates each seed exactly as its own optimiser
 would; the loss is the sum of the per-seed mean losses, so gradients do not mix. Each
 seed's result equals training it alone with :func:`fi.train` (to float rounding, tested).
+On a CPU the seeds go through in passes small enough to stay cheap (see :func:`auto_chunk`).
 
 On a GPU this is the way to run sweeps: N seeds cost little more than one.
 
