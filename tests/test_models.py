@@ -86,6 +86,32 @@ def test_fast_path_equals_hooked_path_in_value_and_gradient(small_model, task7):
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_power_activation_matches_torch_pow_in_value_and_gradient(n):
+    from fourier_interp.models.base import power
+
+    x = torch.randn(64, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(n), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: power(t, n), (x,))
+    grad = torch.randn(64, 9, dtype=torch.float64)
+    (mine,) = torch.autograd.grad(power(x, n), x, grad)
+    (theirs,) = torch.autograd.grad(x.pow(n), x, grad)
+    torch.testing.assert_close(power(x, n), x.pow(n), rtol=1e-12, atol=0)
+    torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_lookup_equals_indexing_in_value_and_gradient():
+    from fourier_interp.models.base import lookup
+
+    table = torch.randn(13, 4, 5, dtype=torch.float64, requires_grad=True)
+    idx = torch.randint(13, (50, 3), generator=torch.Generator().manual_seed(0))
+    grad = torch.randn(50, 3, 4, 5, dtype=torch.float64)
+    mine, theirs = lookup(table, idx), table[idx]
+    assert mine.shape == theirs.shape == (50, 3, 4, 5) and torch.equal(mine, theirs)
+    (g_mine,) = torch.autograd.grad(mine, table, grad)
+    (g_theirs,) = torch.autograd.grad(theirs, table, grad)
+    torch.testing.assert_close(g_mine, g_theirs, rtol=1e-12, atol=1e-12)
+
+
 def test_hooks_are_removed_even_when_a_hook_raises(small_model, task7):
     name = "hook_logits"
 
