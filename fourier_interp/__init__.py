@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "AnalysisSpec": "models",
     "planted_mlp": "models",
     "memorizing_mlp": "models",
+    "planted_pizza": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",
@@ -72,6 +73,9 @@ _EXPORTS: dict[str, str] = {
     "LinearProbe": "analysis",
     "FourierProbe": "analysis",
     "FrequencyReport": "analysis",
+    "distance_irrelevance": "analysis",
+    "gradient_symmetricity": "analysis",
+    "logit_forms": "analysis",
     # --- end analysis
     # --- interventions (issue 4): add names here, e.g. "HookedWrapper": "interventions",
     "HookedWrapper": "interventions",
@@ -103,6 +107,7 @@ _EXPORTS: dict[str, str] = {
     # --- end interventions
     # --- verify (issue 5)
     "verify": "verification",
+    "Algorithm": "verification",
     "Thresholds": "verification",
     "Claim": "verification",
     "VerificationReport": "verification",
@@ -132,8 +137,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         LinearProbe,
         analyze_frequencies,
         cluster_units,
+        distance_irrelevance,
+        gradient_symmetricity,
         grid_activations,
         key_frequencies,
+        logit_forms,
         logit_frequencies,
         low_rank,
         neuron_alignment,
@@ -153,6 +161,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
         TransformerConfig,
         memorizing_mlp,
         planted_mlp,
+        planted_pizza,
     )
     from .fourier import (
         answer_directions,
@@ -197,4 +206,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
     from .tasks import ModularArithmetic
     from .seeds import SeedSweep, train_many, train_seeds
     from .training import History, TrainConfig, accuracy, evaluate, train
-    from .verification import Claim, Thresholds, VerificationReport, verify
+    from .verification import Algorithm, Claim, Thresholds, VerificationReport, verify

@@ -57,6 +57,10 @@ class Preset:
 
 _NANDA_TRAIN = dict(lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100)
 
+_ZHONG = ("Zhong, Liu, Tegmark, Andreas, 'The Clock and the Pizza: Two Stories in Mechanistic Explanation of "
+          "Neural Networks', NeurIPS 2023")
+_ZHONG_TRAIN = dict(lr=1e-3, weight_decay=2.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -95,6 +99,26 @@ PRESETS: dict[str, Preset] = {
             train=dict(steps=20_000, lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100),
             source="Li et al., 'Fourier Circuits in Neural Networks and Transformers', AISTATS 2025",
             notes="power activation x^3, width 16(p-1); settings chosen here; see README",
+        ),
+        Preset(
+            name="zhong2023-clock",
+            family=HookedTransformer,
+            model=dict(p=59, k=2, attn_coeff=1.0),
+            task=dict(p=59, k=2, frac_train=0.8),
+            train=dict(steps=20_000, **_ZHONG_TRAIN),
+            source=_ZHONG,
+            notes="softmax attention (attention rate 1), which tends to the clock; 1 layer, d_model 128, 4 heads x 32, "
+                  "d_mlp 512, ReLU; full batch on 80%",
+        ),
+        Preset(
+            name="zhong2023-pizza",
+            family=HookedTransformer,
+            model=dict(p=59, k=2, attn_coeff=0.0),
+            task=dict(p=59, k=2, frac_train=0.8),
+            train=dict(steps=20_000, **_ZHONG_TRAIN),
+            source=_ZHONG,
+            notes="constant attention (attention rate 0: '=' sums the operands' values), which tends to the pizza; "
+                  "otherwise as zhong2023-clock",
         ),
     ]
 }

@@ -5,6 +5,7 @@ hook names (built-in models also name their hooks in ``analysis_spec()``), or pl
 
 * :mod:`.grid` — run a model over the grid, collect hook activations ``[p**k, units]``.
 * :mod:`.frequencies` — key frequencies from weights, clustered units and logits.
+* :mod:`.algorithm` — clock or pizza: distance irrelevance, gradient symmetricity, logit forms (Zhong et al.).
 * :mod:`.lowrank` — SVD energy and Fourier-aligned singular vectors (Rangamani).
 * :mod:`.mlp_weights` — single-frequency neurons, phases and margins (Li et al.).
 * :mod:`.probes` — linear and Fourier probes.
@@ -20,6 +21,14 @@ Example:
     ([2, 5], True)
 """
 
+from .algorithm import (
+    DistanceIrrelevance,
+    GradientSymmetricity,
+    LogitForms,
+    distance_irrelevance,
+    gradient_symmetricity,
+    logit_forms,
+)
 from .frequencies import (
     analyze_frequencies,
     cluster_units,
@@ -48,6 +57,9 @@ from .results import (
 __all__ = [
     "analyze_frequencies",
     "cluster_units",
+    "distance_irrelevance",
+    "gradient_symmetricity",
+    "logit_forms",
     "fourier_alignment",
     "fourier_targets",
     "gini",
@@ -66,8 +78,11 @@ __all__ = [
     "weight_frequencies",
     "weight_low_rank",
     "weight_spectra",
+    "DistanceIrrelevance",
     "FourierProbe",
     "FrequencyReport",
+    "GradientSymmetricity",
+    "LogitForms",
     "LinearProbe",
     "LogitFrequencies",
     "LowRank",

@@ -99,3 +99,30 @@ def unit_spectrum(acts: Tensor, p: int, unit: Optional[int] = None, log: bool = 
     ax.set_title(f"unit {unit}" if unit is not None else "unit spectrum")
     fig.tight_layout()
     return fig
+
+
+def correct_logit(result, title: Optional[str] = None) -> Figure:
+    """The correct logit over ``(a + b, a - b)`` and its mean per ``a - b``, from a ``DistanceIrrelevance``.
+
+    A clock's correct logit shows no pattern along ``a - b``; a pizza's shows vertical bands
+    (its size follows ``|cos(w (a - b) / 2)|``). Needs ``k = 2`` (``result.table``).
+    """
+    if result.table is None:
+        raise ValueError("the correct-logit table exists only for k = 2 operands")
+    table = result.table.double()
+    fig = _figure((10, 3.6))
+    ax_map, ax_line = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+    image = ax_map.imshow(table.numpy(), aspect="auto", cmap="viridis", origin="lower")
+    ax_map.set_xlabel("a - b (mod p)")
+    ax_map.set_ylabel("a + b (mod p)")
+    fig.colorbar(image, ax=ax_map, label=f"{result.logit} logit")
+    mean, std = table.mean(0), table.std(0, unbiased=False)
+    d = torch.arange(len(mean)).numpy()
+    ax_line.plot(d, mean.numpy(), color="tab:blue", label="mean over a + b")
+    ax_line.fill_between(d, (mean - std).numpy(), (mean + std).numpy(), color="tab:blue", alpha=0.25, label="± std")
+    ax_line.set_xlabel("a - b (mod p)")
+    ax_line.set_ylabel(f"{result.logit} logit")
+    ax_line.legend(fontsize="small")
+    fig.suptitle(title or f"distance irrelevance {result.value:.3f}; a - b explains {result.difference_share:.1%}")
+    fig.tight_layout()
+    return fig

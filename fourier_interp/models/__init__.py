@@ -8,7 +8,7 @@ the class in ``MODEL_CLASSES`` below so checkpoints can be loaded.
 
 from .base import AnalysisSpec, HookedModel, ModelConfig
 from .mlp import HookedMLP, MLPConfig
-from .planted import memorizing_mlp, planted_mlp
+from .planted import memorizing_mlp, planted_mlp, planted_pizza
 from .rnn import HookedRNN, RNNConfig
 from .transformer import HookedTransformer, TransformerConfig
 
@@ -35,6 +35,7 @@ __all__ = [
     "HookedMLP",
     "MLPConfig",
     "planted_mlp",
+    "planted_pizza",
     "memorizing_mlp",
     "MODEL_CLASSES",
     "FAMILIES",

@@ -37,6 +37,9 @@ class AnalysisSpec:
         unit_output_weights: Each unit's output weights ``[units, p]`` (the MLP's ``w_i``).
         weight_matrices: Named 2-D weights worth a low-rank (SVD) look.
         attention_pattern: Hook of the attention pattern, if the model attends.
+        operand_embed: Hook ``[batch, pos, d]`` of the operands' input embeddings at
+            positions ``0..k-1`` (gradient symmetricity); ``None`` when operands have no
+            shared embedding (the power MLP).
         activation: ``"relu"``, ``"gelu"``, ``"tanh"`` or ``"power"`` — tells analyses which
             harmonics the nonlinearity creates.
     """
@@ -49,6 +52,7 @@ class AnalysisSpec:
     weight_matrices: dict[str, Tensor] = field(default_factory=dict)
     attention_pattern: Optional[str] = None
     activation: str = "relu"
+    operand_embed: Optional[str] = None
 
 
 @dataclass

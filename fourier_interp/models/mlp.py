@@ -139,6 +139,7 @@ class HookedMLP(HookedModel):
         )
         if self.cfg.form == "embed_relu":
             spec.embed = self.W_E.detach()
+            spec.operand_embed = "hook_embed"
             spec.weight_matrices = {"W_E": self.W_E.detach(), "W_out": self.W_out.detach().T}
         else:
             spec.weight_matrices = {f"U[{j}]": self.U[j].detach() for j in range(self.cfg.k)}

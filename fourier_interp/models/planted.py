@@ -1,11 +1,14 @@
 """Models with analytically set weights: ground truths for the analyses and verification.
 
-* :func:`planted_mlp` — Gromov's construction (CONTEXT.md), generalised to k operands:
+* :func:`planted_mlp` — Gromov's construction ("Grokking modular arithmetic", 2023), generalised to k operands:
   a power-activation :class:`HookedMLP` whose neurons each sit on one planted frequency,
   ``u_{i,j}(a) = cos(w a + phi_{i,j})`` and ``w_i(c) = cos(w c + sum_j phi_{i,j})``.
   Phases run over a full grid of ``n_phases`` equally spaced values per operand, which
   cancels every unwanted term exactly, so the logits are exactly
   ``const * sum_f cos(w_f (a_1 + ... + a_k - c))`` and peak at the right answer.
+* :func:`planted_pizza` — the *pizza* of Zhong et al. (NeurIPS 2023) as a ReLU MLP on the
+  summed embeddings ``E(a) + E(b)``: accurate, built on the same Fourier features, but its
+  correct logit's size depends on ``a - b``; the model ``fi.verify`` must not call a clock.
 * :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
   for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
   negative control that verification must reject.
@@ -76,6 +79,72 @@ def planted_mlp(
         model.W_out.copy_(torch.stack(w_rows).float() / m)
         if margin is not None:
             task = ModularArithmetic(p=p, k=k, op=op)
+            logits = model(task.inputs).double()
+            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+            model.W_out.mul_(margin / float((correct - others).min()))
+    return model
+
+
+def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optional[float] = 12.0) -> HookedMLP:
+    """A ReLU MLP on summed embeddings computing the pizza algorithm on exactly ``freqs`` (k = 2).
+
+    Each operand is embedded as ``(cos w a, sin w a)`` per frequency and the two embeddings
+    are added (both halves of ``W_in`` are equal), so the hidden layer sees
+    ``s_f = E_f(a) + E_f(b) = 2 cos(w (a - b) / 2) (cos w (a + b) / 2, sin w (a + b) / 2)``. For
+    every answer ``c`` and frequency, four ReLU units read ``|<u_c, s_f>|`` and
+    ``|<u_c^perp, s_f>|`` along ``u_c = (cos w c / 2, sin w c / 2)`` (``|x| = relu(x) + relu(-x)``),
+    and the logit is their difference: ``logit(c) = sum_f 2 |cos(w (a - b) / 2)|
+    (|cos(w (a + b - c) / 2)| - |sin(w (a + b - c) / 2)|)``, largest at ``c = a + b`` with a
+    size that depends on ``a - b`` — the pizza's signature.
+
+    Args:
+        p: Modulus (odd).
+        freqs: The planted frequencies, each in ``1..(p-1)//2``.
+        op: ``"add"``, or ``"sub"`` for ``a - b`` (the second operand is embedded as ``E(-b)``).
+        margin: As in :func:`planted_mlp`.
+
+    Returns:
+        A :class:`HookedMLP` (``form="embed_relu"``, ``4 p len(freqs)`` hidden units) in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> fi.accuracy(fi.planted_pizza(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
+        1.0
+    """
+    freqs = sorted({int(f) for f in freqs})
+    if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
+        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+    if op not in ("add", "sub"):
+        raise ValueError(f"op={op!r}: expected 'add' or 'sub'")
+    n_f = len(freqs)
+    a = torch.arange(p, dtype=torch.float64)
+    embed = torch.zeros(p, 2 * n_f, dtype=torch.float64)
+    read = torch.zeros(2 * n_f, 4 * p * n_f, dtype=torch.float64)  # summed embedding -> units
+    w_out = torch.zeros(4 * p * n_f, p, dtype=torch.float64)
+    for i, f in enumerate(freqs):
+        w = 2 * math.pi * f / p
+        embed[:, 2 * i], embed[:, 2 * i + 1] = torch.cos(w * a), torch.sin(w * a)
+        half = w * a / 2  # the slice direction of answer c: angle w c / 2
+        along = torch.stack([torch.cos(half), torch.sin(half)])  # [2, p]
+        across = torch.stack([-torch.sin(half), torch.cos(half)])
+        for j, (direction, sign) in enumerate(((along, 1.0), (-along, 1.0), (across, -1.0), (-across, -1.0))):
+            cols = slice((4 * i + j) * p, (4 * i + j + 1) * p)
+            read[2 * i : 2 * i + 2, cols] = direction
+            w_out[cols, :] = sign * torch.eye(p, dtype=torch.float64)
+    second = read.clone()
+    if op == "sub":  # E(-b) = (cos w b, -sin w b): flip the sine rows of the second operand's block
+        second[1::2] *= -1
+    d = 2 * n_f
+    model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", d_embed=d, d_hidden=read.shape[1]))
+    with torch.no_grad():
+        model.W_E.copy_(embed.float())
+        model.W_in.copy_(torch.cat([read, second]).float())
+        model.b_in.zero_()
+        model.W_out.copy_(w_out.float())
+        model.b_out.zero_()
+        if margin is not None:
+            task = ModularArithmetic(p=p, k=2, op=op)
             logits = model(task.inputs).double()
             correct = logits.gather(1, task.labels[:, None]).squeeze(1)
             others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values

@@ -161,4 +161,5 @@ class HookedRNN(HookedModel):
             unembed=self.W_out.detach(),
             weight_matrices=mats,
             activation=self.cfg.act_fn,
+            operand_embed="hook_embed",
         )

@@ -52,6 +52,7 @@ class TransformerConfig(ModelConfig):
     d_head: int = 32
     d_mlp: int = 512
     act_fn: str = "relu"
+    attn_coeff: float = 1.0  # Zhong et al.'s attention rate: 1 softmax attention, 0 constant attention
     normalization_type: Optional[str] = None  # None (nanda2023) or "LN"
     mlp_bias: bool = True
     n_key_value_heads: Optional[int] = None
@@ -67,6 +68,11 @@ class TransformerConfig(ModelConfig):
         self._check_positive("n_layers", "d_model", "n_heads", "d_head", "d_mlp")
         self._check_choice("act_fn", ("relu", "gelu"))
         self._check_choice("normalization_type", (None, "LN"))
+        if isinstance(self.attn_coeff, bool) or not isinstance(self.attn_coeff, (int, float)) \
+                or not 0.0 <= self.attn_coeff <= 1.0:
+            raise ValueError(f"TransformerConfig.attn_coeff={self.attn_coeff!r}: expected a number in [0, 1] "
+                             "(1 softmax attention, 0 constant attention)")
+        self.attn_coeff = float(self.attn_coeff)
 
     @property
     def d_vocab(self) -> int:
@@ -130,7 +136,7 @@ class Attention(nn.Module):
         n = x.shape[1]
         causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
         scores = self.hook_attn_scores(scores.masked_fill(causal, float("-inf")))
-        pattern = self.hook_pattern(scores.softmax(-1))
+        pattern = self.hook_pattern(_mix(scores.softmax(-1), causal, self.cfg.attn_coeff))
         z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
         if self.cfg.use_attn_result:
             result = self.hook_result(einsum(z, self.W_O, "b q h e, h e d -> b q h d"))
@@ -262,6 +268,8 @@ class HookedTransformer(HookedModel):
         rows = operands + torch.arange(k, device=operands.device) * p  # [batch, k] rows of the tables
         scores = torch.cat([lookup(score_table, rows), (resid_eq @ k_dir).expand(len(rows), 1, -1)], dim=1)
         pattern = scores.softmax(dim=1)  # [batch, k+1, head]
+        if cfg.attn_coeff != 1.0:  # the '=' query sees every position: constant weight 1 each
+            pattern = cfg.attn_coeff * pattern + (1.0 - cfg.attn_coeff)
         v_eq = einsum(resid_eq, attn.W_V, "d, h d e -> h e")
         z = (pattern[:, :k, :, None] * lookup(v_table, rows)).sum(1) + pattern[:, k, :, None] * v_eq  # [batch, head, d_head]
         x = torch.addmm(resid_eq, z.flatten(1), attn.W_O.flatten(0, 1))  # resid_mid at '='
@@ -278,6 +286,7 @@ class HookedTransformer(HookedModel):
             weight_matrices={"W_E": self.W_E[: self.cfg.p].detach(), "W_U": self.W_U.detach().T},
             attention_pattern=f"blocks.{last}.attn.hook_pattern",
             activation=self.cfg.act_fn,
+            operand_embed="hook_embed",
         )
 
     # ------------------------------------------- TransformerLens-style views
@@ -292,6 +301,18 @@ class HookedTransformer(HookedModel):
     W_out = property(lambda self: self._stack("W_out", "mlp"), doc="[n_layers, d_mlp, d_model]")
     b_in = property(lambda self: self._stack("b_in", "mlp"), doc="[n_layers, d_mlp]")
     b_out = property(lambda self: self._stack("b_out", "mlp"), doc="[n_layers, d_model]")
+
+
+def _mix(softmax: Tensor, masked: Tensor, attn_coeff: float) -> Tensor:
+    """Zhong et al.'s attention rate: ``c * softmax + (1 - c)`` on the positions a query may see.
+
+    ``attn_coeff = 0`` is their *constant attention* (every visible position weighted 1, so
+    the '=' query sums the operands' values, the set-up that favours the pizza algorithm);
+    1 is ordinary softmax attention.
+    """
+    if attn_coeff == 1.0:
+        return softmax
+    return (attn_coeff * softmax + (1.0 - attn_coeff)).masked_fill(masked, 0.0)
 
 
 def _heads(x: Float[Tensor, "batch pos d_model"], w: Float[Tensor, "head d_model d_head"]) -> Tensor:
@@ -311,5 +332,8 @@ def _attend_last(attn: Attention, x: Float[Tensor, "batch pos d_model"]) -> Floa
     k = einsum(x, attn.W_K, "b k d, h d e -> b k h e")
     v = einsum(x, attn.W_V, "b k d, h d e -> b k h e")
     pattern = (einsum(q, k, "b h e, b k h e -> b h k") / math.sqrt(attn.cfg.d_head)).softmax(-1)
+    c = attn.cfg.attn_coeff
+    if c != 1.0:  # the last query sees every position
+        pattern = c * pattern + (1.0 - c)
     z = einsum(pattern, v, "b h k, b k h e -> b h e")
     return einsum(z, attn.W_O, "b h e, h e d -> b d")

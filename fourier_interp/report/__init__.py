@@ -97,6 +97,7 @@ def render_html(report) -> str:
 <h1>Fourier Multiplication check: {esc(report.name)}</h1>
 <p>{esc(report.model_class)} on {esc(str(report.task))}; units at <code>{esc(report.neurons)}</code>.</p>
 <p><span class="verdict {badge}">{'PASS' if report.passed else 'FAIL'}</span>
+&nbsp; algorithm <strong>{esc(str(report.algorithm))}</strong>
 &nbsp; key frequencies <strong>{esc(str(report.key_frequencies))}</strong>
 ({esc(report.frequencies.rule)})</p>
 {failed}

@@ -23,6 +23,8 @@ CAPTIONS = {
     "unit_weights": "Li et al.'s checks: purity of each neuron's input/output weights on its frequency, and the "
                     "phase relation error.",
     "attention": "Mean attention from '=' to each position, per head, over the grid.",
+    "algorithm": "Clock or pizza: the correct logit over (a + b, a - b) and its mean per a - b. A clock's shows no "
+                 "pattern along a - b; a pizza's size follows |cos(w(a - b)/2)| (vertical bands).",
 }
 
 
@@ -51,6 +53,10 @@ def report_figures(report) -> dict[str, Figure]:
         figs["low_rank"] = low_rank_figure(report.extras["low_rank"])
     if "neurons" in report.extras:
         figs["unit_weights"] = unit_weights_figure(report.extras["neurons"])
+    di = report.extras.get("distance_irrelevance")
+    if di is not None and di.table is not None:
+        figs["algorithm"] = plots.correct_logit(di, title=f"{report.algorithm}: distance irrelevance {di.value:.3f}, "
+                                                          f"a - b explains {di.difference_share:.1%}")
     if "attention_from_eq" in report.extras:
         figs["attention"] = attention_figure(report.extras["attention_from_eq"], report.task.k)
     return figs

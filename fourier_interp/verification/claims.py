@@ -7,7 +7,7 @@ docs/verify.md); callers override any of them.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 import torch
@@ -45,6 +45,10 @@ class Thresholds:
         excluded_gap: Claim 5 — (excluded loss - full loss) / ln p at least this.
         phase_error: Extra (power MLP, counted) — median phase error of single-frequency
             neurons in radians (Li et al.: phase(w_i) = sum_j phase(u_ij)).
+        distance_irrelevance: Claim 6 — the correct logit's distance irrelevance (Zhong
+            et al.) at least this for a clock; the claim is counted.
+        pizza_distance_irrelevance: Claim 6 — at most this names the model a pizza;
+            between the two thresholds it is ``mixed``.
     """
 
     accuracy: float = 0.99
@@ -59,9 +63,29 @@ class Thresholds:
     restricted_gap: float = 0.1
     excluded_gap: float = 0.5
     phase_error: float = 0.3
+    distance_irrelevance: float = 0.6
+    pizza_distance_irrelevance: float = 0.35
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise TypeError(f"Thresholds.{f.name}={value!r}: expected a finite number")
+            if f.name in _UNBOUNDED:
+                if value < 0:
+                    raise ValueError(f"Thresholds.{f.name}={value!r}: expected a number >= 0")
+            elif not 0 <= value <= 1:
+                raise ValueError(f"Thresholds.{f.name}={value!r}: expected a fraction in [0, 1]")
+        if self.pizza_distance_irrelevance > self.distance_irrelevance:
+            raise ValueError(
+                f"Thresholds.pizza_distance_irrelevance={self.pizza_distance_irrelevance} is above "
+                f"distance_irrelevance={self.distance_irrelevance}; the pizza band must lie below the clock band")
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+_UNBOUNDED = ("restricted_gap", "excluded_gap", "phase_error")  # in ln p or radians, not fractions
 
 
 @dataclass

@@ -22,6 +22,7 @@ from .claims import (
     claims_extras,
     claims_inputs,
 )
+from .algorithm import claims_algorithm
 from .causal import claims_causal
 from .result import VerificationReport
 
@@ -36,9 +37,18 @@ def verify(
     history: Optional[History] = None,
     name: Optional[str] = None,
     seed: int = 0,
+    embed_hook: Optional[str] = None,
     **overrides: float,
 ) -> VerificationReport:
-    """Decide, with evidence, whether ``model`` computes ``task`` by Fourier Multiplication.
+    """Decide, with evidence, whether ``model`` computes ``task`` by Fourier Multiplication (the clock).
+
+    A model passes when every counted claim holds: it solves the task, its units are
+    frequency-selective, the key frequencies' ``cos(w (s.a - c))`` terms explain its logits,
+    its inputs are Fourier-sparse, ablating the key frequencies breaks it (and others do
+    not), and its correct logit's size does not depend on ``a - b`` — the last separates the
+    clock from the pizza of Zhong et al., which shares every other property.
+    ``report.algorithm`` names what was found: ``clock``, ``pizza``, ``mixed`` or
+    ``non-fourier``.
 
     Args:
         model: A built-in model (hook roles known from ``analysis_spec()``) or any
@@ -53,7 +63,9 @@ def verify(
         history: A training :class:`History`; its curves (with restricted/excluded loss
             when recorded) go in the report.
         name: A name for the report (default: the model class).
-        seed: Seeds the random choice of control frequencies.
+        seed: Seeds the random choice of control frequencies and the gradient-symmetricity sample.
+        embed_hook: Hook of the operands' input embeddings ``[batch, pos, d]`` for the
+            gradient symmetricity (built-in models name theirs).
 
     Returns:
         A :class:`VerificationReport`: ``.passed``, ``.key_frequencies``, ``.claims``,
@@ -62,8 +74,11 @@ def verify(
     Example:
         >>> import fourier_interp as fi
         >>> report = fi.verify(fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
-        >>> report.passed, report.key_frequencies
-        (True, [3, 7])
+        >>> report.passed, report.key_frequencies, str(report.algorithm)
+        (True, [3, 7], 'clock')
+        >>> pizza = fi.verify(fi.planted_pizza(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
+        >>> pizza.passed, str(pizza.algorithm)
+        (False, 'pizza')
     """
     if not isinstance(task, ModularArithmetic):
         raise TypeError(f"task must be a fourier_interp.ModularArithmetic, got {type(task).__name__}")
@@ -124,6 +139,13 @@ def verify(
                 "patterns": cache[pattern_hook].float().cpu(),  # [example, head, query, key]
             }
         extras, extra_claims = claims_extras(model, task, align, attention, th)
+        # Fourier features: key frequencies whose logit terms explain the logits, on selective units
+        # (a lookup table's logits are a sum over every frequency, but its units select none).
+        fourier = bool(key) and bool(claims[2].passed) and claims[1].passed is not False
+        algorithm, evidence, algo_claims = claims_algorithm(model, task, logits, key, fourier, th, seed=seed,
+                                                            embed_hook=embed_hook)
+        claims += algo_claims
+        extras.update(evidence)
         claims += extra_claims
         if examples is not None:
             extras["attention_examples"] = examples
@@ -138,6 +160,7 @@ def verify(
         neurons=neurons,
         passed=bool(key) and all(counted),
         key_frequencies=list(key),
+        algorithm=algorithm,
         claims=claims,
         thresholds=th,
         frequencies=freq,

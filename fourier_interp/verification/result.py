@@ -37,8 +37,11 @@ class VerificationReport:
     """What :func:`fi.verify` found.
 
     Attributes:
-        passed: Every counted, applicable claim passed (and key frequencies were found).
+        passed: Every counted, applicable claim passed (and key frequencies were found):
+            the model computes Fourier Multiplication (the clock).
         key_frequencies: Sorted key frequencies in ``1..(p-1)//2``.
+        algorithm: What the model computes, an :class:`Algorithm`: ``"clock"``,
+            ``"pizza"``, ``"mixed"`` or ``"non-fourier"`` (compares equal to the string).
         claims: The :class:`Claim` list, in order.
         thresholds: The :class:`Thresholds` used.
         frequencies: The ``FrequencyReport`` (weights, units, logits) behind claims 2-4.
@@ -56,6 +59,7 @@ class VerificationReport:
     key_frequencies: list[int]
     claims: list[Claim]
     thresholds: Thresholds
+    algorithm: Any = None
     frequencies: Any = None
     ablation: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -86,6 +90,7 @@ class VerificationReport:
             "task": self.task.to_dict(),
             "neurons": self.neurons,
             "passed": self.passed,
+            "algorithm": None if self.algorithm is None else str(self.algorithm),
             "key_frequencies": self.key_frequencies,
             "failed_claims": [c.name for c in self.failed_claims],
             "claims": [c.to_dict() for c in self.claims],
@@ -133,7 +138,8 @@ class VerificationReport:
     def __str__(self) -> str:
         head = (
             f"Fourier Multiplication check: {self.name} ({self.model_class}) on {self.task}\n"
-            f"verdict: {'PASS' if self.passed else 'FAIL'}    key frequencies: {self.key_frequencies}    "
+            f"verdict: {'PASS' if self.passed else 'FAIL'}    algorithm: {self.algorithm}    "
+            f"key frequencies: {self.key_frequencies}    "
             f"units: {self.neurons!r}"
         )
         if self.failed_claims:
@@ -142,7 +148,8 @@ class VerificationReport:
         return f"{head}\n\n{self.table()}\n\ndetails:\n{details}"
 
     def __repr__(self) -> str:
-        return (f"VerificationReport({self.name!r}, passed={self.passed}, key_frequencies={self.key_frequencies}, "
+        return (f"VerificationReport({self.name!r}, passed={self.passed}, algorithm={str(self.algorithm)!r}, "
+                f"key_frequencies={self.key_frequencies}, "
                 f"failed={[c.name for c in self.failed_claims]})")
 
 
