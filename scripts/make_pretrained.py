@@ -31,7 +31,11 @@ SPECS = {
     "rnn-p113": ("rnn", 0, dict(steps=30_000), 40),
     "mlp-k2-p113": ("li2025-k2", 0, dict(steps=30_000), 200),
     "mlp-k3-p23": ("li2025-k3", 0, dict(steps=30_000), 40),
+    "transformer-clock-p59": ("zhong2023-clock", 0, dict(steps=20_000), 30),
+    "transformer-pizza-p59": ("zhong2023-pizza", 0, dict(steps=20_000), 30),
 }
+# What fi.verify names each checkpoint (recorded in its metadata; tests check it still holds).
+ALGORITHM = {"transformer-pizza-p59": "pizza"}
 
 
 def add_progress_measures(run_dir: Path, model, task, history) -> list[int]:
@@ -61,6 +65,9 @@ def make(name: str, quiet: bool) -> None:
     acc = fi.accuracy(model, task, "all")
     if acc < 0.99:
         raise SystemExit(f"{name}: accuracy on all inputs {acc:.4f} < 0.99 after {history.final['step']} steps; not saved")
+    algorithm = str(fi.verify(model, task).algorithm)
+    if algorithm != ALGORITHM.get(name, "clock"):
+        raise SystemExit(f"{name}: verify names it {algorithm!r}, expected {ALGORITHM.get(name, 'clock')!r}; not saved")
     dest = PRETRAINED_DIR / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -78,6 +85,7 @@ def make(name: str, quiet: bool) -> None:
             "step": history.final["step"],
             "accuracy_all": acc,
             "key_frequencies": freqs,
+            "algorithm": algorithm,
             "train_seconds": round(wall, 1),
             "torch_threads": torch.get_num_threads(),
         },

@@ -63,7 +63,7 @@ class Thresholds:
     restricted_gap: float = 0.1
     excluded_gap: float = 0.5
     phase_error: float = 0.3
-    distance_irrelevance: float = 0.6
+    distance_irrelevance: float = 0.55
     pizza_distance_irrelevance: float = 0.35
 
     def __post_init__(self):
