@@ -43,7 +43,9 @@ def test_every_hook_point_fires_with_its_documented_shape(small_model, task7):
     expected = expected_shapes(small_model, 49)
     assert {k: tuple(v.shape) for k, v in cache.items()} == expected
     # every registered hook point except opt-in ones is documented and fired
-    assert set(small_model.hook_dict) - set(expected) <= {f"blocks.{l}.attn.hook_result" for l in range(4)}
+    opt_in = ("attn.hook_result", "attn.hook_attn_in", "attn.hook_q_input", "attn.hook_k_input", "attn.hook_v_input",
+              "hook_mlp_in")  # fire only when their TransformerLens flag is on
+    assert set(small_model.hook_dict) - set(expected) <= {f"blocks.{l}.{n}" for l in range(4) for n in opt_in}
 
 
 def test_cached_logits_match_forward(small_model, task7):
@@ -212,6 +214,7 @@ def test_init_is_seeded_and_leaves_global_rng_alone():
     (dict(p=7, act_fn="swish"), "act_fn"),
     (dict(p=7, d_model=0), "d_model"),
     (dict(p=1), "p=1"),
+    (dict(p=2), "p=2 is not allowed; expected >= 3"),
     (dict(p=7, normalization_type="RMS"), "normalization_type"),
 ])
 def test_bad_configs(bad, match):
@@ -249,6 +252,21 @@ def test_device_follows_the_model():
     model = fi.HookedRNN(fi.RNNConfig(p=5, d_embed=4, d_hidden=4))
     model.to("cpu")
     assert model.cfg.device == "cpu" and model.device.type == "cpu"
+
+
+def test_models_built_from_one_config_object_do_not_share_it(small_model, task7):
+    cfg = small_model.cfg
+    a, b = type(small_model)(cfg), type(small_model)(cfg)
+    b_logits = b(task7.inputs)
+    a.to("meta")
+    assert a.cfg.device == "meta" and b.cfg.device == "cpu" and cfg.device == "cpu"
+    # each model reads one config object of its own, its layers included
+    for model in (a, b):
+        assert all(m.cfg is model.cfg for m in model.modules() if "cfg" in m.__dict__)
+    assert a.cfg is not b.cfg and b.cfg is not cfg
+    a.cfg.seed = 99  # editing one model's config touches neither the other model nor the original
+    assert b.cfg.seed == cfg.seed != 99
+    assert torch.equal(b(task7.inputs), b_logits)
 
 
 @pytest.mark.gpu

@@ -45,6 +45,20 @@ def loss_and_accuracy(
     return float(loss_fn(chosen, labels)), float((chosen.argmax(-1) == labels).double().mean())
 
 
+def as_cache_dict(cache: Any) -> dict[str, Tensor]:
+    """The ``{hook name: activation}`` dict of a cache, whatever ``run_with_cache`` returned.
+
+    Our models return a ``transformer_lens.ActivationCache``; ``HookedRootModule``'s own
+    ``run_with_cache`` (a user's model) returns a plain dict. Both are accepted.
+    """
+    if isinstance(cache, dict):
+        return cache
+    inner = getattr(cache, "cache_dict", None)
+    if isinstance(inner, dict):
+        return inner
+    raise TypeError(f"run_with_cache returned a {type(cache).__name__} as its cache; expected a dict or an ActivationCache")
+
+
 def check_model(model: Any, what: str = "model") -> HookedRootModule:
     """``model`` must be a hooked module (a built-in model or a ``HookedWrapper``)."""
     return check_hooked(model, what)

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, fourier_basis, row_frequency
 from ..tasks import ModularArithmetic
-from ._common import check_hook_names, check_model, check_task
+from ._common import as_cache_dict, check_hook_names, check_model, check_task
 
 
 # ------------------------------------------------------------------ subspaces
@@ -237,9 +237,11 @@ def patch_activation(
     """Logits of the corrupted run with ``hook``'s clean activation (or its ``index`` part) patched in.
 
     Args:
-        model: A hooked model (built-in or :class:`HookedWrapper`).
-        clean_inputs, corrupted_inputs: Inputs of the same shape (``[batch, k]`` operands, or
-            whatever the wrapped module takes).
+        model: Any hooked model: a built-in one, a :class:`HookedWrapper`, or your own
+            ``HookedRootModule`` (whose ``run_with_cache`` returns a plain dict).
+        clean_inputs: Inputs of the clean run (``[batch, k]`` operands, or whatever the
+            wrapped module takes).
+        corrupted_inputs: Inputs of the corrupted run, of the same shape.
         hook: Hook point name.
         index: What to patch (see the module docstring).
 
@@ -249,7 +251,8 @@ def patch_activation(
     check_model(model)
     check_hook_names(model, hook)
     _, cache = model.run_with_cache(clean_inputs, names_filter=[hook])
-    if hook not in cache.cache_dict:
+    cache = as_cache_dict(cache)  # a user's HookedRootModule returns a plain dict
+    if hook not in cache:
         raise ValueError(f"hook {hook!r} did not fire on the clean inputs, so there is nothing to patch")
     if hook in getattr(model, "repeated", ()):
         raise ValueError(f"hook {hook!r} fires more than once per forward; patching one cached activation into "

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list
 from ..tasks import ModularArithmetic
-from ._common import answers, check_hook_names, check_model, check_model_task
+from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task
 from .patching import Index, MetricFn, Subspace, describe_index, patching_hook, resolve_metrics
 from .results import PatchResult, stack_metric_rows
 
@@ -68,7 +68,8 @@ def patch_sweep(
     Args:
         model: A hooked model (built-in or :class:`HookedWrapper`).
         task: Gives the answers of clean and corrupted inputs.
-        clean_inputs, corrupted_inputs: ``[batch, k]`` operands of the same shape.
+        clean_inputs: ``[batch, k]`` operands of the clean run.
+        corrupted_inputs: ``[batch, k]`` operands of the corrupted run, of the same shape.
         patches: A list of dicts ``{"hook": name, "index": index, **labels}`` (labels become
             table columns), or a mapping ``label -> (hook, index)``.
         metrics: Names from ``METRICS`` or a mapping ``name -> fn(logits, clean_labels,
@@ -86,7 +87,7 @@ def patch_sweep(
     clean_labels, corrupted_labels = _labels(model, task, clean_inputs, corrupted_inputs)
     with torch.no_grad():
         clean_logits, cache = model.run_with_cache(clean_inputs, names_filter=hooks)
-        missing = [h for h in hooks if h not in cache.cache_dict]
+        missing = [h for h in hooks if h not in as_cache_dict(cache)]
         if missing:
             raise ValueError(f"hooks {missing} did not fire on the clean inputs, so there is nothing to patch")
         repeated = [h for h in hooks if h in getattr(model, "repeated", ())]

@@ -76,8 +76,9 @@ class HookedWrapper(HookedRootModule):
     Args:
         module: Any ``torch.nn.Module``. It is held (``wrapped.module``), not copied: its
             parameters are the wrapper's parameters.
-        p, k: Optional modulus and number of operands, recorded in ``wrapped.cfg`` so the
-            interventions can check them against a task.
+        p: Optional modulus, recorded in ``wrapped.cfg`` so the interventions can check
+            it against a task.
+        k: Optional number of operands, recorded in ``wrapped.cfg`` like ``p``.
         example_inputs: Optional input (a tensor, or a tuple of positional arguments) to run
             once at construction, so tuple outputs get their element hook points right away.
 
@@ -229,7 +230,7 @@ class HookedWrapper(HookedRootModule):
         if not self._has_run:
             self._probe(*model_args, **_forward_kwargs(kwargs, CACHE_KWARGS))
         out, cache_dict = super().run_with_cache(*model_args, **kwargs)
-        return out, ActivationCache(cache_dict, self)
+        return out, ActivationCache(cache_dict, self, has_batch_dim=not kwargs.get("remove_batch_dim", False))
 
     def run_with_hooks(self, *model_args: Any, **kwargs: Any) -> Any:
         """Run with temporary hooks, ``fwd_hooks=[(path, fn)]``; ``fn(activation, hook)`` may

@@ -8,18 +8,27 @@ operand tokens to ``[batch, p]`` logits over the answer. Each family adds
   needs and bypassing hooks (equal to ``forward`` to float tolerance, tested);
 * ``analysis_spec`` — which hooks and weights play which role in the Fourier analysis,
   so analyses are written once over the input grid rather than once per architecture.
+
+Subclassing :class:`HookedModel` at module level registers the class in
+:data:`MODEL_REGISTRY` under its class name; that is all ``fi.load`` needs to rebuild a
+saved model of the class (its ``config_class`` rebuilds the config).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping, Optional
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens import ActivationCache, HookedRootModule
+
+from ..errors import InvalidArgumentError
+from ..tasks import MIN_P
 
 
 @dataclass
@@ -72,28 +81,31 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"{cls.__name__} got unknown fields {unknown}; allowed: {sorted(names)}")
+            raise InvalidArgumentError(f"{cls.__name__} got unknown fields {unknown}; allowed: {sorted(names)}")
         return cls(**d)
 
     def _check(self) -> None:
-        """Validate the shared fields; subclasses call this from ``__post_init__``."""
-        for name, minimum in (("p", 2), ("k", 1), ("seed", 0)):
+        """Validate the shared fields; subclasses call this from ``__post_init__``.
+
+        ``p >= 3``, as for :class:`~fourier_interp.ModularArithmetic`: Z_2 has no frequency.
+        """
+        for name, minimum in (("p", MIN_P), ("k", 1), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{type(self).__name__}.{name} must be an int, got {value!r}")
             if value < minimum:
-                raise ValueError(f"{type(self).__name__}.{name}={value} is not allowed; expected >= {minimum}")
+                raise InvalidArgumentError(f"{type(self).__name__}.{name}={value} is not allowed; expected >= {minimum}")
 
     def _check_positive(self, *names: str) -> None:
         for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}.{name}={value!r}: expected a positive int")
+                raise InvalidArgumentError(f"{type(self).__name__}.{name}={value!r}: expected a positive int")
 
     def _check_choice(self, name: str, allowed: tuple) -> None:
         value = getattr(self, name)
         if value not in allowed:
-            raise ValueError(f"{type(self).__name__}.{name}={value!r}: expected one of {allowed}")
+            raise InvalidArgumentError(f"{type(self).__name__}.{name}={value!r}: expected one of {allowed}")
 
 
 def activation_fn(name: str):
@@ -107,11 +119,84 @@ def activation_fn(name: str):
     raise ValueError(f"unknown activation {name!r}; expected 'relu', 'gelu' or 'tanh'")
 
 
+# ------------------------------------------------------------------- registry
+_REGISTRY: dict[str, type] = {}
+
+MODEL_REGISTRY: Mapping[str, type] = MappingProxyType(_REGISTRY)
+"""Read-only ``{class name: class}`` of every registered :class:`HookedModel` subclass.
+
+A subclass registers itself when its ``class`` statement runs at module level (in any
+module, ``__main__`` included). Not registered: classes defined inside a function (their
+name cannot be found again) and a class whose name an earlier class of another module
+already holds. ``fi.load`` rebuilds exactly the registered classes; ``save`` refuses the rest.
+"""
+
+
+def _registry_key(cls: type) -> tuple[str, str]:
+    return cls.__module__, cls.__qualname__
+
+
+def _register(cls: type) -> None:
+    if "<locals>" in cls.__qualname__:
+        return
+    held = _REGISTRY.get(cls.__name__)
+    if held is None or _registry_key(held) == _registry_key(cls):  # new, or redefined (notebook, reload)
+        _REGISTRY[cls.__name__] = cls
+
+
+def check_saveable(model: Any) -> type:
+    """The class of ``model`` if ``fi.load`` will be able to rebuild it; else a ``TypeError`` saying how to fix it.
+
+    Checked when saving, so a checkpoint that could not be loaded is never written.
+    """
+    cls = type(model)
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    if not isinstance(model, HookedModel):
+        raise TypeError(
+            f"cannot save a {cls.__name__} ({where}): checkpoints hold fourier_interp.HookedModel subclasses "
+            "(a model class with a ModelConfig dataclass as cfg); subclass fi.HookedModel, or save the "
+            "module's state_dict yourself"
+        )
+    if "<locals>" in cls.__qualname__:
+        raise TypeError(
+            f"cannot save {cls.__name__}: it is defined inside a function ({where}), so fi.load could not find "
+            "the class again; define it at module level"
+        )
+    held = _REGISTRY.get(cls.__name__)
+    if held is not cls:
+        owner = "no class" if held is None else f"{held.__module__}.{held.__qualname__}"
+        raise TypeError(
+            f"cannot save {cls.__name__} ({where}): the registry maps the name {cls.__name__!r} to {owner}, "
+            "and checkpoints name their class; give your class a name of its own"
+        )
+    config_class = getattr(cls, "config_class", None)
+    if not (isinstance(config_class, type) and issubclass(config_class, ModelConfig)):
+        raise TypeError(
+            f"cannot save {cls.__name__}: {cls.__name__}.config_class is {config_class!r}; set "
+            "`config_class = YourConfig` (a ModelConfig dataclass) on the class so fi.load can rebuild cfg"
+        )
+    if not isinstance(getattr(model, "cfg", None), config_class):
+        raise TypeError(
+            f"cannot save {cls.__name__}: model.cfg is a {type(getattr(model, 'cfg', None)).__name__}, "
+            f"not its config_class {config_class.__name__}"
+        )
+    return cls
+
+
 class HookedModel(HookedRootModule):
-    """Base class of the built-in models (subclasses set ``cfg`` and build their layers)."""
+    """Base class of every model family (subclasses set ``cfg`` and build their layers).
+
+    Defining a subclass at module level registers it (:data:`MODEL_REGISTRY`), so
+    ``model.save(path)`` / ``fi.load(path)`` round-trip it; set ``config_class`` to its
+    :class:`ModelConfig` dataclass.
+    """
 
     cfg: ModelConfig
     config_class: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register(cls)
 
     # -------------------------------------------------------------- inputs
     def check_inputs(self, inputs: Tensor, extra_positions: int = 0) -> Int[Tensor, "batch pos"]:
@@ -147,19 +232,87 @@ class HookedModel(HookedRootModule):
         return next(self.parameters()).device
 
     def _apply(self, fn, *args, **kwargs):
+        """Move/cast the parameters, then record the device in ``cfg.device`` (TransformerLens reads it).
+
+        The device goes into a fresh copy of the config (:meth:`_own_config`), never into
+        the object passed to the constructor, which other models may have been built from.
+        """
         out = super()._apply(fn, *args, **kwargs)
-        self.cfg.device = str(self.device)  # TransformerLens utilities read cfg.device
+        cfg, param = getattr(self, "cfg", None), next(self.parameters(), None)
+        if cfg is not None and param is not None and cfg.device != str(param.device):
+            self._own_config(device=str(param.device))
         return out
 
+    def _own_config(self, **changes: Any) -> None:
+        """Replace ``self.cfg`` by a copy with ``changes``, in this model and every submodule that holds it.
+
+        Layers keep a reference to the model's config (the transformer's attention reads
+        ``cfg.attn_coeff``); they are re-pointed too, so a model reads one config object.
+        """
+        old = self.cfg
+        new = copy.copy(old)
+        for name, value in changes.items():
+            setattr(new, name, value)
+        for module in self.modules():
+            if module.__dict__.get("cfg") is old:
+                module.cfg = new
+
     # ------------------------------------------------------------- running
-    def run_with_cache(self, *model_args: Any, **kwargs: Any) -> tuple[Tensor, ActivationCache]:
-        """Run the model and return ``(logits, cache)``, the cache a TransformerLens ``ActivationCache``.
+    def run_with_cache(
+        self,
+        *model_args: Any,
+        return_type: Optional[str] = "logits",
+        loss_fn: Optional[Any] = None,
+        labels: Optional[Tensor] = None,
+        incl_bwd: bool = False,
+        remove_batch_dim: bool = False,
+        **kwargs: Any,
+    ) -> tuple[Any, ActivationCache]:
+        """Run the model and return ``(output, cache)``, the cache a TransformerLens ``ActivationCache``.
 
         Takes the keyword arguments of ``HookedRootModule.run_with_cache`` (``names_filter``,
-        ``device``, ``incl_bwd`` ...).
+        ``device``, ``pos_slice`` ...). The cache is a
+        :class:`~fourier_interp.models.running.ModelCache` (an ``ActivationCache`` with a memory
+        guard); with ``remove_batch_dim=True`` (one example) it has no batch axis and says so.
+
+        Args:
+            model_args: The inputs, ``[batch, k]`` operands (the transformer also takes
+                ``[batch, k+1]`` tokens).
+            return_type: ``"logits"`` (``[batch, p]``), ``"loss"`` (scalar), ``"both"``
+                (``(logits, loss)``) or ``None``.
+            loss_fn: ``fn(logits) -> scalar``; the loss instead of the cross-entropy.
+            labels: ``[batch]`` answers for the cross-entropy (default ``a_1 + ... + a_k mod p``
+                of the operands, the addition task; pass ``task.labels`` rows otherwise).
+            incl_bwd: Also backpropagate the loss (``return_type="loss"``/``"both"`` or
+                ``loss_fn``) and cache each hook's gradient as ``"<hook>_grad"``. As in
+                TransformerLens, parameter ``.grad`` accumulate too.
+            remove_batch_dim: Drop the batch axis (inputs must be one example).
         """
-        out, cache_dict = super().run_with_cache(*model_args, **kwargs)
-        return out, ActivationCache(cache_dict, self)
+        from .running import run_with_cache
+
+        return run_with_cache(self, *model_args, return_type=return_type, loss_fn=loss_fn, labels=labels,
+                              incl_bwd=incl_bwd, remove_batch_dim=remove_batch_dim, **kwargs)
+
+    def readout(
+        self,
+        logits: Float[Tensor, "batch p"],
+        inputs: Tensor,
+        return_type: Optional[str] = "logits",
+        labels: Optional[Tensor] = None,
+        loss_fn: Optional[Any] = None,
+    ) -> Any:
+        """``logits``, the loss, ``(logits, loss)`` or ``None`` for ``return_type`` (see :meth:`run_with_cache`).
+
+        Example:
+            >>> import fourier_interp as fi
+            >>> model = fi.HookedMLP(fi.MLPConfig(p=7, k=2))
+            >>> x = fi.ModularArithmetic(p=7).inputs
+            >>> float(model.readout(model(x), x, "loss").detach()) > 0
+            True
+        """
+        from .running import readout
+
+        return readout(logits, inputs, self.cfg.p, self.cfg.k, return_type, labels=labels, loss_fn=loss_fn)
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """Readout logits computed the cheapest exact way, bypassing hooks (training path)."""
@@ -185,8 +338,14 @@ class HookedModel(HookedRootModule):
         The built-in models have no dropout or batch norm, so the mode changes no number;
         starting in eval mode lets TransformerLens utilities that insist on it run directly.
         ``fi.train`` switches to train mode while it runs and back afterwards.
+
+        Every constructor ends here, so this is also where the model takes its own copy
+        of the config it was built from: changing one model's ``cfg`` (moving it, say)
+        never changes another model built from the same config object.
         """
         super().setup()
+        if isinstance(getattr(self, "cfg", None), ModelConfig):
+            self._own_config()
         self.eval()
 
     # --------------------------------------------------------- persistence
@@ -194,6 +353,11 @@ class HookedModel(HookedRootModule):
         """Write weights (safetensors) and config, task and training metadata (JSON) to ``path``.
 
         The write is atomic: a crash leaves either the previous checkpoint or the new one.
+        Same as ``fi.save(self, path, ...)``.
+
+        Raises:
+            TypeError: the class is not registered (defined inside a function, or its name
+                is taken) or has no ``config_class``; nothing is written.
         """
         from ..checkpoint import save_model
 

@@ -13,7 +13,21 @@ runs on this model unchanged:
     blocks.{l}.attn.hook_attn_scores / hook_pattern [batch, head, query_pos, key_pos]
     blocks.{l}.hook_attn_out / hook_mlp_out         [batch, pos, d_model]
     blocks.{l}.mlp.hook_pre / hook_post             [batch, pos, d_mlp]
+    blocks.{l}.ln1 / ln2 / ln_final .hook_scale     [batch, pos, 1]  (with LayerNorm)
     hook_logits                                     [batch, p]   (last position only)
+
+Opt-in, switched on by ``model.set_use_attn_result(True)`` and friends (TransformerLens's
+flags, read by its direct-path and attribution patching):
+
+    blocks.{l}.attn.hook_result                     [batch, pos, head, d_model]
+    blocks.{l}.attn.hook_q_input / _k_ / _v_input   [batch, pos, head, d_model]
+    blocks.{l}.attn.hook_attn_in                    [batch, pos, head, d_model]
+    blocks.{l}.hook_mlp_in                          [batch, pos, d_model]
+
+The TransformerLens model protocol (``tokens_to_residual_directions``, ``unembed``,
+``QK`` / ``OV`` ...) is in :mod:`.tl_protocol`, weight processing (``fold_ln`` ...) in
+:mod:`.weight_processing`. The readout is at '=' only: the logits are TransformerLens's
+``logits[:, -1]`` (see :mod:`.tl_protocol` for what that means for its utilities).
 
 Example:
     >>> import fourier_interp as fi
@@ -27,23 +41,38 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 from einops import einsum
 from jaxtyping import Float, Int
 from torch import Tensor, nn
+from transformer_lens import FactoredMatrix
 from transformer_lens.hook_points import HookPoint
 
+from ..errors import InvalidArgumentError
 from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, lookup, normal
+from .tl_protocol import TransformerLensSurface
+
+
+WEIGHT_PROCESSING_STEPS = ("fold_ln", "center_writing_weights", "center_unembed", "fold_value_biases")
 
 
 @dataclass
 class TransformerConfig(ModelConfig):
     """Architecture of :class:`HookedTransformer`; ``TransformerConfig(p=113)`` is nanda2023.
 
-    The TransformerLens-protocol fields at the end are read by ``transformer_lens.patching``
-    and ``ActivationCache``; leave them at their defaults.
+    ``normalization_type`` is ``None`` (nanda2023), ``"LN"`` (LayerNorm with weight and
+    bias) or ``"LNPre"`` (LayerNorm without them: what ``fold_ln`` leaves, see
+    :meth:`HookedTransformer.process_weights_`). ``attn_bias`` / ``unembed_bias`` add the
+    biases ``b_Q, b_K, b_V, b_O`` / ``b_U`` as trained parameters (without them they are
+    fixed zeros, still readable). ``weight_processing`` records the TransformerLens weight
+    processing applied (``"fold_ln"``, ``"center_writing_weights"``, ``"center_unembed"``,
+    ``"fold_value_biases"``), so TransformerLens utilities and a saved checkpoint know.
+
+    The TransformerLens-protocol fields from ``n_key_value_heads`` on are read by
+    ``transformer_lens.patching`` and ``ActivationCache``; the ``use_*`` flags switch on
+    opt-in hook points (set them with ``model.set_use_attn_result(True)`` and friends).
     """
 
     n_layers: int = 1
@@ -53,12 +82,16 @@ class TransformerConfig(ModelConfig):
     d_mlp: int = 512
     act_fn: str = "relu"
     attn_coeff: float = 1.0  # Zhong et al.'s attention rate: 1 softmax attention, 0 constant attention
-    normalization_type: Optional[str] = None  # None (nanda2023) or "LN"
+    normalization_type: Optional[str] = None  # None (nanda2023), "LN", or "LNPre" (LN folded)
     mlp_bias: bool = True
+    attn_bias: bool = False
+    unembed_bias: bool = False
+    weight_processing: tuple = ()
     n_key_value_heads: Optional[int] = None
-    use_attn_result: bool = False
-    use_split_qkv_input: bool = False
-    use_attn_in: bool = False
+    use_attn_result: bool = False  # blocks.{l}.attn.hook_result  [batch, pos, head, d_model]
+    use_split_qkv_input: bool = False  # blocks.{l}.attn.hook_{q,k,v}_input  [batch, pos, head, d_model]
+    use_attn_in: bool = False  # blocks.{l}.attn.hook_attn_in  [batch, pos, head, d_model]
+    use_hook_mlp_in: bool = False  # blocks.{l}.hook_mlp_in  [batch, pos, d_model]
     attn_only: bool = False
     positional_embedding_type: str = "standard"
     default_prepend_bos: bool = False
@@ -67,7 +100,16 @@ class TransformerConfig(ModelConfig):
         self._check()
         self._check_positive("n_layers", "d_model", "n_heads", "d_head", "d_mlp")
         self._check_choice("act_fn", ("relu", "gelu"))
-        self._check_choice("normalization_type", (None, "LN"))
+        self._check_choice("normalization_type", (None, "LN", "LNPre"))
+        self.weight_processing = tuple(self.weight_processing or ())
+        unknown = sorted(set(self.weight_processing) - set(WEIGHT_PROCESSING_STEPS))
+        if unknown:
+            raise InvalidArgumentError(f"TransformerConfig.weight_processing has unknown steps {unknown}; "
+                             f"allowed: {list(WEIGHT_PROCESSING_STEPS)}")
+        if self.use_split_qkv_input and self.use_attn_in:
+            raise InvalidArgumentError("TransformerConfig: use_split_qkv_input and use_attn_in are mutually exclusive")
+        if self.attn_only:
+            raise InvalidArgumentError("TransformerConfig.attn_only=True is not supported: every block has an MLP")
         if isinstance(self.attn_coeff, bool) or not isinstance(self.attn_coeff, (int, float)) \
                 or not 0.0 <= self.attn_coeff <= 1.0:
             raise ValueError(f"TransformerConfig.attn_coeff={self.attn_coeff!r}: expected a number in [0, 1] "
@@ -97,18 +139,50 @@ class TransformerConfig(ModelConfig):
 
 
 class LayerNorm(nn.Module):
+    """LayerNorm over ``d_model`` with hooks on the scale and the output (TransformerLens names)."""
+
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
         self.w = nn.Parameter(torch.ones(d_model))
         self.b = nn.Parameter(torch.zeros(d_model))
-        self.hook_scale = HookPoint()  # [batch, pos, 1]
+        self.hook_scale = HookPoint()  # [batch, pos, 1]  ([batch, pos, head, 1] on a split-QKV input)
         self.hook_normalized = HookPoint()  # [batch, pos, d_model]
 
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
         x = x - x.mean(-1, keepdim=True)
         scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
         return self.hook_normalized(x / scale * self.w + self.b)
+
+
+class LayerNormPre(nn.Module):
+    """LayerNorm without weight and bias (``normalization_type="LNPre"``): what ``fold_ln`` leaves."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.hook_scale = HookPoint()  # [batch, pos, 1]
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        x = x - x.mean(-1, keepdim=True)
+        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return self.hook_normalized(x / scale)
+
+
+def _make_norm(cfg: TransformerConfig) -> nn.Module:
+    """The block's normalisation module for ``cfg.normalization_type``."""
+    if cfg.normalization_type == "LN":
+        return LayerNorm(cfg.d_model)
+    if cfg.normalization_type == "LNPre":
+        return LayerNormPre(cfg.d_model)
+    return nn.Identity()
+
+
+def _bias(cfg_flag: bool, *shape: int) -> Tensor:
+    """A zero bias: a trained parameter when the config asks for one, else a fixed zero buffer."""
+    zeros = torch.zeros(*shape)
+    return nn.Parameter(zeros) if cfg_flag else zeros
 
 
 class Attention(nn.Module):
@@ -120,6 +194,16 @@ class Attention(nn.Module):
         self.W_K = normal(gen, h, d, e, std=d**-0.5)
         self.W_V = normal(gen, h, d, e, std=d**-0.5)
         self.W_O = normal(gen, h, e, d, std=d**-0.5)
+        for name, shape in (("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))):
+            value = _bias(cfg.attn_bias, *shape)
+            if isinstance(value, nn.Parameter):
+                self.register_parameter(name, value)
+            else:  # not saved: a checkpoint without attention biases has none
+                self.register_buffer(name, value, persistent=False)
+        self.hook_attn_in = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_in
+        self.hook_q_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
+        self.hook_k_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
+        self.hook_v_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
         self.hook_q = HookPoint()  # [batch, pos, head, d_head]
         self.hook_k = HookPoint()  # [batch, pos, head, d_head]
         self.hook_v = HookPoint()  # [batch, pos, head, d_head]
@@ -128,20 +212,42 @@ class Attention(nn.Module):
         self.hook_z = HookPoint()  # [batch, pos, head, d_head]
         self.hook_result = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_result
 
-    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        q = self.hook_q(_heads(x, self.W_Q))
-        k = self.hook_k(_heads(x, self.W_K))
-        v = self.hook_v(_heads(x, self.W_V))
+    @property
+    def QK(self) -> FactoredMatrix:
+        """``W_Q W_K^T`` per head, ``[head, d_model, d_model]`` (TransformerLens ``attn.QK``)."""
+        return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
+
+    @property
+    def OV(self) -> FactoredMatrix:
+        """``W_V W_O`` per head, ``[head, d_model, d_model]`` (TransformerLens ``attn.OV``)."""
+        return FactoredMatrix(self.W_V, self.W_O)
+
+    def forward(
+        self,
+        query_input: Float[Tensor, "batch pos *head d_model"],
+        key_input: Float[Tensor, "batch pos *head d_model"],
+        value_input: Float[Tensor, "batch pos *head d_model"],
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """Causal attention; each input is ``[batch, pos, d_model]`` or per head ``[batch, pos, head, d_model]``."""
+        q = self.hook_q(self._project(query_input, self.W_Q, self.b_Q))
+        k = self.hook_k(self._project(key_input, self.W_K, self.b_K))
+        v = self.hook_v(self._project(value_input, self.W_V, self.b_V))
         scores = einsum(q, k, "b q h e, b k h e -> b h q k") / math.sqrt(self.cfg.d_head)
-        n = x.shape[1]
-        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
+        n = q.shape[1]
+        causal = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
         scores = self.hook_attn_scores(scores.masked_fill(causal, float("-inf")))
         pattern = self.hook_pattern(_mix(scores.softmax(-1), causal, self.cfg.attn_coeff))
         z = self.hook_z(einsum(pattern, v, "b h q k, b k h e -> b q h e"))
         if self.cfg.use_attn_result:
             result = self.hook_result(einsum(z, self.W_O, "b q h e, h e d -> b q h d"))
-            return result.sum(2)
-        return (z.reshape(-1, z.shape[-2] * z.shape[-1]) @ self.W_O.flatten(0, 1)).view(*z.shape[:2], -1)
+            out = result.sum(2)
+        else:
+            out = (z.reshape(-1, z.shape[-2] * z.shape[-1]) @ self.W_O.flatten(0, 1)).view(*z.shape[:2], -1)
+        return out + self.b_O if self.cfg.attn_bias else out
+
+    def _project(self, x: Tensor, w: Float[Tensor, "head d_model d_head"], b: Float[Tensor, "head d_head"]) -> Tensor:
+        out = _heads(x, w) if x.ndim == 3 else einsum(x, w, "b p h d, h d e -> b p h e")
+        return out + b if self.cfg.attn_bias else out
 
 
 class MLP(nn.Module):
@@ -163,31 +269,47 @@ class MLP(nn.Module):
 
 
 class TransformerBlock(nn.Module):
+    # read by transformer_lens's logit lens: hook_resid_post is the one residual stream
+    hook_out_is_single_residual_stream = True
+
     def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
         super().__init__()
         self.cfg = cfg
-        use_ln = cfg.normalization_type == "LN"
-        self.ln1 = LayerNorm(cfg.d_model) if use_ln else nn.Identity()
+        self.ln1 = _make_norm(cfg)
         self.attn = Attention(cfg, gen)
-        self.ln2 = LayerNorm(cfg.d_model) if use_ln else nn.Identity()
+        self.ln2 = _make_norm(cfg)
         self.mlp = MLP(cfg, gen)
         self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
         self.hook_attn_out = HookPoint()  # [batch, pos, d_model]
         self.hook_resid_mid = HookPoint()  # [batch, pos, d_model]
+        self.hook_mlp_in = HookPoint()  # [batch, pos, d_model], only if cfg.use_hook_mlp_in
         self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
         self.hook_resid_post = HookPoint()  # [batch, pos, d_model]
 
     def forward(self, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         resid = self.hook_resid_pre(resid)
-        resid = self.hook_resid_mid(resid + self.hook_attn_out(self.attn(self.ln1(resid))))
-        return self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(resid))))
+        cfg, attn, h = self.cfg, self.attn, self.cfg.n_heads
+        if cfg.use_split_qkv_input:  # each head reads its own copy of the residual (direct-path patching)
+            q_in, k_in, v_in = (self.ln1(hook(_per_head(resid, h)))
+                                for hook in (attn.hook_q_input, attn.hook_k_input, attn.hook_v_input))
+        elif cfg.use_attn_in:
+            q_in = k_in = v_in = self.ln1(attn.hook_attn_in(_per_head(resid, h)))
+        else:
+            q_in = k_in = v_in = self.ln1(resid)
+        resid = self.hook_resid_mid(resid + self.hook_attn_out(attn(q_in, k_in, v_in)))
+        mlp_in = self.hook_mlp_in(resid.clone()) if cfg.use_hook_mlp_in else resid
+        return self.hook_resid_post(resid + self.hook_mlp_out(self.mlp(self.ln2(mlp_in))))
 
 
-class HookedTransformer(HookedModel):
+class HookedTransformer(TransformerLensSurface, HookedModel):
     """One-layer (by default) transformer on ``[a_1, ..., a_k, =]`` with a readout at '='.
 
     Accepts ``[batch, k]`` operands or ``[batch, k+1]`` full sequences ending in '='
-    (token ``p``); returns ``[batch, p]`` logits at the last position.
+    (token ``p``); returns ``[batch, p]`` logits at the last position. TransformerLens's
+    model protocol (``tokens_to_residual_directions``, ``accumulated_bias``, ``unembed``,
+    ``QK`` / ``OV``, the ``set_use_*`` switches) comes from
+    :class:`~fourier_interp.models.tl_protocol.TransformerLensSurface`, and TransformerLens
+    weight processing from :meth:`process_weights_`.
     """
 
     config_class = TransformerConfig
@@ -203,15 +325,34 @@ class HookedTransformer(HookedModel):
         self.hook_embed = HookPoint()  # [batch, pos, d_model]
         self.hook_pos_embed = HookPoint()  # [batch, pos, d_model]
         self.blocks = nn.ModuleList([TransformerBlock(cfg, gen) for _ in range(cfg.n_layers)])
-        self.ln_final = LayerNorm(cfg.d_model) if cfg.normalization_type == "LN" else nn.Identity()
+        self.ln_final = _make_norm(cfg)
         self.W_U = normal(gen, cfg.d_model, cfg.d_vocab_out, std=cfg.d_vocab_out**-0.5)
+        if cfg.unembed_bias:
+            self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab_out))
+        else:  # not saved: a checkpoint without an unembedding bias has none
+            self.register_buffer("b_U", torch.zeros(cfg.d_vocab_out), persistent=False)
         self.hook_logits = HookPoint()  # [batch, p]
         self.to(cfg.device)
         self.setup()
 
     # ------------------------------------------------------------ tokens
-    def to_tokens(self, inputs: Int[Tensor, "batch k"]) -> Int[Tensor, "batch n_ctx"]:
-        """Operands ``[batch, k]`` -> full sequences ``[batch, k+1]`` ending in the '=' token."""
+    def to_tokens(self, inputs: Union[Int[Tensor, "batch k"], str, Sequence[str]]) -> Int[Tensor, "batch n_ctx"]:
+        """Operands ``[batch, k]`` -> full sequences ``[batch, k+1]`` ending in the '=' token.
+
+        Also takes strings of space-separated tokens (``"3 4 ="`` or ``"3 4"``), one or a
+        list, as TransformerLens utilities that start from text do.
+
+        Example:
+            >>> import torch, fourier_interp as fi
+            >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, d_mlp=32))
+            >>> model.to_tokens(torch.tensor([[3, 4]])).tolist(), model.to_tokens("3 4 =").tolist()
+            ([[3, 4, 7]], [[3, 4, 7]])
+        """
+        if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)):
+            texts = [inputs] if isinstance(inputs, str) else list(inputs)
+            rows = [[self.to_single_token(t) for t in text.split()] for text in texts]
+            eq = [self.cfg.eq_token]
+            inputs = torch.tensor([row if row[-1:] == eq else row + eq for row in rows])
         inputs = self.check_inputs(inputs, extra_positions=1)
         if inputs.shape[1] == self.cfg.n_ctx:
             if not bool((inputs[:, -1] == self.cfg.eq_token).all()):
@@ -224,37 +365,46 @@ class HookedTransformer(HookedModel):
         return self.to_tokens(inputs)
 
     # ----------------------------------------------------------- forward
-    def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
+    def forward(
+        self, inputs: Int[Tensor, "batch k"], return_type: Optional[str] = "logits", *, labels: Optional[Tensor] = None
+    ) -> Union[Float[Tensor, "batch p"], Tensor, tuple, None]:
+        """Logits ``[batch, p]`` at '=' (``return_type="logits"``), or the loss (see :meth:`readout`)."""
         tokens = self.to_tokens(inputs)
         embed = self.hook_embed(self.W_E[tokens])
         pos_embed = self.hook_pos_embed(self.W_pos.expand(tokens.shape[0], -1, -1))
         resid = embed + pos_embed
         for block in self.blocks:
             resid = block(resid)
-        return self.hook_logits(self.ln_final(resid)[:, -1] @ self.W_U)
+        logits = self.hook_logits(self._unembed(self.ln_final(resid)[:, -1]))
+        return self.readout(logits, tokens, return_type, labels=labels)
+
+    def _unembed(self, x: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch p"]:
+        return x @ self.W_U + self.b_U if self.cfg.unembed_bias else x @ self.W_U
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """The forward maths, computing only what the readout needs and bypassing hooks.
 
-        One layer without LayerNorm (nanda2023): the residual at each operand position is
-        a pure lookup over the vocabulary and the query at '=' is constant, so attention
-        scores and values are per-token tables gathered per example; the attention output,
-        MLP and unembedding run at the last position only. Other architectures run their
-        earlier layers in full and the last layer at the last position only.
+        One layer without LayerNorm or biases (nanda2023): the residual at each operand
+        position is a pure lookup over the vocabulary and the query at '=' is constant, so
+        attention scores and values are per-token tables gathered per example; the
+        attention output, MLP and unembedding run at the last position only. Other
+        architectures run their earlier layers in full and the last layer at the last
+        position only.
         """
         return self.fast_forward(self.to_tokens(inputs))
 
     def fast_forward(self, tokens: Int[Tensor, "batch n_ctx"]) -> Float[Tensor, "batch p"]:
         """:meth:`fast_logits` on already-checked ``[batch, k+1]`` tokens (vmap-safe: no checks)."""
-        if self.cfg.n_layers == 1 and self.cfg.normalization_type is None:
-            return self._fast_one_layer(tokens[:, : self.cfg.k])
+        cfg = self.cfg
+        if cfg.n_layers == 1 and cfg.normalization_type is None and not (cfg.attn_bias or cfg.unembed_bias):
+            return self._fast_one_layer(tokens[:, : cfg.k])
         resid = self.W_E[tokens] + self.W_pos
         for block in self.blocks[:-1]:
             resid = block(resid)
         last = self.blocks[-1]
         x = resid[:, -1] + _attend_last(last.attn, last.ln1(resid))
         x = x + last.mlp(last.ln2(x))
-        return self.ln_final(x) @ self.W_U
+        return self._unembed(self.ln_final(x))
 
     def _fast_one_layer(self, operands: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         cfg, attn, mlp = self.cfg, self.blocks[0].attn, self.blocks[0].mlp
@@ -315,6 +465,11 @@ def _mix(softmax: Tensor, masked: Tensor, attn_coeff: float) -> Tensor:
     return (attn_coeff * softmax + (1.0 - attn_coeff)).masked_fill(masked, 0.0)
 
 
+def _per_head(x: Float[Tensor, "batch pos d_model"], n_heads: int) -> Float[Tensor, "batch pos head d_model"]:
+    """A copy of ``x`` for every head (a real copy: hooks may edit one head's in place)."""
+    return x.unsqueeze(2).repeat(1, 1, n_heads, 1)
+
+
 def _heads(x: Float[Tensor, "batch pos d_model"], w: Float[Tensor, "head d_model d_head"]) -> Tensor:
     """``einsum(x, w, "b p d, h d e -> b p h e")`` as one matmul against ``[d_model, head * d_head]``."""
     h, d, e = w.shape
@@ -328,12 +483,12 @@ def _linear(x: Float[Tensor, "... d_in"], w: Float[Tensor, "d_in d_out"], b: Flo
 
 def _attend_last(attn: Attention, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch d_model"]:
     """Attention output at the last position only (it attends to every position)."""
-    q = einsum(x[:, -1], attn.W_Q, "b d, h d e -> b h e")
-    k = einsum(x, attn.W_K, "b k d, h d e -> b k h e")
-    v = einsum(x, attn.W_V, "b k d, h d e -> b k h e")
+    q = einsum(x[:, -1], attn.W_Q, "b d, h d e -> b h e") + attn.b_Q
+    k = einsum(x, attn.W_K, "b k d, h d e -> b k h e") + attn.b_K
+    v = einsum(x, attn.W_V, "b k d, h d e -> b k h e") + attn.b_V
     pattern = (einsum(q, k, "b h e, b k h e -> b h k") / math.sqrt(attn.cfg.d_head)).softmax(-1)
     c = attn.cfg.attn_coeff
     if c != 1.0:  # the last query sees every position
         pattern = c * pattern + (1.0 - c)
     z = einsum(pattern, v, "b h k, b k h e -> b h e")
-    return einsum(z, attn.W_O, "b h e, h e d -> b d")
+    return einsum(z, attn.W_O, "b h e, h e d -> b d") + attn.b_O
