@@ -209,3 +209,13 @@ def test_shipped_zhong_pair_falls_on_the_papers_side():
     assert di_clock > di_pizza + 0.3
     assert gs_pizza.value > gs_clock.value + 0.3
     assert gs_pizza.forced and not gs_clock.forced  # constant attention at '=' sums the operands
+
+
+def test_mlp_on_summed_embeddings_is_pizza_prone_by_construction():
+    model = fi.HookedMLP(fi.MLPConfig(p=11, form="embed_relu", combine="sum", d_embed=8, d_hidden=32, seed=1))
+    task = fi.ModularArithmetic(p=11)
+    torch.testing.assert_close(model.fast_logits(task.inputs), model(task.inputs), atol=1e-5, rtol=1e-5)
+    assert model.W_in.shape == (8, 32)  # one block shared by every operand
+    assert gradient_symmetricity(model, task).forced
+    concat = fi.HookedMLP(fi.MLPConfig(p=11, form="embed_relu", d_embed=8, d_hidden=32, seed=1))
+    assert not gradient_symmetricity(concat, task).forced

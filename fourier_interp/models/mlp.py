@@ -8,7 +8,9 @@
 
 ``form="embed_relu"`` — embed each operand, concatenate, ReLU (Gromov 2023; Chughtai et al. 2023):
 
-    pre    = concat_j(W_E[a_j]) @ W_in + b_in
+    pre    = concat_j(W_E[a_j]) @ W_in + b_in      (combine="concat", the default)
+    pre    = (sum_j W_E[a_j]) @ W_in + b_in        (combine="sum": summed embeddings, the
+                                                    set-up Zhong et al. find prone to the pizza)
     logits = relu(pre) @ W_out + b_out
 
 Hooks: ``hook_embed`` [batch, k, d_embed] (embed_relu only), ``hook_pre`` and ``hook_post``
@@ -47,6 +49,7 @@ class MLPConfig(ModelConfig):
     """
 
     form: str = "power"
+    combine: str = "concat"  # embed_relu: concatenate the operands' embeddings, or "sum" them
     d_hidden: Optional[int] = None
     power: Optional[int] = None
     d_embed: int = 128
@@ -55,6 +58,7 @@ class MLPConfig(ModelConfig):
     def __post_init__(self):
         self._check()
         self._check_choice("form", ("power", "embed_relu"))
+        self._check_choice("combine", ("concat", "sum"))
         if self.d_hidden is None:
             self.d_hidden = 2 ** (2 * self.k - 2) * (self.p - 1) if self.form == "power" else 512
         if self.power is None:
@@ -81,7 +85,8 @@ class HookedMLP(HookedModel):
             self.W_out = normal(gen, m, p, std=s * p**-0.5)  # W_out[i] = w_i
         else:
             self.W_E = normal(gen, p, cfg.d_embed, std=s)
-            self.W_in = normal(gen, k * cfg.d_embed, m, std=s * (k * cfg.d_embed) ** -0.5)
+            d_in = cfg.d_embed * (k if cfg.combine == "concat" else 1)
+            self.W_in = normal(gen, d_in, m, std=s * d_in**-0.5)
             self.b_in = nn.Parameter(torch.zeros(m))
             self.W_out = normal(gen, m, p, std=s * m**-0.5)
             self.b_out = nn.Parameter(torch.zeros(p))
@@ -101,7 +106,7 @@ class HookedMLP(HookedModel):
             pre = self.U[torch.arange(self.cfg.k, device=tokens.device), tokens].sum(1)
         else:
             embed = self.hook_embed(self.W_E[tokens])
-            pre = embed.flatten(1) @ self.W_in + self.b_in
+            pre = (embed.flatten(1) if self.cfg.combine == "concat" else embed.sum(1)) @ self.W_in + self.b_in
         post = self.hook_post(self._act(self.hook_pre(pre)))
         logits = post @ self.W_out
         if self.cfg.form == "embed_relu":
@@ -126,6 +131,8 @@ class HookedMLP(HookedModel):
         """Each operand's contribution to the hidden pre-activation, per token: ``u_{i,j}(a)``."""
         if self.cfg.form == "power":
             return self.U
+        if self.cfg.combine == "sum":  # every operand meets the same input weights
+            return (self.W_E @ self.W_in).unsqueeze(0).expand(self.cfg.k, -1, -1)
         blocks = self.W_in.reshape(self.cfg.k, self.cfg.d_embed, self.cfg.d_hidden)
         return torch.einsum("pd,kdm->kpm", self.W_E, blocks)
 
