@@ -7,7 +7,9 @@ Data flows one way through the package::
 
 Conventionally imported as ``import fourier_interp as fi``. Submodules load lazily, so
 ``import fourier_interp`` is cheap and the command line answers quickly; the first use of
-a name imports what it needs.
+a name imports what it needs. ``_EXPORTS`` below is the one list of public names (``__all__``
+is built from it, and a test checks that every entry resolves); subpackages and modules
+are attributes too (``fi.analysis``, ``fi.interventions``, ``fi.verification`` ...).
 
 Example:
     >>> import fourier_interp as fi
@@ -19,7 +21,8 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import pkgutil
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -33,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "HookedMLP": "models",
     "MLPConfig": "models",
     "HookedModel": "models",
+    "ModelConfig": "models",
     "AnalysisSpec": "models",
     "planted_mlp": "models",
     "memorizing_mlp": "models",
@@ -54,6 +58,8 @@ _EXPORTS: dict[str, str] = {
     "train_seeds": "seeds",
     "SeedSweep": "seeds",
     "load": "checkpoint",
+    "save": "checkpoint",
+    "InvalidArgumentError": "errors",
     "CheckpointError": "checkpoint",
     "from_preset": "presets",
     "list_presets": "presets",
@@ -107,6 +113,14 @@ _EXPORTS: dict[str, str] = {
     # --- end interventions
     # --- verify (issue 5)
     "verify": "verification",
+    "sweep": "sweeps",
+    "SweepResult": "sweeps",
+    "SweepConfig": "sweeps",
+    "WandbLogger": "sweeps",
+    "attention_view": "report.attention",
+    "AttentionView": "report.attention",
+    "ModelCache": "models.running",
+    "process_weights": "models.weight_processing",
     "Algorithm": "verification",
     "Thresholds": "verification",
     "Claim": "verification",
@@ -117,93 +131,23 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
+def _submodules() -> frozenset[str]:
+    """Names of this package's public modules and subpackages, read from the package directory."""
+    return frozenset(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
-    if module is None:
+    if module is not None:
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+    elif not name.startswith("_") and name in _submodules():
+        value = importlib.import_module(f".{name}", __name__)  # fi.analysis, fi.verification ...
+    else:
         raise AttributeError(f"module 'fourier_interp' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | _submodules())
 
-
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily
-    from .analysis import (
-        FourierProbe,
-        FrequencyReport,
-        LinearProbe,
-        analyze_frequencies,
-        cluster_units,
-        distance_irrelevance,
-        gradient_symmetricity,
-        grid_activations,
-        key_frequencies,
-        logit_forms,
-        logit_frequencies,
-        low_rank,
-        neuron_alignment,
-        normalized_margin,
-        unit_frequencies,
-        weight_frequencies,
-    )
-    from .checkpoint import CheckpointError, load
-    from .models import (
-        AnalysisSpec,
-        HookedMLP,
-        HookedModel,
-        HookedRNN,
-        HookedTransformer,
-        MLPConfig,
-        RNNConfig,
-        TransformerConfig,
-        memorizing_mlp,
-        planted_mlp,
-        planted_pizza,
-    )
-    from .fourier import (
-        answer_directions,
-        fourier_basis,
-        fourier_transform,
-        frequency_energy,
-        frequency_norms,
-        grid_transform,
-        inverse_fourier_transform,
-        sum_directions,
-    )
-    from .interventions import (
-        AblationCurve,
-        HookedWrapper,
-        PatchResult,
-        ProgressMeasures,
-        Subspace,
-        ablate_frequencies,
-        ablate_neurons,
-        ablate_weight_frequencies,
-        ablation_curve,
-        cluster_ablation,
-        corrupt_operand,
-        excluded_loss,
-        frequency_ablation_hook,
-        frequency_projection,
-        neuron_ablation_hook,
-        patch_activation,
-        patch_frequencies,
-        patch_positions_layers,
-        patch_steps,
-        patch_sweep,
-        patch_units,
-        patching_hook,
-        progress_measures,
-        project_frequencies,
-        resample_operand,
-        restricted_loss,
-    )
-    from .presets import from_preset, list_presets
-    from .pretrained import list_pretrained, load_pretrained
-    from .tasks import ModularArithmetic
-    from .seeds import SeedSweep, train_many, train_seeds
-    from .training import History, TrainConfig, accuracy, evaluate, train
-    from .verification import Algorithm, Claim, Thresholds, VerificationReport, verify

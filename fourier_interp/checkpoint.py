@@ -167,14 +167,23 @@ def save_model(model, path, task=None, history=None, metadata: Optional[dict] = 
 
     The directory may hold other files (a training run's history and checkpoints); only
     ``config.json``, ``history.json`` and ``model-*.safetensors`` are written.
+
+    Raises:
+        TypeError: ``model`` is not an instance of a registered ``HookedModel`` subclass
+            with a ``config_class`` (see ``fourier_interp.models.MODEL_REGISTRY``), so
+            :func:`load` could not rebuild it; nothing is written.
     """
+    from .models.base import check_saveable
+
+    cls = check_saveable(model)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     record = write_tensors(path, model.state_dict(), "model")
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model_class": type(model).__name__,
+        "model_class": cls.__name__,
+        "model_module": cls.__module__,
         "config": {k: v for k, v in model.cfg.to_dict().items() if k != "device"},
         "task": task.to_dict() if task is not None else None,
         "weights": record,
@@ -188,6 +197,40 @@ def save_model(model, path, task=None, history=None, metadata: Optional[dict] = 
     atomic_write_json(path / CONFIG_FILE, config)  # the commit point
     _remove_unreferenced(path, "model", keep=record["file"])
     return path
+
+
+def save(model, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
+    """Save ``model`` to the checkpoint directory ``path``; ``fi.load(path)`` rebuilds it exactly.
+
+    The same as ``model.save(path, ...)``: weights as safetensors, config, task and
+    metadata as JSON, written atomically.
+
+    Args:
+        model: An instance of a registered model class (any ``fi.HookedModel`` subclass
+            defined at module level, with a ``config_class``).
+        path: The checkpoint directory (created if missing).
+        task: The task to record with the model (``fi.load(path, with_task=True)``).
+        history: A training ``History``, written as ``history.json``.
+        metadata: Free JSON-safe metadata stored in ``config.json``.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        TypeError: the model's class cannot be rebuilt by :func:`load` (not a
+            ``HookedModel``, defined inside a function, a name another class holds, or
+            no ``config_class``); the message names the class and the fix.
+
+    Example:
+        >>> import tempfile
+        >>> import fourier_interp as fi
+        >>> model = fi.HookedMLP(fi.MLPConfig(p=5))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = fi.save(model, d)
+        ...     type(fi.load(d)).__name__
+        'HookedMLP'
+    """
+    return save_model(model, path, task=task, history=history, metadata=metadata)
 
 
 def read_config(path) -> dict[str, Any]:
@@ -218,8 +261,13 @@ def read_config(path) -> dict[str, Any]:
 def load(path, with_task: bool = False, device: Optional[str] = None):
     """Rebuild the model saved at ``path`` (the right class, exact weights).
 
+    Any registered model class loads (``fourier_interp.models.MODEL_REGISTRY``: the
+    built-in families and every ``HookedModel`` subclass defined at module level). A
+    class of your own must be defined in this process first: import its module. Loading
+    imports nothing named by the checkpoint.
+
     Args:
-        path: A checkpoint directory written by ``model.save``.
+        path: A checkpoint directory written by :func:`save` or ``model.save``.
         with_task: Also return the :class:`ModularArithmetic` task saved with it (or None).
         device: Where to put the model (default: CPU).
 
@@ -230,17 +278,20 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
         CheckpointError: the directory, config or weights are missing, malformed,
             tampered with or do not match each other.
     """
-    from .models import MODEL_CLASSES
+    from .models import MODEL_REGISTRY
     from .tasks import ModularArithmetic
 
     path = Path(path)
     config = read_config(path)
     cls_name = config["model_class"]
-    if cls_name not in MODEL_CLASSES:
+    if cls_name not in MODEL_REGISTRY:
+        module = config.get("model_module")
+        hint = f" (it was defined in module {module!r}: import that module first, which registers it)" if module else ""
         raise CheckpointError(
-            f"{path / CONFIG_FILE}: model_class {cls_name!r} is unknown; expected one of {sorted(MODEL_CLASSES)}"
+            f"{path / CONFIG_FILE}: model_class {cls_name!r} is not a registered model class{hint}; "
+            f"registered: {sorted(MODEL_REGISTRY)}"
         )
-    cls = MODEL_CLASSES[cls_name]
+    cls = MODEL_REGISTRY[cls_name]
     try:
         cfg = cls.config_class.from_dict(config["config"])
     except (TypeError, ValueError) as e:

@@ -1,13 +1,20 @@
-"""Argument checks shared by every layer: one clear error naming the argument and what is allowed."""
+"""Argument checks shared by every layer: one clear error naming the argument and what is allowed.
+
+Also the one place that scopes torch's global intra-op thread count to a call
+(:func:`torch_threads`) and checks a device string before any work uses it
+(:func:`check_device`).
+"""
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Sequence, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
+from .errors import InvalidArgumentError
 from .tasks import ModularArithmetic
 
 
@@ -35,7 +42,10 @@ def check_model_task(model: Any, task: Any) -> None:
     for attr in ("p", "k"):
         value = getattr(cfg, attr, None)
         if isinstance(value, int) and value != getattr(task, attr):
-            raise ValueError(f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}")
+            raise InvalidArgumentError(
+                f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}; "
+                "use the task the model was built for"
+            )
 
 
 def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: str = "hook") -> list[str]:
@@ -58,10 +68,105 @@ def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: s
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; expected one of {tuple(allowed)}")
+        raise InvalidArgumentError(f"{name}={value!r} is not allowed; expected one of {tuple(allowed)}")
 
 
 def device_of(model: nn.Module) -> torch.device:
     """Where the module's parameters live (CPU for a module without parameters)."""
     param = next(iter(model.parameters()), None)
     return param.device if param is not None else torch.device("cpu")
+
+
+def check_device(device: Any, what: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` that exists on this machine, or a clear error.
+
+    Accepts a ``torch.device`` or a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+    ``"mps"``. Refuses malformed strings (``"cpu:banana"``), unknown device types
+    (``"tpu"``), devices this machine lacks (``"cuda"`` without CUDA, ``"cuda:3"`` with
+    two GPUs) and ``"meta"`` (meta tensors hold no values to train or analyse).
+
+    Raises:
+        InvalidArgumentError: naming ``what`` and the device, and saying what is available.
+
+    Example:
+        >>> from fourier_interp.checks import check_device
+        >>> check_device("cpu")
+        device(type='cpu')
+        >>> check_device("tpu")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fourier_interp.errors.InvalidArgumentError: device='tpu' is not a torch device ...
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{what} must be a torch device or a string like 'cpu' or 'cuda', got {type(device).__name__}")
+    available = "'cpu'" + (f", 'cuda' (0..{torch.cuda.device_count() - 1})" if torch.cuda.is_available() else "")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InvalidArgumentError(
+            f"{what}={str(device)!r} is not a torch device (expected e.g. 'cpu', 'cuda' or 'cuda:0'); "
+            f"available here: {available}"
+        ) from None
+    if dev.type == "meta":
+        raise InvalidArgumentError(f"{what}='meta' holds no values; pick a real device ({available})")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidArgumentError(f"{what}={str(device)!r}: CUDA is not available on this machine; use {available}")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidArgumentError(
+                f"{what}={str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                f"numbered 0..{torch.cuda.device_count() - 1}"
+            )
+        return dev
+    if dev.type == "cpu":
+        return dev
+    try:  # any other backend: usable if it can hold a tensor
+        torch.empty(0, device=dev)
+    except Exception as e:  # backends raise RuntimeError, AssertionError or NotImplementedError
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InvalidArgumentError(
+            f"{what}={str(device)!r} is not available on this machine ({reason}); use {available}"
+        ) from None
+    return dev
+
+
+def check_threads(threads: Any, what: str = "threads") -> Optional[int]:
+    """``threads`` must be ``None`` (leave torch's setting alone) or an int ``>= 1``."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"{what} must be None or an int >= 1, got {type(threads).__name__} {threads!r}")
+    if threads < 1:
+        raise InvalidArgumentError(f"{what}={threads} is not allowed; expected None or an int >= 1")
+    return threads
+
+
+@contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to ``threads``, then restore it.
+
+    ``None`` changes nothing. The previous count is restored in ``finally``, so an
+    exception or interrupt inside the block leaves torch as it was. The setting is
+    process-wide (``torch.set_num_threads``): other Python threads running torch code
+    at the same time see it too.
+
+    Example:
+        >>> import torch
+        >>> from fourier_interp.checks import torch_threads
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    threads = check_threads(threads)
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

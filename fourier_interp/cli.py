@@ -1,19 +1,25 @@
-"""The ``fourier-interp`` command line: ``verify``, ``train``, ``list``.
+"""The ``fourier-interp`` command line: ``verify``, ``train``, ``list``, ``sweep``.
 
 Arguments are parsed before torch is imported, so ``--help`` and argument errors answer at
-once. User mistakes print one line and exit with status 2, never a traceback.
+once. Every argument is checked before any work starts (devices and checkpoints included);
+a mistake prints one line and exits with status 2. Only mistakes in the input get that
+treatment: :class:`UsageError` raised here, and the library's own argument checks
+(:class:`~fourier_interp.errors.InvalidArgumentError`,
+:class:`~fourier_interp.checkpoint.CheckpointError`). Any other exception is a bug and
+stays a traceback. ``python -m fourier_interp`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-FAMILY_PRESETS = {"transformer": "nanda2023", "rnn": "rnn", "mlp": "li2025-k2"}
-PRESET_FAMILY = {"nanda2023": "transformer", "rnn": "rnn", "li2025-k2": "mlp", "li2025-k3": "mlp"}
+from .catalog import FAMILY_PRESETS, PRESET_FAMILY  # torch-free preset names
 
 
 class UsageError(Exception):
@@ -23,6 +29,35 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line instead of usage + message
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+MIN_P = 3  # fourier_interp.tasks.MIN_P (not imported: that would import torch before parsing)
+
+
+def _int_at_least(name: str, minimum: int, why: str = "") -> Callable[[str], int]:
+    """An argparse type: an int ``>= minimum``; the message names ``name`` and the bound."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError here reads "invalid int value: 'seven'"
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed; expected an int >= {minimum}{why}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _fraction(name: str) -> Callable[[str], float]:
+    """An argparse type: a float in ``(0, 1]``."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if math.isnan(value) or not 0 < value <= 1:
+            raise argparse.ArgumentTypeError(f"{name}={text} is outside (0, 1]")
+        return value
+
+    parse.__name__ = "float"
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,25 +75,35 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint directory written by model.save or `train`")
     v.add_argument("--out", metavar="DIR", help="report directory (default: a new verify-<name>-<time> folder here)")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
+    v.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
+                   help="torch intra-op threads while verifying (default: torch's choice; 1 is best on a busy machine)")
 
     t = sub.add_parser("train", help="train a model with a preset and save it",
                        description="Train with a preset's settings (overridable) and save the model, history and checkpoints to --out.")
     t.add_argument("--model", required=True, choices=sorted(FAMILY_PRESETS), help="model family")
     t.add_argument("--preset", choices=sorted(PRESET_FAMILY), help="settings (default: the family's paper preset)")
-    t.add_argument("--p", type=int, help="modulus (default: the preset's)")
-    t.add_argument("--k", type=int, help="number of operands (default: the preset's)")
-    t.add_argument("--seed", type=int, default=0, help="seed of init, split and training (default 0)")
-    t.add_argument("--steps", type=int, help="optimiser steps (default: the preset's)")
-    t.add_argument("--frac-train", type=float, help="training fraction (default: the preset's)")
-    t.add_argument("--early-stop", type=float, metavar="ACC", help="stop once test accuracy holds >= ACC for 5 evaluations")
-    t.add_argument("--checkpoint-every", type=int, metavar="N", help="save a checkpoint every N steps")
+    t.add_argument("--p", type=_int_at_least("p", MIN_P, " (Z_2 has no Fourier frequency)"),
+                   help="modulus, >= 3 (default: the preset's)")
+    t.add_argument("--k", type=_int_at_least("k", 1), help="number of operands (default: the preset's)")
+    t.add_argument("--seed", type=_int_at_least("seed", 0), default=0, help="seed of init, split and training (default 0)")
+    t.add_argument("--steps", type=_int_at_least("steps", 0), help="optimiser steps (default: the preset's)")
+    t.add_argument("--frac-train", type=_fraction("frac-train"), help="training fraction in (0, 1] (default: the preset's)")
+    t.add_argument("--early-stop", type=_fraction("early-stop"), metavar="ACC",
+                   help="stop once test accuracy holds >= ACC for 5 evaluations")
+    t.add_argument("--checkpoint-every", type=_int_at_least("checkpoint-every", 1), metavar="N",
+                   help="save a checkpoint every N steps")
     t.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
+    t.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
+                   help="torch intra-op threads while training (default: torch's choice; 1 is best on a busy machine)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, metavar="DIR", help="output directory")
 
     sub.add_parser("list", help="list shipped pretrained models and presets",
                    description="List the shipped pretrained checkpoints and the training presets.")
+    from .sweeps.cli import add_sweep_parser  # torch-free
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -69,20 +114,56 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"verify": cmd_verify, "train": cmd_train, "list": cmd_list}[args.command](args)
+        return {"verify": cmd_verify, "train": cmd_train, "list": cmd_list, "sweep": cmd_sweep}[args.command](args)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
-def _user_errors():
-    """Exception types that mean bad input rather than a bug."""
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad input: raised by explicit argument checks. Anything else is a bug."""
     from .checkpoint import CheckpointError
+    from .errors import InvalidArgumentError
 
-    return (CheckpointError, ValueError, TypeError, FileNotFoundError, NotADirectoryError)
+    return (CheckpointError, InvalidArgumentError)
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a directory, or a path where one can be created (nothing is created here)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is not a directory")
+
+
+def _make_out(out: Path) -> None:
+    """Create ``--out`` (the last check before work starts: it proves the directory is writable)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".fourier-interp-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+
+
+def _check_device(device: Optional[str]) -> None:
+    """``--device`` must name a device this machine has (imports torch; still before any work)."""
+    if device is None:
+        return
+    from .checks import check_device
+    from .errors import InvalidArgumentError
+
+    try:
+        check_device(device, "--device")
+    except InvalidArgumentError as e:
+        raise UsageError(str(e)) from None
 
 
 # ------------------------------------------------------------------- list
@@ -92,12 +173,19 @@ def cmd_list(args) -> int:
     print("Pretrained models (fourier-interp verify --pretrained NAME):")
     for r in describe_pretrained():
         acc = "-" if r["accuracy_all"] is None else f"{r['accuracy_all']:.4f}"
-        print(f"  {r['name']:<18} {r['model']:<18} p={r['p']:<4} k={r['k']}  preset={r['preset']}  "
-              f"accuracy={acc}  grokked_step={r['grokked_step']}")
+        print(f"  {r['name']:<22} {r['model']:<18} p={r['p']:<4} k={r['k']}  preset={r['preset']}  "
+              f"accuracy={acc}  grokked_step={r['grokked_step']}  algorithm={r['algorithm']}")
     print("Presets (fourier-interp train --preset NAME):")
     for name, family in PRESET_FAMILY.items():
         print(f"  {name:<18} {family}")
     return 0
+
+
+# ------------------------------------------------------------------ sweep
+def cmd_sweep(args) -> int:
+    from .sweeps.cli import cmd_sweep as run
+
+    return run(args)
 
 
 # ------------------------------------------------------------------ train
@@ -108,25 +196,29 @@ def cmd_train(args) -> int:
     if PRESET_FAMILY[preset] != args.model:
         raise UsageError(f"--preset {preset} trains a {PRESET_FAMILY[preset]}, not --model {args.model}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+    _check_out(out)
     if out.is_dir() and any(out.iterdir()) and not args.resume:
         raise UsageError(f"--out {out} is not empty; pass --resume to continue the run there, or pick a new directory")
+    if args.resume and not (out / "trainer_state" / "state.json").is_file():
+        raise UsageError(f"--resume: {out} holds no run to continue (no trainer_state/state.json)")
+    _check_device(args.device)
 
     import fourier_interp as fi
 
     overrides = {k: v for k, v in (("p", args.p), ("k", args.k), ("steps", args.steps),
                                    ("frac_train", args.frac_train)) if v is not None}
-    try:
+    try:  # settings the library checks (a grid too large, a resume that changes the run) are still bad input
         model, task, cfg = fi.from_preset(preset, seed=args.seed, **overrides)
         cfg.out_dir = str(out)
         cfg.progress = not args.quiet
         cfg.device = args.device
+        cfg.threads = args.threads
         if args.early_stop is not None:
             cfg.early_stop_acc = args.early_stop
         if args.checkpoint_every is not None:
             cfg.checkpoint_every = args.checkpoint_every
         cfg.__post_init__()
+        _make_out(out)
         print(f"training {type(model).__name__} on {task} with preset {preset}", file=sys.stderr)
         history = fi.train(model, task, cfg, resume=args.resume)
     except _user_errors() as e:
@@ -140,31 +232,41 @@ def cmd_train(args) -> int:
 
 # ----------------------------------------------------------------- verify
 def cmd_verify(args) -> int:
+    from .pretrained import DEFAULT, list_pretrained, pretrained_path
+
+    # every argument first: directories, names, the checkpoint's own config (JSON only)
     if args.checkpoint is not None and not Path(args.checkpoint).is_dir():
         raise UsageError(f"--checkpoint {args.checkpoint}: no such directory")
+    if args.pretrained is not None and args.pretrained not in list_pretrained():
+        raise UsageError(f"--pretrained: unknown pretrained model {args.pretrained!r}; expected one of {list_pretrained()}")
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
-    import fourier_interp as fi
-    from .pretrained import DEFAULT, pretrained_path
+    if out is not None:
+        _check_out(out)
+    source = Path(args.checkpoint) if args.checkpoint is not None else pretrained_path(args.pretrained or DEFAULT)
+    name = source.resolve().name if args.checkpoint is not None else (args.pretrained or DEFAULT)
+    from .checkpoint import CheckpointError, read_config  # imports torch: after the cheap checks
 
     try:
-        if args.checkpoint is not None:
-            source = Path(args.checkpoint)
-            name = source.resolve().name
-            model, task = fi.load(source, with_task=True)
-        else:
-            name = args.pretrained or DEFAULT
-            source = pretrained_path(name)
-            model, task = fi.load_pretrained(name)
+        recorded_task = read_config(source).get("task")
+    except CheckpointError as e:
+        raise UsageError(str(e)) from None
+    if recorded_task is None:
+        raise UsageError(f"{source}: the checkpoint records no task; save it with model.save(dir, task=task)")
+
+    import fourier_interp as fi
+    from .checks import torch_threads
+
+    try:
+        model, task = fi.load(source, with_task=True)
     except _user_errors() as e:
         raise UsageError(str(e)) from None
-    if task is None:
-        raise UsageError(f"{source}: the checkpoint records no task; save it with model.save(dir, task=task)")
+    if out is not None:
+        _make_out(out)
     history = fi.History.load(source) if (source / "history.json").is_file() else None
 
     print(f"verifying {name}: {type(model).__name__} on {task} ...", file=sys.stderr)
-    report = fi.verify(model, task, history=history, name=name)
+    with torch_threads(args.threads):
+        report = fi.verify(model, task, history=history, name=name)
     out = out or Path.cwd() / f"verify-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     report.to_json(out / "report.json")

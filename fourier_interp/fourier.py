@@ -1,6 +1,8 @@
 """The real Fourier basis of Z_p and transforms over operand axes — pure tensor maths, no models.
 
-Basis rows (CONTEXT.md): the constant 1/sqrt(p); then for f = 1..(p-1)//2 the pair
+Basis rows, the real Fourier basis of Nanda, Chan, Lieberum, Smith, Steinhardt, "Progress
+measures for grokking via mechanistic interpretability" (ICLR 2023; also Gromov, "Grokking
+modular arithmetic", 2023): the constant 1/sqrt(p); then for f = 1..(p-1)//2 the pair
 cos(2 pi f x / p), sin(2 pi f x / p), each of unit norm; for even p a final Nyquist row
 (-1)^x / sqrt(p). The rows are orthonormal, so transforms preserve sums of squares
 (Parseval) and frequency f owns the pair of rows (cos f, sin f).
@@ -57,7 +59,8 @@ def fourier_basis(
 
     Args:
         p: The modulus (>= 2).
-        device, dtype: Of the returned basis (computed in float64, then cast).
+        device: Device of the returned basis.
+        dtype: Dtype of the returned basis (computed in float64, then cast).
 
     Returns:
         ``(basis, names)``: ``basis[i]`` is the i-th basis function over ``x = 0..p-1``;

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InvalidArgumentError
 from .models import HookedMLP, HookedModel, HookedRNN, HookedTransformer, MLPConfig, RNNConfig, TransformerConfig
 from .tasks import ModularArithmetic
 from .training import TrainConfig
@@ -45,7 +46,7 @@ class Preset:
             elif key in self.family.config_class.__dataclass_fields__:
                 model_fields[key] = value
             else:
-                raise ValueError(f"from_preset({self.name!r}) got an unknown override {key!r}")
+                raise InvalidArgumentError(f"from_preset({self.name!r}) got an unknown override {key!r}")
         model_fields.setdefault("k", task_fields.get("k", 2))
         task_fields.setdefault("k", model_fields["k"])
         if model_fields.get("p") != task_fields.get("p"):
@@ -124,6 +125,19 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def _check_catalog() -> None:
+    """The torch-free names in :mod:`fourier_interp.catalog` must match the presets defined here."""
+    from .catalog import FAMILY_CLASSES, PRESET_FAMILY
+
+    actual = {name: p.family.__name__ for name, p in PRESETS.items()}
+    expected = {name: FAMILY_CLASSES[family] for name, family in PRESET_FAMILY.items()}
+    if actual != expected:
+        raise RuntimeError(f"fourier_interp.catalog is out of date: presets {actual}, catalog {expected}")
+
+
+_check_catalog()
+
+
 def list_presets() -> list[str]:
     """Names accepted by :func:`from_preset`."""
     return sorted(PRESETS)
@@ -142,11 +156,11 @@ def from_preset(name: str, seed: int = 0, **overrides: Any):
         ``(model, task, train_cfg)``.
     """
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {list_presets()}")
+        raise InvalidArgumentError(f"unknown preset {name!r}; expected one of {list_presets()}")
     return PRESETS[name].build(seed=seed, **overrides)
 
 
 def preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; expected one of {list_presets()}")
+        raise InvalidArgumentError(f"unknown preset {name!r}; expected one of {list_presets()}")
     return PRESETS[name]

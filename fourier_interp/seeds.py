@@ -29,7 +29,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
+from .checks import check_device, check_model_task, torch_threads
 from .models import HookedModel
+from .models.base import check_saveable
 from .tasks import ModularArithmetic
 from .training import History, TrainConfig, loss_fn, make_optimizer
 
@@ -86,11 +88,14 @@ def train_many(
     GPU; on a CPU as many as keep the largest activation under ~8 MiB (see
     :func:`auto_chunk`): where one seed is already compute-bound, batching adds
     allocator traffic and saves nothing, so large configurations run seed by seed.
+    ``cfg.threads`` sets torch's intra-op threads for this call only, as in :func:`fi.train`.
     """
     cfg = cfg or TrainConfig()
     models, tasks = list(models), list(tasks)
     if not models or len(models) != len(tasks):
         raise ValueError(f"need as many tasks as models (got {len(models)} models, {len(tasks)} tasks)")
+    for m, t in zip(models, tasks):
+        check_model_task(m, t)
     ref = models[0]
     for m in models:
         if type(m) is not type(ref) or {**m.cfg.to_dict(), "seed": 0} != {**ref.cfg.to_dict(), "seed": 0}:
@@ -99,6 +104,17 @@ def train_many(
         raise ValueError("train_many needs tasks with the same p, k and training-split size")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ValueError(f"chunk={chunk!r}: expected a positive int (seeds per vmapped pass) or None")
+    if cfg.device is not None:
+        check_device(cfg.device, "TrainConfig.device")
+    if cfg.out_dir is not None:
+        check_saveable(ref)  # every run is saved at the end: refuse now, not after training
+    with torch_threads(cfg.threads):
+        return _train_many(models, tasks, cfg, chunk)
+
+
+def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: TrainConfig, chunk: Optional[int]) -> SeedSweep:
+    """:func:`train_many` once its arguments are checked."""
+    ref = models[0]
     if cfg.device is not None:
         for m in models:
             m.to(cfg.device)

@@ -22,15 +22,21 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
+from .errors import InvalidArgumentError
+
 OPS = ("add", "sub")
+MIN_P = 3  # Z_2 has no frequency 1..(p-1)//2, so there is no Fourier Multiplication to find
+MAX_GRID_ROWS = 50_000_000
 
 
 class ModularArithmetic:
     """All ``p**k`` operand tuples with their answers and a seeded train/test split.
 
     Args:
-        p: The modulus (``>= 2``). Odd p is recommended: the real Fourier basis of
+        p: The modulus (``>= 3``). Odd p is recommended: the real Fourier basis of
             Z_p then has no Nyquist row and every frequency owns a (cos, sin) pair.
+            ``p = 2`` is refused: its only non-constant basis row is the Nyquist row
+            ``(-1)^a``, so there is no frequency ``1..(p-1)//2`` to analyse.
         k: Number of operands (``>= 1``).
         op: ``"add"`` (``a_1 + ... + a_k mod p``, any k) or ``"sub"`` (``a - b mod p``, k = 2).
         frac_train: Fraction of the grid in the training split, in ``(0, 1]``. The
@@ -45,19 +51,19 @@ class ModularArithmetic:
     """
 
     def __init__(self, p: int, k: int = 2, op: str = "add", frac_train: float = 0.3, seed: int = 0):
-        _check_int("p", p, minimum=2)
+        _check_int("p", p, minimum=MIN_P)
         _check_int("k", k, minimum=1)
         if op not in OPS:
-            raise ValueError(f"op={op!r} is not supported; expected one of {OPS}")
+            raise InvalidArgumentError(f"op={op!r} is not supported; expected one of {OPS}")
         if op == "sub" and k != 2:
-            raise ValueError(f"op='sub' needs k=2 operands (a - b mod p), got k={k}")
+            raise InvalidArgumentError(f"op='sub' needs k=2 operands (a - b mod p), got k={k}")
         if isinstance(frac_train, bool) or not isinstance(frac_train, (int, float)):
             raise TypeError(f"frac_train must be a float in (0, 1], got {type(frac_train).__name__}")
         if not (0.0 < float(frac_train) <= 1.0) or math.isnan(frac_train):
-            raise ValueError(f"frac_train={frac_train!r} is outside (0, 1]")
+            raise InvalidArgumentError(f"frac_train={frac_train!r} is outside (0, 1]")
         _check_int("seed", seed, minimum=0)
-        if p**k > 50_000_000:
-            raise ValueError(f"p**k = {p**k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
+        if p**k > MAX_GRID_ROWS:
+            raise InvalidArgumentError(f"p**k = {p**k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
 
         self.p, self.k, self.op = int(p), int(k), op
         self.frac_train, self.seed = float(frac_train), int(seed)
@@ -87,7 +93,7 @@ class ModularArithmetic:
     def to_grid(self, x: Tensor) -> Tensor:
         """Reshape a tensor computed on ``task.inputs`` from ``[p**k, ...]`` to ``[p, ..., p, ...]``."""
         if x.shape[0] != self.n:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"x has {x.shape[0]} rows along dim 0; expected p**k = {self.n} "
                 "(activations computed on task.inputs, in order)"
             )
@@ -101,7 +107,7 @@ class ModularArithmetic:
             return self.test_idx
         if name == "all":
             return torch.arange(self.n)
-        raise ValueError(f"split={name!r} is not one of 'train', 'test', 'all'")
+        raise InvalidArgumentError(f"split={name!r} is not one of 'train', 'test', 'all'")
 
     # ------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -130,4 +136,5 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
-        raise ValueError(f"{name}={value} is not allowed; expected an int >= {minimum}")
+        why = " (Z_2 has no Fourier frequency: frequencies are 1..(p-1)//2)" if name == "p" and value == 2 else ""
+        raise InvalidArgumentError(f"{name}={value} is not allowed; expected an int >= {minimum}{why}")

@@ -31,7 +31,8 @@ from .checkpoint import (
     save_model,
     write_tensors,
 )
-from .checks import check_model_task, device_of
+from .checks import check_device, check_model_task, check_threads, device_of, torch_threads
+from .errors import InvalidArgumentError
 from .tasks import ModularArithmetic
 
 GROK_ACC = 0.99
@@ -61,7 +62,12 @@ class TrainConfig:
             ``>= early_stop_acc`` for this many consecutive evaluations (``None``: never).
         fast: Use the model's hook-free ``fast_logits`` path. ``None`` (default) uses it
             unless hooks are attached to the model, so attached interventions still apply.
-        device: Train on this device (default: where the model is).
+        device: Train on this device (default: where the model is). Checked before
+            training starts: a device this machine lacks is an ``InvalidArgumentError``.
+        threads: torch's intra-op thread count while :func:`train` runs (``None``: leave
+            torch's setting alone). Set for the call only and restored afterwards, even
+            on an exception; ``1`` is the robust choice on a shared or busy CPU (see
+            docs/performance.md).
     """
 
     steps: int = 10_000
@@ -79,6 +85,7 @@ class TrainConfig:
     early_stop_patience: int = 5
     fast: Optional[bool] = None
     device: Optional[str] = None
+    threads: Optional[int] = None
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
@@ -86,19 +93,20 @@ class TrainConfig:
             value = getattr(self, name)
             minimum = 0 if name == "steps" else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"TrainConfig.{name}={value!r}: expected an int >= {minimum}")
+                raise InvalidArgumentError(f"TrainConfig.{name}={value!r}: expected an int >= {minimum}")
         for name in ("batch_size", "checkpoint_every"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"TrainConfig.{name}={value!r}: expected None or a positive int")
+                raise InvalidArgumentError(f"TrainConfig.{name}={value!r}: expected None or a positive int")
         if not (self.lr > 0):
-            raise ValueError(f"TrainConfig.lr={self.lr!r}: expected a positive float")
+            raise InvalidArgumentError(f"TrainConfig.lr={self.lr!r}: expected a positive float")
         if not (self.weight_decay >= 0):
-            raise ValueError(f"TrainConfig.weight_decay={self.weight_decay!r}: expected >= 0")
+            raise InvalidArgumentError(f"TrainConfig.weight_decay={self.weight_decay!r}: expected >= 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"TrainConfig.betas={self.betas!r}: expected two floats in [0, 1)")
+            raise InvalidArgumentError(f"TrainConfig.betas={self.betas!r}: expected two floats in [0, 1)")
         if self.early_stop_acc is not None and not (0 < self.early_stop_acc <= 1):
-            raise ValueError(f"TrainConfig.early_stop_acc={self.early_stop_acc!r}: expected None or (0, 1]")
+            raise InvalidArgumentError(f"TrainConfig.early_stop_acc={self.early_stop_acc!r}: expected None or (0, 1]")
+        check_threads(self.threads, "TrainConfig.threads")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -110,12 +118,12 @@ class TrainConfig:
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise ValueError(f"TrainConfig got unknown fields {unknown}")
+            raise InvalidArgumentError(f"TrainConfig got unknown fields {unknown}")
         return cls(**d)
 
     # Fields that may differ between a run and its resumption without changing the maths.
     RESUMABLE_CHANGES = ("steps", "progress", "out_dir", "checkpoint_every", "early_stop_acc",
-                         "early_stop_patience", "device", "eval_every")
+                         "early_stop_patience", "device", "eval_every", "threads")
 
 
 @dataclass
@@ -211,7 +219,12 @@ def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:
-    """Train/test loss and accuracy of ``model`` on ``task`` (one pass over the full grid)."""
+    """Train/test loss and accuracy of ``model`` on ``task`` (one pass over the full grid).
+
+    Raises:
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's.
+    """
+    check_model_task(model, task)
     forward = forward or model
     device = device_of(model)
     logits = forward(task.inputs.to(device))
@@ -228,7 +241,13 @@ def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[st
 
 
 def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
-    """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``)."""
+    """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``).
+
+    Raises:
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's, or
+            ``split`` is not one of the three.
+    """
+    check_model_task(model, task)
     device = device_of(model)
     idx = task.split(split)
     with torch.no_grad():
@@ -247,8 +266,15 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
     Args:
         model: A built-in model, or any module mapping ``[batch, k]`` tokens to ``[batch, p]``.
         task: The dataset; training uses ``task.train_idx``.
-        cfg: Optimisation settings (default ``TrainConfig()``).
+        cfg: Optimisation settings (default ``TrainConfig()``); ``cfg.threads`` sets
+            torch's intra-op threads for this call only.
         resume: Continue the run saved in ``cfg.out_dir``.
+
+    Raises:
+        InvalidArgumentError: the model was built for another task, ``cfg.device`` is
+            not on this machine, or ``resume`` has no run to continue or changes it.
+        TypeError: ``cfg.out_dir`` is set but the model's class could not be loaded
+            back (see ``fi.save``); raised before the first step.
     """
     cfg = cfg or TrainConfig()
     if not isinstance(task, ModularArithmetic):
@@ -257,7 +283,19 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     check_model_task(model, task)
     if resume and cfg.out_dir is None:
-        raise ValueError("resume=True needs cfg.out_dir, the directory of the run to continue")
+        raise InvalidArgumentError("resume=True needs cfg.out_dir, the directory of the run to continue")
+    if cfg.device is not None:
+        check_device(cfg.device, "TrainConfig.device")
+    if cfg.out_dir is not None:  # a run that saves must be loadable: refuse now, not after training
+        from .models.base import check_saveable
+
+        check_saveable(model)
+    with torch_threads(cfg.threads):
+        return _train(model, task, cfg, resume)
+
+
+def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: bool) -> History:
+    """:func:`train` once its arguments are checked."""
     if cfg.device is not None:
         model.to(cfg.device)
     device = device_of(model)
@@ -399,13 +437,13 @@ def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig):
     mine = cfg.to_dict()
     changed = [k for k in mine if k not in TrainConfig.RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
     if changed:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"cannot resume {out_dir}: TrainConfig fields {changed} differ from the saved run "
             f"({ {k: saved_cfg.get(k) for k in changed} }); only {TrainConfig.RESUMABLE_CHANGES} may change"
         )
     saved_model = load(state_dir)
     if type(saved_model) is not type(model) or saved_model.cfg.to_dict() | {"device": None} != model.cfg.to_dict() | {"device": None}:
-        raise ValueError(f"cannot resume {out_dir}: the saved model's config differs from the model passed in")
+        raise InvalidArgumentError(f"cannot resume {out_dir}: the saved model's config differs from the model passed in")
     model.load_state_dict(saved_model.state_dict())
 
     tensors = read_tensors(state_dir, state["optimizer"]["tensors"], state_path)

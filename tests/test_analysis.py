@@ -195,6 +195,11 @@ def test_memorizing_mlp_is_not_fourier():
     assert neuron_alignment(model).share_single == 0.0
 
 
+def test_neuron_alignment_refuses_a_task_the_model_was_not_built_for():
+    with pytest.raises(ValueError, match="model.cfg.p=11 does not match task.p=13"):
+        neuron_alignment(fi.planted_mlp(11, [2]), fi.ModularArithmetic(p=13))
+
+
 def test_a_users_own_model_works_from_hook_names_alone():
     planted = fi.planted_mlp(13, [3, 4])
     model, task = TinyPowerNet(planted), fi.ModularArithmetic(p=13)
@@ -225,10 +230,66 @@ def test_fourier_probe_reads_planted_frequencies():
     angle = 2 * math.pi * task.labels.double() / 13
     cos_sin = torch.stack([f(fr * angle) for fr in (2, 5) for f in (torch.cos, torch.sin)], 1)
     x = cos_sin @ torch.randn(4, 10, generator=gen(), dtype=torch.float64)  # cos/sin(w (a + b)), mixed
-    table = FourierProbe(13).fit(x, task.inputs)
+    table = FourierProbe(13).evaluate(x, task.inputs)
     assert table.readable("sum") == [2, 5] and table.readable("a1") == []
     frame = table.to_dataframe()
     assert len(frame) == 6 * 3 and set(frame.columns) >= {"freq", "target", "cos_r2", "sin_r2", "readable"}
+
+
+def test_both_probes_share_fit_score_evaluate():
+    task = fi.ModularArithmetic(p=13, frac_train=0.6)
+    angle = 2 * math.pi * task.labels.double() / 13
+    x = torch.stack([torch.cos(3 * angle), torch.sin(3 * angle)], 1) @ torch.randn(2, 8, generator=gen(), dtype=torch.float64)
+    train, test = task.train_idx, task.test_idx
+    fourier = FourierProbe(13)
+    assert fourier.fit(x[train], task.inputs[train]) is fourier
+    table = fourier.score(x[test], task.inputs[test])
+    assert table.readable("sum") == [3] and table.readable("a1") == []
+    held_out = FourierProbe(13).evaluate(x, task.inputs)
+    assert held_out.readable("sum") == [3] and held_out.targets == ["a1", "a2", "sum"]
+
+    y = torch.cos(3 * angle)
+    linear = LinearProbe()
+    assert linear.fit(x[train], y[train]) is linear
+    assert linear.score(x[test], y[test]) > 0.99
+    assert LinearProbe().evaluate(x, y).test_score > 0.99
+
+
+def test_the_old_fourier_probe_fit_result_still_reads_but_warns():
+    task = fi.ModularArithmetic(p=13)
+    angle = 2 * math.pi * task.labels.double() / 13
+    x = torch.stack([torch.cos(2 * angle), torch.sin(2 * angle)], 1) @ torch.randn(2, 6, generator=gen(), dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="FourierProbe.evaluate"):
+        old = FourierProbe(13).fit(x, task.inputs).readable("sum")
+    assert old == FourierProbe(13).evaluate(x, task.inputs).readable("sum") == [2]
+    with pytest.warns(DeprecationWarning):
+        assert len(FourierProbe(13).fit(x, task.inputs).rows) == 6 * 3
+    with pytest.raises(AttributeError, match="readable"):
+        FourierProbe(13).readable("sum")  # nothing fitted: no table to read
+
+
+def test_probe_inputs_are_validated():
+    task = fi.ModularArithmetic(p=7)
+    x = torch.randn(49, 5, generator=gen(), dtype=torch.float64)
+    table = FourierProbe(7).evaluate(x, task.inputs)
+    with pytest.raises(ValueError, match=r"target='typo' is not in this table; expected one of \['a1', 'a2', 'sum'\]"):
+        table.readable("typo")
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got numpy.ndarray; .*torch.as_tensor\(x\)"):
+        LinearProbe().fit(x.numpy(), x[:, 0])
+    with pytest.raises(TypeError, match=r"y must be a torch.Tensor, got numpy.ndarray"):
+        LinearProbe().evaluate(x, x[:, 0].numpy())
+    with pytest.raises(TypeError, match=r"x must be a torch.Tensor, got numpy.ndarray"):
+        LinearProbe().fit(x, x[:, 0]).predict(x.numpy())
+    with pytest.raises(TypeError, match=r"acts must be a torch.Tensor, got numpy.ndarray"):
+        FourierProbe(7).evaluate(x.numpy(), task.inputs)
+    with pytest.raises(TypeError, match=r"inputs must be a torch.Tensor, got numpy.ndarray"):
+        FourierProbe(7).fit(x, task.inputs.numpy())
+    with pytest.raises(TypeError, match=r"target must be a torch.Tensor, got numpy.ndarray"):
+        LinearProbe.from_hook(fi.planted_mlp(7, [1]), task, "hook_post", task.labels.numpy())
+    with pytest.raises(ValueError, match="acts has 49 rows but inputs has 48"):
+        FourierProbe(7).fit(x, task.inputs[:48])
+    with pytest.raises(RuntimeError, match="before fit"):
+        FourierProbe(7).score(x, task.inputs)
 
 
 def test_probe_named_targets_and_errors():

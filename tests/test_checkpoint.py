@@ -1,12 +1,60 @@
 """Save/load round trips, and every way a checkpoint can be bad."""
 
 import json
+from dataclasses import dataclass
 
 import pytest
 import torch
+from torch import nn
+from transformer_lens.hook_points import HookPoint
 
 import fourier_interp as fi
 from fourier_interp import checkpoint
+from fourier_interp.models import MODEL_CLASSES, MODEL_REGISTRY, ModelConfig
+
+
+# A fourth model family, written here as models/__init__.py says: a ModelConfig dataclass,
+# a HookedModel subclass at module level with HookPoints, forward and analysis_spec.
+@dataclass
+class SumReluConfig(ModelConfig):
+    """Architecture of :class:`SumRelu`: per-operand embeddings summed, ReLU, unembed."""
+
+    d_hidden: int = 24
+
+    def __post_init__(self):
+        self._check()
+        self._check_positive("d_hidden")
+
+
+class SumRelu(fi.HookedModel):
+    """``logits = relu(sum_j E[j, a_j]) @ W_U``."""
+
+    config_class = SumReluConfig
+
+    def __init__(self, cfg: SumReluConfig):
+        super().__init__()
+        self.cfg = cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.E = nn.Parameter(torch.randn(cfg.k, cfg.p, cfg.d_hidden, generator=gen) * cfg.p**-0.5)
+        self.W_U = nn.Parameter(torch.randn(cfg.d_hidden, cfg.p, generator=gen) * cfg.d_hidden**-0.5)
+        self.hook_pre = HookPoint()  # [batch, d_hidden]
+        self.hook_post = HookPoint()  # [batch, d_hidden]
+        self.to(cfg.device)
+        self.setup()
+
+    def forward(self, inputs):
+        tokens = self.check_inputs(inputs)
+        pre = self.hook_pre(self.E[torch.arange(self.cfg.k, device=tokens.device), tokens].sum(1))
+        return self.hook_post(torch.relu(pre)) @ self.W_U
+
+    def analysis_spec(self):
+        return fi.AnalysisSpec(neurons="hook_post", unembed=self.W_U.detach())
+
+
+class ConfiglessSumRelu(SumRelu):
+    """Registered, but with no config class for ``fi.load`` to rebuild its config from."""
+
+    config_class = None
 
 
 def state_equal(a, b):
@@ -122,4 +170,62 @@ def test_malformed_config(saved):
         fi.load(path)
     (path / "config.json").write_text(json.dumps({"hello": "world"}))
     with pytest.raises(fi.CheckpointError, match="not a fourier_interp checkpoint"):
+        fi.load(path)
+
+
+# ------------------------------------------------------------------ registry
+def test_a_fourth_family_defined_here_trains_saves_and_loads(tmp_path):
+    assert MODEL_REGISTRY["SumRelu"] is SumRelu  # subclassing registered it
+    task = fi.ModularArithmetic(p=7, frac_train=0.6)
+    model = SumRelu(SumReluConfig(p=7, seed=2))
+    before = fi.evaluate(model, task)["train_loss"]
+    history = fi.train(model, task, fi.TrainConfig(steps=30, lr=1e-2, eval_every=10, progress=False))
+    assert history.final["train_loss"] < before  # it really trained
+    assert fi.save(model, tmp_path / "a", task=task, history=history) == tmp_path / "a"
+    model.save(tmp_path / "b")
+    for path in ("a", "b"):
+        loaded = fi.load(tmp_path / path)
+        assert type(loaded) is SumRelu and loaded.cfg.to_dict() == model.cfg.to_dict()
+        assert torch.equal(loaded(task.inputs), model(task.inputs))
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["model_module"] == __name__
+    assert fi.load(tmp_path / "a", with_task=True)[1] == task
+
+
+def test_the_old_registry_name_is_a_read_only_view():
+    assert MODEL_CLASSES is MODEL_REGISTRY
+    assert {"HookedTransformer", "HookedRNN", "HookedMLP"} <= set(MODEL_CLASSES)
+    with pytest.raises(TypeError):
+        MODEL_CLASSES["Mine"] = SumRelu
+
+
+def test_saving_what_load_could_not_rebuild_fails_at_save_time(tmp_path):
+    class LocalSumRelu(SumRelu):
+        pass
+
+    with pytest.raises(TypeError, match="LocalSumRelu.*inside a function.*define it at module level"):
+        fi.save(LocalSumRelu(SumReluConfig(p=5)), tmp_path / "local")
+    with pytest.raises(TypeError, match="LocalSumRelu.*inside a function"):
+        LocalSumRelu(SumReluConfig(p=5)).save(tmp_path / "local")
+    assert "LocalSumRelu" not in MODEL_REGISTRY
+    with pytest.raises(TypeError, match="LocalSumRelu.*inside a function"):  # before the first step, not after the run
+        fi.train(LocalSumRelu(SumReluConfig(p=5)), fi.ModularArithmetic(p=5),
+                 fi.TrainConfig(steps=3, progress=False, out_dir=str(tmp_path / "run")))
+
+    # a module-level class whose name another module's class already holds
+    impostor = type("HookedMLP", (fi.HookedMLP,), {"__module__": __name__, "__qualname__": "HookedMLP"})
+    with pytest.raises(TypeError, match="'HookedMLP' to fourier_interp.models.mlp.HookedMLP.*name of its own"):
+        impostor(fi.MLPConfig(p=5)).save(tmp_path / "impostor")
+    assert MODEL_REGISTRY["HookedMLP"] is fi.HookedMLP
+
+    with pytest.raises(TypeError, match="ConfiglessSumRelu.config_class is None.*config_class = YourConfig"):
+        fi.save(ConfiglessSumRelu(SumReluConfig(p=5)), tmp_path / "configless")
+    with pytest.raises(TypeError, match="cannot save a Linear.*subclass fi.HookedModel"):
+        fi.save(nn.Linear(3, 3), tmp_path / "linear")
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_loading_a_class_this_process_has_not_defined_names_its_module(saved):
+    path, config, weights = saved
+    (path / "config.json").write_text(json.dumps({**config, "model_class": "Gone", "model_module": "my_lab.nets"}))
+    with pytest.raises(fi.CheckpointError, match="'Gone' is not a registered.*'my_lab.nets': import that module"):
         fi.load(path)

@@ -1,16 +1,41 @@
 """The fourier-interp command: help, one-line errors with status 2, train and list."""
 
+import json
 import subprocess
 import sys
 
 import pytest
+import torch
 
 import fourier_interp as fi
+from fourier_interp import cli
 from fourier_interp.cli import main
+from fourier_interp.tasks import MIN_P
 
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "fourier_interp.cli", *args], capture_output=True, text=True)
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", "fourier_interp", *args], capture_output=True, text=True)
+
+
+class BuggyMLP(fi.HookedMLP):
+    """A model with a bug: once ``broken`` is set, building it or running it raises ``error``,
+    the kind of exception a user mistake also raises."""
+
+    broken, error = None, ValueError
+
+    def __init__(self, cfg):
+        if self.broken == "init":
+            raise self.error("a bug inside the model")
+        super().__init__(cfg)
+
+    def forward(self, inputs):
+        if self.broken == "forward":
+            raise self.error("a bug inside the model")
+        return super().forward(inputs)
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["verify"], ["list"]])
@@ -65,3 +90,87 @@ def test_list_names_every_shipped_model(capsys):
     for name in fi.list_pretrained():
         assert name in out
     assert "nanda2023" in out
+
+
+def test_python_dash_m_is_the_same_command():
+    via_module, via_cli = run_module("list"), run_cli("list")
+    assert via_module.returncode == 0 and via_module.stdout == via_cli.stdout
+    assert "nanda2023" in via_module.stdout
+    assert "usage: fourier-interp" in run_module("train", "--help").stdout
+    bad = run_module("train", "--model", "mlp", "--p", "2", "--out", "x")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [bad.stderr.strip()]
+
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+
+
+@pytest.mark.parametrize("args,match", [
+    pytest.param(["--device", "cuda"], "--device='cuda': CUDA is not available", marks=NO_CUDA),
+    (["--device", "cuda:99"], "--device='cuda:99'"),
+    (["--device", "cpu:banana"], "--device='cpu:banana' is not a torch device"),
+    (["--device", "tpu"], "--device='tpu' is not a torch device"),
+    (["--device", "meta"], "--device='meta' holds no values"),
+    (["--p", "2"], "argument --p: p=2 is not allowed; expected an int >= 3"),
+    (["--p", "1"], "p=1 is not allowed"),
+    (["--p", "-7"], "p=-7 is not allowed"),
+    (["--k", "0"], "argument --k: k=0 is not allowed; expected an int >= 1"),
+    (["--steps", "-1"], "argument --steps: steps=-1 is not allowed; expected an int >= 0"),
+    (["--seed", "-1"], "seed=-1 is not allowed"),
+    (["--frac-train", "1.5"], "argument --frac-train: frac-train=1.5 is outside (0, 1]"),
+    (["--frac-train", "0"], "frac-train=0 is outside (0, 1]"),
+    (["--frac-train", "nan"], "frac-train=nan is outside (0, 1]"),
+    (["--early-stop", "2"], "early-stop=2 is outside (0, 1]"),
+    (["--checkpoint-every", "0"], "checkpoint-every=0 is not allowed"),
+    (["--threads", "0"], "argument --threads: threads=0 is not allowed"),
+    (["--p", "1000", "--k", "3"], "too large a grid"),  # found by the library's own check, before any work
+    (["--resume"], "holds no run to continue"),
+])
+def test_every_train_argument_is_checked_before_work_starts(args, match, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--model", "mlp", "--p", "5", "--steps", "2", "--quiet", "--out", str(out), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert match in err[0]
+    assert not out.exists()  # nothing started, nothing written
+
+
+def test_every_verify_argument_is_checked_before_work_starts(tmp_path, capsys):
+    fi.HookedMLP(fi.MLPConfig(p=5)).save(tmp_path / "no_task")
+    (tmp_path / "empty").mkdir()
+    for args, match in [
+        (["--checkpoint", str(tmp_path / "nope")], "no such directory"),
+        (["--checkpoint", str(tmp_path / "empty")], "config.json: missing"),
+        (["--checkpoint", str(tmp_path / "no_task")], "records no task"),
+        (["--pretrained", "nope"], "unknown pretrained model 'nope'"),
+        (["--threads", "-1"], "threads=-1 is not allowed"),
+        (["--out", str(tmp_path / "no_task" / "config.json")], "exists and is not a directory"),
+    ]:
+        assert main(["verify", *args]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], (args, err)
+
+
+@pytest.mark.parametrize("where", ["init", "forward"])
+@pytest.mark.parametrize("error", [ValueError, TypeError])
+def test_a_bug_in_the_library_or_model_stays_a_traceback(where, error, tmp_path, monkeypatch):
+    BuggyMLP(fi.MLPConfig(p=5)).save(tmp_path / "buggy", task=fi.ModularArithmetic(p=5))
+    monkeypatch.setattr(BuggyMLP, "broken", where)  # "init": fi.load fails while rebuilding the model
+    monkeypatch.setattr(BuggyMLP, "error", error)
+    with pytest.raises(error, match="a bug inside the model"):
+        main(["verify", "--checkpoint", str(tmp_path / "buggy"), "--out", str(tmp_path / "report")])
+
+
+def test_the_cli_refuses_the_moduli_the_library_refuses():
+    assert cli.MIN_P == MIN_P
+    with pytest.raises(fi.InvalidArgumentError, match="p=2"):
+        fi.ModularArithmetic(p=cli.MIN_P - 1)
+    fi.ModularArithmetic(p=cli.MIN_P)
+
+
+def test_threads_option_trains_and_leaves_torch_as_it_was(tmp_path, capsys):
+    before = torch.get_num_threads()
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--p", "5", "--steps", "3", "--threads", "1", "--quiet", "--out", str(out)]) == 0
+    assert torch.get_num_threads() == before
+    config = json.loads((out / "config.json").read_text())
+    assert config["metadata"]["train_config"]["threads"] == 1 and config["metadata"]["step"] == 3

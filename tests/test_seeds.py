@@ -46,6 +46,8 @@ def test_mismatched_models_are_refused():
         fi.train_many([a, b], [task, task], fi.TrainConfig(steps=1, progress=False))
     with pytest.raises(ValueError, match="as many tasks as models"):
         fi.train_many([a], [task, task])
+    with pytest.raises(fi.InvalidArgumentError, match="model.cfg.p=7 does not match task.p=5"):
+        fi.train_many([a], [fi.ModularArithmetic(p=5)], fi.TrainConfig(steps=1, progress=False))
 
 
 @pytest.mark.parametrize("preset,overrides", CASES[:2])

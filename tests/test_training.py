@@ -108,6 +108,83 @@ def test_model_and_task_must_match():
         fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=5), fi.TrainConfig(steps=1, progress=False))
 
 
+def test_evaluation_refuses_a_model_built_for_another_task():
+    model = fi.HookedMLP(fi.MLPConfig(p=7))
+    for call in (fi.accuracy, fi.evaluate):
+        with pytest.raises(fi.InvalidArgumentError, match="model.cfg.p=7 does not match task.p=5"):
+            call(model, fi.ModularArithmetic(p=5))
+    with pytest.raises(ValueError, match="model.cfg.k=2 does not match task.k=3"):
+        fi.accuracy(model, fi.ModularArithmetic(p=7, k=3))
+    assert 0 <= fi.accuracy(model, fi.ModularArithmetic(p=7)) <= 1
+
+
+@pytest.mark.parametrize("build", [
+    lambda: fi.ModularArithmetic(p=2),
+    lambda: fi.MLPConfig(p=2),
+    lambda: fi.RNNConfig(p=2),
+    lambda: fi.TransformerConfig(p=2),
+    lambda: fi.from_preset("nanda2023", p=2),
+])
+def test_p2_is_refused_at_construction(build):
+    with pytest.raises(fi.InvalidArgumentError, match="p=2 is not allowed; expected (an int )?>= 3"):
+        build()
+
+
+@pytest.mark.parametrize("preset", ["nanda2023", "rnn", "li2025-k2"])
+def test_the_smallest_modulus_p3_trains_and_verifies(preset):
+    model, task, cfg = fi.from_preset(preset, p=3, steps=5, eval_every=5, progress=False)
+    history = fi.train(model, task, cfg)
+    assert [r["step"] for r in history.records] == [0, 5]
+    report = fi.verify(model, task)
+    assert isinstance(report.passed, bool) and report.to_dict()
+
+
+def test_threads_are_set_for_the_call_only():
+    model = fi.HookedMLP(fi.MLPConfig(p=7, form="embed_relu", d_hidden=16, d_embed=8))
+    task = fi.ModularArithmetic(p=7, frac_train=0.5)
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    seen = []
+
+    def record(act, hook):
+        seen.append(torch.get_num_threads())
+
+    with model.hooks(fwd_hooks=[("hook_post", record)]):
+        fi.train(model, task, fi.TrainConfig(steps=3, eval_every=1, progress=False, threads=wanted))
+    assert seen and set(seen) == {wanted}
+    assert torch.get_num_threads() == before
+
+    def fail(act, hook):
+        raise RuntimeError("boom")
+
+    with model.hooks(fwd_hooks=[("hook_post", fail)]), pytest.raises(RuntimeError, match="boom"):
+        fi.train(model, task, fi.TrainConfig(steps=3, progress=False, threads=wanted))
+    assert torch.get_num_threads() == before  # restored after the exception too
+    fi.train(model, task, fi.TrainConfig(steps=1, progress=False))  # threads=None: left alone
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("threads,error", [(0, ValueError), (-2, ValueError), ("2", TypeError), (1.5, TypeError)])
+def test_bad_threads(threads, error):
+    with pytest.raises(error, match="threads"):
+        fi.TrainConfig(threads=threads)
+
+
+@pytest.mark.parametrize("device,match", [
+    ("cpu:banana", "not a torch device"),
+    ("tpu", "not a torch device"),
+    ("meta", "holds no values"),
+    pytest.param("cuda", "CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_a_device_this_machine_lacks_is_refused_before_training(device, match):
+    model = fi.HookedMLP(fi.MLPConfig(p=5))
+    start = weights(model)
+    with pytest.raises(fi.InvalidArgumentError, match=f"TrainConfig.device=.*{match}"):
+        fi.train(model, fi.ModularArithmetic(p=5), fi.TrainConfig(steps=2, progress=False, device=device))
+    assert model.device.type == "cpu" and all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["transformer", "rnn", "mlp_k2", "mlp_k3"])
 def test_each_family_groks_with_its_preset_at_small_p(trained_small, family):

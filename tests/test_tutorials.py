@@ -1,22 +1,29 @@
-"""The tutorial notebooks run top to bottom (tutorials/*.ipynb).
+"""The tutorial notebooks (tutorials/*.ipynb) run top to bottom, in Jupyter, without a warning.
 
-Each notebook's code cells run in order in a fresh Python subprocess, in a temporary working
-directory (so the files a notebook writes, such as report.html, stay out of the repository),
-with matplotlib's Agg backend. No Jupyter is needed: the .ipynb JSON is parsed here. As in
-Jupyter, a cell's last bare expression is shown: figures are rendered to PNG in memory (so a
-broken plot fails the test) and other values are printed; ``display`` is defined; IPython
-magics (``%...``) and shell escapes (``!...``) are skipped.
+Each notebook is executed by ``nbclient`` in a fresh IPython kernel — the kernel Jupyter
+uses, so what a student would see is what is checked: figures are rendered inline (a broken
+plot fails, and so does a figure shown as ``<Figure size ...>`` text instead of an image),
+and anything a cell writes to stderr, other than a text progress bar, fails the test. That includes every
+warning: a setup cell run before the notebook's own cells shows each warning once per
+location (``warnings.simplefilter("default")``, DeprecationWarnings included), and a
+warning that only appears inside a kernel — such as tqdm's "IProgress not found" widget
+warning — is caught too. The only exceptions allowed would be DeprecationWarnings raised
+inside third-party packages, listed in ``ALLOWED_DEPRECATIONS`` with the reason; there are
+none at present.
 
-A notebook that loads a shipped checkpoint (``fi.load_pretrained("name")``) is skipped, with
-the reason, while ``scripts/make_pretrained.py`` has not generated that checkpoint yet.
+Each notebook runs in a temporary working directory (so the files it writes, such as
+report.html, stay out of the repository). A notebook that loads a shipped checkpoint
+(``fi.load_pretrained("name")``) is skipped, with the reason, while
+``scripts/make_pretrained.py`` has not generated that checkpoint yet.
+
+Every notebook is paired with a jupytext percent-format script (``tutorials/NN_name.py``,
+the file to review and diff); both must hold the same code cells, and the notebook is
+stored without outputs.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,107 +32,150 @@ import pytest
 
 import fourier_interp as fi
 
+nbformat = pytest.importorskip("nbformat", reason="the [test] extra installs nbformat (through mkdocs-jupyter)")
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "tutorials").glob("*.ipynb"))
-TIMEOUT_S = 900  # each notebook takes well under two minutes on two quiet cores
+CELL_TIMEOUT_S = 900  # per cell; each notebook takes a few minutes on two busy cores
 
-# Executes the cells passed as a JSON list (argv[1]) like a notebook kernel would.
-RUNNER = r'''
-import ast, io, json, sys, time
+# (module regex, why) of third-party packages whose DeprecationWarnings a notebook may show. None so far.
+ALLOWED_DEPRECATIONS: list[tuple[str, str]] = []
 
-def _show(value):
-    if value is None:
-        return
-    if hasattr(value, "savefig"):                       # a matplotlib Figure: render it
-        value.savefig(io.BytesIO(), format="png")
-        print(f"<Figure with {len(value.axes)} axes>")
-    else:
-        print(repr(value))
+# Run in the kernel before the notebook's own cells.
+SETUP = f"""
+import sys, warnings
+assert sys.prefix == {sys.prefix!r}, (
+    f"the python3 Jupyter kernel runs {{sys.executable}}, not the test's interpreter in {sys.prefix!r}: "
+    "install ipykernel there or remove the user-level python3 kernelspec")
+warnings.simplefilter("default")   # every warning shown once per location, DeprecationWarning included
+for _module, _why in {ALLOWED_DEPRECATIONS!r}:
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=_module)
+"""
 
-def _flush_pyplot():
-    """Jupyter shows (and closes) every open pyplot figure at the end of a cell."""
-    plt = sys.modules.get("matplotlib.pyplot")
-    if plt is not None:
-        for num in plt.get_fignums():
-            _show(plt.figure(num))
-        plt.close("all")
 
-def display(*values):
-    for value in values:
-        _show(value)
+def read(notebook: Path):
+    return nbformat.read(notebook, as_version=4)
 
-namespace = {"__name__": "__main__", "display": display}
-for i, source in enumerate(json.load(open(sys.argv[1])), 1):
-    name = f"<cell {i}>"
-    print(f"----- cell {i}", flush=True)
+
+def code_sources(nb) -> list[str]:
+    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
+
+
+def pretrained_needed(sources: list[str]) -> set[str]:
+    return set(re.findall(r"""load_pretrained\(\s*["']([^"']+)["']""", "\n".join(sources)))
+
+
+def run_notebook(notebook: Path, workdir: Path):
+    """Execute ``notebook`` in a fresh kernel in ``workdir``; ``(executed notebook, seconds)``.
+
+    Raises ``nbclient.exceptions.CellExecutionError`` (with the cell and traceback) on an error.
+    """
+    from nbclient import NotebookClient
+
+    nb = read(notebook)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(SETUP))
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
-    tree = ast.parse(source, name)
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr) and not source.rstrip().endswith(";"):
-        last = tree.body.pop()
-    exec(compile(tree, name, "exec"), namespace)
-    if last is not None:
-        _show(eval(compile(ast.Expression(last.value), name, "eval"), namespace))
-    _flush_pyplot()
-    print(f"----- cell {i}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-'''
+    client.execute()
+    return nb, time.perf_counter() - start
 
 
-def code_cells(notebook: Path) -> list[str]:
-    """The notebook's code cells as Python source, magics and shell escapes removed."""
-    nb = json.loads(notebook.read_text())
-    assert nb["nbformat"] == 4, f"{notebook.name}: expected nbformat 4"
-    cells = []
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
+# A text progress bar (tqdm's, e.g. from transformer_lens's patching sweeps) is not a warning.
+PROGRESS_BAR = re.compile(r"^[^\n]*\d+%\|[^\n]*\|[^\n]*\]\s*$")
+
+
+def stderr_outputs(nb) -> list[str]:
+    """``"code cell N: text"`` for what the cells wrote to stderr, progress bars left out (warnings among it)."""
+    code = [cell for cell in nb.cells[1:] if cell.cell_type == "code"]  # cells[0] is SETUP
+    found = []
+    for n, cell in enumerate(code, 1):
+        text = "".join(out["text"] for out in cell.get("outputs", [])
+                       if out.get("output_type") == "stream" and out.get("name") == "stderr")
+        rest = [piece for line in text.split("\n") for piece in line.split("\r")
+                if piece.strip() and not PROGRESS_BAR.match(piece)]
+        if rest:
+            found.append(f"code cell {n}: " + "\n".join(rest))
+    return found
+
+
+def undrawn_figures(nb) -> list[str]:
+    """Figures Jupyter showed as text (``<Figure size ...>``) instead of drawing them."""
+    code = [cell for cell in nb.cells[1:] if cell.cell_type == "code"]
+    return [f"code cell {n}: {out['data']['text/plain']}" for n, cell in enumerate(code, 1)
+            for out in cell.get("outputs", []) if out.get("output_type") in ("execute_result", "display_data")
+            and "image/png" not in out.get("data", {}) and out.get("data", {}).get("text/plain", "").startswith("<Figure")]
+
+
+def cell_seconds(nb) -> list[tuple[int, float]]:
+    """``(code cell number, seconds)`` from nbclient's timing metadata, slowest first."""
+    from datetime import datetime
+
+    times, n = [], 0
+    for cell in nb.cells[1:]:
+        if cell.cell_type != "code":
             continue
-        assert not cell.get("outputs"), f"{notebook.name}: outputs should be cleared before committing"
-        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        cells.append("\n".join(lines))
-    return cells
-
-
-def pretrained_needed(cells: list[str]) -> set[str]:
-    return set(re.findall(r"""load_pretrained\(\s*["']([^"']+)["']""", "\n".join(cells)))
-
-
-def run_notebook(notebook: Path, workdir: Path, cells: list[str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    """Run the code cells (default: the notebook's) in a subprocess in ``workdir``; ``(process, seconds)``."""
-    cells = code_cells(notebook) if cells is None else cells
-    (workdir / "cells.json").write_text(json.dumps(cells))
-    (workdir / "runner.py").write_text(RUNNER)
-    env = {**os.environ, "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
-    # One intra-op thread unless the caller chose: the notebooks do small-tensor work, where a
-    # second thread gains little, and on a busy machine two spinning threads per process slow
-    # torch down many times over.
-    env.setdefault("OMP_NUM_THREADS", "1")
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "runner.py", "cells.json"], cwd=workdir, env=env,
-        capture_output=True, text=True, timeout=TIMEOUT_S,
-    )
-    return proc, time.perf_counter() - start
+        n += 1
+        meta = cell.get("metadata", {}).get("execution", {})
+        begin, end = meta.get("iopub.execute_input"), meta.get("shell.execute_reply")
+        if begin and end:
+            parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+            times.append((n, (parse(end) - parse(begin)).total_seconds()))
+    return sorted(times, key=lambda t: -t[1])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(notebook, tmp_path):
-    cells = code_cells(notebook)
-    missing = sorted(pretrained_needed(cells) - set(fi.list_pretrained()))
+    pytest.importorskip("nbclient", reason="the [test] extra installs nbclient (through mkdocs-jupyter)")
+    pytest.importorskip("ipykernel", reason="the [test] extra installs ipykernel (through mkdocs-jupyter)")
+    missing = sorted(pretrained_needed(code_sources(read(notebook))) - set(fi.list_pretrained()))
     if missing:
         pytest.skip(f"{notebook.name} needs pretrained {missing}: run scripts/make_pretrained.py")
-    proc, seconds = run_notebook(notebook, tmp_path, cells)
-    assert proc.returncode == 0, (
-        f"{notebook.name} failed after {seconds:.0f} s\n--- stdout (tail)\n{proc.stdout[-4000:]}\n"
-        f"--- stderr (tail)\n{proc.stderr[-6000:]}"
-    )
+    nb, seconds = run_notebook(notebook, tmp_path)
+    slowest = ", ".join(f"cell {n}: {s:.0f} s" for n, s in cell_seconds(nb)[:3])
+    print(f"{notebook.name}: {seconds:.0f} s (slowest {slowest})")
+    stderr = stderr_outputs(nb)
+    assert not stderr, f"{notebook.name} wrote to stderr (warnings fail the test):\n" + "\n".join(stderr)
+    undrawn = undrawn_figures(nb)
+    assert not undrawn, f"{notebook.name} shows figures as text, not images (no %matplotlib inline?):\n" + "\n".join(undrawn)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_is_stored_without_outputs(notebook):
+    for cell in read(notebook).cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, (
+                f"{notebook.name}: clear the outputs before committing (jupyter nbconvert --clear-output --inplace)")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
+def test_notebook_and_its_script_have_the_same_code(notebook):
+    """The jupytext pair (``NN_name.py``, percent format) holds the notebook's code cells, in order."""
+    jupytext = pytest.importorskip("jupytext", reason="the [test] extra installs jupytext (through mkdocs-jupyter)")
+    script = notebook.with_suffix(".py")
+    assert script.is_file(), (
+        f"{notebook.name} has no paired script: jupytext --set-formats ipynb,py:percent {notebook.relative_to(ROOT)}")
+    paired = jupytext.read(script)
+    assert code_sources(paired) == code_sources(read(notebook)), (
+        f"{notebook.name} and {script.name} hold different code: edit one, then jupytext --sync tutorials/*.ipynb")
+    assert [c.cell_type for c in paired.cells] == [c.cell_type for c in read(notebook).cells], (
+        f"{notebook.name} and {script.name} have different cells: jupytext --sync tutorials/*.ipynb")
+
+
+def test_every_script_has_a_notebook():
+    scripts = sorted((ROOT / "tutorials").glob("[0-9]*.py"))
+    assert [s.stem for s in scripts] == [nb.stem for nb in NOTEBOOKS]
 
 
 def test_there_are_tutorials():
-    assert [nb.name for nb in NOTEBOOKS][:4] == [
+    assert [nb.name for nb in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_fourier_basis_and_key_frequencies.ipynb",
         "03_interventions.ipynb",
         "04_train_and_compare_families.ipynb",
+        "05_rnn_rangamani.ipynb",
+        "06_multi_input_mlp_li.ipynb",
+        "07_clock_vs_pizza.ipynb",
+        "08_probes_in_your_research.ipynb",
     ]

@@ -101,8 +101,10 @@ def test_custom_module_through_hooked_wrapper():
 
 def test_thresholds_can_be_overridden_and_are_checked():
     model, task = fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23)
-    strict = fi.verify(model, task, accuracy=1.01)
-    assert not strict.passed and [c.name for c in strict.failed_claims] == ["solves the task"]
+    strict = fi.verify(model, task, excluded_gap=100.0)
+    assert not strict.passed and [c.name for c in strict.failed_claims] == ["excluded loss far above full loss"]
+    with pytest.raises(ValueError, match="Thresholds.accuracy"):
+        fi.verify(model, task, accuracy=1.01)  # a fraction above 1 can never pass: refused
     assert fi.verify(model, task, thresholds=fi.Thresholds(logit_fraction=0.5)).thresholds.logit_fraction == 0.5
     with pytest.raises(TypeError, match="unknown threshold"):
         fi.verify(model, task, logit_fractoin=0.5)

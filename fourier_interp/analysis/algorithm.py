@@ -48,8 +48,8 @@ Example:
     >>> clock, pizza = fi.planted_mlp(p=23, freqs=[3, 7]), fi.planted_pizza(p=23, freqs=[3, 7])
     >>> round(distance_irrelevance(clock, task).value, 3), distance_irrelevance(pizza, task).value < 0.3
     (1.0, True)
-    >>> round(logit_forms(clock, task, [3, 7]).pizza_index, 3), logit_forms(pizza, task, [3, 7]).pizza_index > 0.8
-    (0.0, True)
+    >>> abs(logit_forms(clock, task, [3, 7]).pizza_index) < 1e-6, logit_forms(pizza, task, [3, 7]).pizza_index > 0.8
+    (True, True)
 """
 
 from __future__ import annotations

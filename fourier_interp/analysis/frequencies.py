@@ -50,7 +50,6 @@ from .results import FrequencyReport, LogitFrequencies, UnitFrequencies, WeightS
 
 CLUSTER_THRESHOLD = 0.85  # Nanda et al.'s threshold for a clustered neuron
 REL_THRESHOLD = 0.1  # a frequency is significant at >= 10% of the top frequency's measure
-HARMONIC_ORDER = {"relu": 2, "gelu": 2, "tanh": 3}
 
 
 # ------------------------------------------------------------------ sparsity
@@ -181,12 +180,8 @@ def cluster_units(
 
 
 def default_harmonic_order(model: nn.Module, task: ModularArithmetic, spec: Optional[AnalysisSpec]) -> int:
-    """Harmonics a model's nonlinearity creates: 2 for ReLU/GELU (and models without a spec), 3 for tanh, n for x^n."""
-    if spec is None:
-        return 2
-    if spec.activation == "power":
-        return int(getattr(getattr(model, "cfg", None), "power", None) or task.k)
-    return HARMONIC_ORDER.get(spec.activation, 2)
+    """Harmonics a model's nonlinearity creates: the spec's ``harmonic_order``, 2 for a model without a spec."""
+    return 2 if spec is None else int(spec.harmonic_order)
 
 
 def unit_frequencies(
@@ -295,7 +290,9 @@ def analyze_frequencies(
             ``analysis_spec()``; for other models the weight method is skipped.
         hook: Hook of the hidden units (``None``: the spec's neurons, or no unit
             clustering for a model without a spec).
-        threshold, harmonic_order, pos: As in :func:`unit_frequencies`.
+        threshold: As in :func:`unit_frequencies`.
+        harmonic_order: As in :func:`unit_frequencies`.
+        pos: As in :func:`unit_frequencies`.
         rel_threshold: A frequency is in a method's set when its measure is at least
             this times the top frequency's.
         grid: ``(logits, {hook: acts})`` already computed by :func:`run_grid` with the

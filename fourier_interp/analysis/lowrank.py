@@ -67,9 +67,10 @@ def low_rank(
     Args:
         matrix: A 2-D weight (``W_E [p, d]``, ``W_U.T``, ``W_ih`` ...) or activations
             ``[p**k, units]`` over the full grid.
-        p, k: If given, the axis of length ``p**k`` (rows preferred) is read as Z_p (k = 1)
+        p: If given, the axis of length ``p**k`` (rows preferred) is read as Z_p (k = 1)
             or the input grid (first operand slowest), and each of the top-r singular
             vectors along it gets a frequency and purity.
+        k: The number of operands of that axis (with ``p``).
         threshold: Energy share that defines the significant rank r (default 0.9).
         name: Label for the result.
     """

@@ -1,4 +1,7 @@
-"""Li et al.'s checks of a k-input MLP in weight space (AISTATS 2025; CONTEXT.md, anchor 3).
+"""Li et al.'s checks of a k-input MLP in weight space.
+
+Li, Liang, Shi, Song, Zhou, "Fourier Circuits in Neural Networks and Transformers: A Case
+Study of Modular Arithmetic with Multiple Inputs" (AISTATS 2025, arXiv 2402.09469).
 
 For ``f(x) = sum_i (u_{i,1}.x_1 + ... + u_{i,k}.x_k)^k w_i`` the max-margin network has
 every neuron on one frequency, ``u_{i,j}(a) ~ cos(w a + phi_ij)`` and
@@ -13,8 +16,8 @@ every neuron on one frequency, ``u_{i,j}(a) ~ cos(w a + phi_ij)`` and
 * **normalised margin** ``gamma = min_x [f(x)_y - max_{y' != y} f(x)_{y'}] / ||theta||_{2,k+1}^{k+1}``
   with ``||theta||_{2,k+1}^{k+1} = sum_i ||theta_i||_2^{k+1}``, ``theta_i = (u_i1, ..., u_ik, w_i)``.
   The margin depends on how each neuron splits its scale between u and w (the function does
-  not), so the comparison uses :func:`balance`\ d weights. CONTEXT.md gives no closed form for
-  the maximum, so the reference is the balanced margin of the analytic all-frequency
+  not), so the comparison uses :func:`balance`\ d weights. The reference is not a closed-form
+  maximum but the balanced margin of the analytic all-frequency
   :func:`fourier_interp.planted_mlp` (Li et al.'s max-margin form; it beats every planted
   subset of frequencies, checked for p = 11 and 13).
 
@@ -34,6 +37,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_model_task
 from ..fourier import fourier_transform, n_frequencies, row_frequency, wrap_angle
 from ..tasks import ModularArithmetic
 from .grid import check_model, check_task, model_spec, run_grid
@@ -131,8 +135,10 @@ def normalized_margin(
 
     Args:
         model: Maps ``[batch, k]`` operands to ``[batch, p]`` logits.
-        u, w: The neurons' ``[units, k, p]`` input and ``[units, p]`` output weights
-            (default: the model's ``analysis_spec()``).
+        u: The neurons' ``[units, k, p]`` input weights (default: the model's
+            ``analysis_spec()``).
+        w: The neurons' ``[units, p]`` output weights (default: the model's
+            ``analysis_spec()``).
         power: The activation's power (default ``model.cfg.power``, else ``task.k``); the
             network is homogeneous of degree ``power + 1`` in theta, which sets the exponent.
         balanced: Measure the norm after :func:`balance` (same function, smallest norm).
@@ -192,6 +198,8 @@ def neuron_alignment(
         >>> fi.neuron_alignment(fi.planted_mlp(p=11, freqs=[2])).frequencies
         [2]
     """
+    if task is not None:
+        check_model_task(model, task)
     spec = model_spec(model)
     if spec is None or spec.unit_input_weights is None or spec.unit_output_weights is None:
         raise ValueError(

@@ -2,6 +2,15 @@
 
 Both probes take plain tensors (activations ``[n, d]``, targets or operands), so they work
 on any model's activations; ``from_hook`` is a shortcut that runs one of ours on the grid.
+Both share one interface:
+
+* ``fit(x, y)`` fits on every row given and returns the probe;
+* ``score(x, y)`` scores the fitted probe on the rows given (your own held-out rows);
+* ``evaluate(x, y)`` does both on a seeded random split, scoring the held-out rows.
+
+For a :class:`FourierProbe`, ``y`` is each row's operands ``[n, k]`` and scores are a
+:class:`ProbeTable` (R^2 per frequency and target); for a :class:`LinearProbe` ``y`` is
+the target and ``score`` is a float (``evaluate`` gives a :class:`ProbeResult`).
 
 * :class:`LinearProbe` — ridge least squares for real targets, scored by R^2; multinomial
   logistic regression for class targets (integer tensors), scored by accuracy. Scores come
@@ -22,7 +31,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Optional, Sequence, Union
+import warnings
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +78,14 @@ class LinearProbe:
 
     Attributes (after ``fit``): ``weight [d, t]``, ``bias [t]``, ``kind``; after
     ``evaluate``/``from_hook``: ``result`` (:class:`ProbeResult`).
+
+    Example:
+        >>> import torch
+        >>> x = torch.randn(300, 4, generator=torch.Generator().manual_seed(1))
+        >>> y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+        >>> probe = LinearProbe(ridge=0).fit(x[:200], y[:200])
+        >>> round(probe.score(x[200:], y[200:]), 6)
+        1.0
     """
 
     def __init__(self, kind: str = "auto", ridge: float = RIDGE, max_iter: int = 200):
@@ -137,6 +155,7 @@ class LinearProbe:
         """Predicted targets (regression) or class ids (classification) for ``x [n, d]``."""
         if self.weight is None:
             raise RuntimeError("LinearProbe.predict called before fit")
+        _check_tensor("x", x)
         out = x.double() @ self.weight + self.bias
         if self._fitted_kind == "classification":
             return out.argmax(-1)
@@ -151,11 +170,11 @@ class LinearProbe:
         return r2_score(pred.reshape(len(y), -1), y.double().reshape(len(y), -1))
 
     def score(self, x: Tensor, y: Tensor) -> float:
-        """Mean R^2 over targets (regression) or accuracy (classification) on ``(x, y)``."""
+        """Mean R^2 over targets (regression) or accuracy (classification) of the fitted probe on ``(x, y)``."""
         return float(self.score_all(x, y).mean())
 
     def evaluate(self, x: Tensor, y: Tensor, test_frac: float = 0.3, seed: int = 0) -> ProbeResult:
-        """Fit on a random ``1 - test_frac`` of the rows and score the held-out rest."""
+        """Fit on a random ``1 - test_frac`` of the rows and score the held-out rest (also in ``.result``)."""
         x, y = _check_xy(x, y)
         train, test = random_split(len(x), test_frac, seed)
         self.fit(x[train], y[train])
@@ -210,6 +229,8 @@ class LinearProbe:
 
 def named_target(target: Union[str, Tensor], task: ModularArithmetic) -> Tensor:
     """A target over ``task.inputs``: a tensor as given, or one named as in :meth:`LinearProbe.from_hook`."""
+    if _is_array(target):
+        _check_tensor("target", target)
     if isinstance(target, Tensor):
         if target.shape[0] != task.n:
             raise ValueError(f"target has {target.shape[0]} rows; expected one per row of task.inputs ({task.n})")
@@ -258,41 +279,100 @@ class FourierProbe:
         p: The modulus.
         ridge: Relative ridge penalty of the underlying :class:`LinearProbe`.
         threshold: Held-out R^2 that both cos and sin must reach to be readable (0.9).
-        test_frac, seed: The held-out split.
+        test_frac: Share of the rows held out of the fit.
+        seed: Seeds the held-out split.
 
     Example:
         >>> import fourier_interp as fi
         >>> from fourier_interp.analysis import FourierProbe
         >>> model, task = fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11)
-        >>> FourierProbe(11).fit(model.U[0].detach()[task.inputs[:, 0]], task.inputs).readable("a1")
+        >>> acts = model.U[0].detach()[task.inputs[:, 0]]        # the first operand's input weights
+        >>> FourierProbe(11).evaluate(acts, task.inputs).readable("a1")
+        [2, 5]
+        >>> train, test = task.train_idx, task.test_idx          # or fit and score on your own split
+        >>> probe = FourierProbe(11).fit(acts[train], task.inputs[train])
+        >>> probe.score(acts[test], task.inputs[test]).readable("a1")
         [2, 5]
     """
+
+    # What FourierProbe.fit returned before it returned the probe; reading these on the
+    # probe still works for one deprecation cycle (see __getattr__).
+    _TABLE_API = frozenset({"readable", "rows", "to_dataframe", "summary", "to_dict"})
 
     def __init__(self, p: int, ridge: float = RIDGE, threshold: float = READABLE_R2, test_frac: float = 0.3, seed: int = 0):
         if isinstance(p, bool) or not isinstance(p, int) or p < 3:
             raise ValueError(f"p={p!r}: expected an int >= 3 (a modulus with at least one frequency)")
         if not 0 < threshold <= 1:
             raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
+        if not (isinstance(test_frac, (int, float)) and 0 < test_frac < 1):
+            raise ValueError(f"test_frac={test_frac!r}: expected a fraction in (0, 1)")
         self.p, self.ridge, self.threshold = p, ridge, float(threshold)
         self.test_frac, self.seed = test_frac, seed
-        self.table: Optional[ProbeTable] = None
+        self.table: Optional[ProbeTable] = None  # the held-out table of the last evaluate / from_hook
+        self._readout: Optional[LinearProbe] = None
+        self._fitted_on: Optional[tuple] = None  # (acts, inputs, signs) of the last fit()
+        self._legacy_table: Optional[ProbeTable] = None
 
-    def fit(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> ProbeTable:
-        """Fit every target from ``acts [n, d]`` given each row's operands ``inputs [n, k]``."""
-        if not isinstance(inputs, Tensor) or inputs.ndim != 2 or inputs.is_floating_point():
-            raise ValueError(f"inputs must be an integer [n, k] tensor of operands, got {getattr(inputs, 'shape', inputs)!r}")
-        if int(inputs.min()) < 0 or int(inputs.max()) >= self.p:
-            raise ValueError(f"inputs holds operands outside 0..{self.p - 1}")
-        freqs = list(range(1, n_frequencies(self.p) + 1))
-        targets = fourier_targets(inputs, self.p, freqs, signs)
+    # ---------------------------------------------------------------- interface
+    def fit(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> FourierProbe:
+        """Fit the readout of every target from ``acts [n, d]`` on all rows; return the probe.
+
+        Args:
+            acts: Activations, one row per example.
+            inputs: Each row's operands, an integer ``[n, k]`` tensor with values in ``0..p-1``.
+            signs: Per-operand signs of the sum target (default all ``+1``; ``task.signs``).
+        """
+        self._fit(acts, inputs, signs)
+        self._fitted_on, self._legacy_table = (acts, inputs, signs), None
+        return self
+
+    def score(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> ProbeTable:
+        """R^2 of the fitted readout on the rows given (rows held out of the fit): one row per (frequency, target)."""
+        if self._readout is None:
+            raise RuntimeError("FourierProbe.score called before fit")
+        names, columns = self._targets(acts, inputs, signs)
+        r2 = self._readout.score_all(acts, columns)
+        return self._table(names, [float(v) for v in r2])
+
+    def evaluate(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> ProbeTable:
+        """Fit on a random ``1 - test_frac`` of the rows (seeded by ``seed``) and score the rest.
+
+        Returns the held-out :class:`ProbeTable`, also kept in ``.table``.
+        """
+        _check_tensor("acts", acts)
+        train, test = random_split(len(acts), self.test_frac, self.seed)
+        self._fit(acts[train], _check_inputs(inputs, self.p)[train], signs)
+        self.table = self.score(acts[test], inputs[test], signs)
+        return self.table
+
+    @classmethod
+    def from_hook(
+        cls, model: nn.Module, task: ModularArithmetic, hook: Optional[str] = None, pos: Optional[int] = -1, **kwargs
+    ) -> ProbeTable:
+        """Run ``model`` over the grid and probe ``hook`` (``None``: the spec's neurons); the held-out table."""
+        x = grid_activations(model, task, hook, pos=pos)
+        return cls(task.p, **kwargs).evaluate(x, task.inputs, task.signs)
+
+    # ---------------------------------------------------------------- internals
+    def _targets(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]]) -> tuple[list, Tensor]:
+        """``[(freq, target)]`` and their ``[n, 2 * len]`` cos/sin columns for ``inputs``."""
+        _check_tensor("acts", acts)
+        inputs = _check_inputs(inputs, self.p)
+        if len(inputs) != len(acts):
+            raise ValueError(f"acts has {len(acts)} rows but inputs has {len(inputs)}")
+        targets = fourier_targets(inputs, self.p, list(range(1, n_frequencies(self.p) + 1)), signs)
         names, columns = [], []
         for f, by_name in targets.items():
             for name, (cos, sin) in by_name.items():
                 names.append((f, name))
                 columns += [cos, sin]
-        probe = LinearProbe(kind="regression", ridge=self.ridge)
-        result = probe.evaluate(acts, torch.stack(columns, 1), test_frac=self.test_frac, seed=self.seed)
-        r2 = result.per_target
+        return names, torch.stack(columns, 1)
+
+    def _fit(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]]) -> None:
+        _, columns = self._targets(acts, inputs, signs)
+        self._readout = LinearProbe(kind="regression", ridge=self.ridge).fit(acts, columns)
+
+    def _table(self, names: list, r2: list[float]) -> ProbeTable:
         rows = []
         for i, (f, name) in enumerate(names):
             cos_r2, sin_r2 = r2[2 * i], r2[2 * i + 1]
@@ -300,26 +380,58 @@ class FourierProbe:
                 {"freq": f, "target": name, "cos_r2": cos_r2, "sin_r2": sin_r2,
                  "readable": min(cos_r2, sin_r2) >= self.threshold}
             )
-        self.table = ProbeTable(rows=rows, threshold=self.threshold)
-        return self.table
+        return ProbeTable(rows=rows, threshold=self.threshold)
 
-    @classmethod
-    def from_hook(
-        cls, model: nn.Module, task: ModularArithmetic, hook: Optional[str] = None, pos: Optional[int] = -1, **kwargs
-    ) -> ProbeTable:
-        """Run ``model`` over the grid and probe ``hook`` (``None``: the spec's neurons)."""
-        x = grid_activations(model, task, hook, pos=pos)
-        return cls(task.p, **kwargs).fit(x, task.inputs, task.signs)
+    def __getattr__(self, name: str) -> Any:
+        """Deprecated: ``FourierProbe(p).fit(acts, inputs)`` returned the held-out table; it returns the probe now."""
+        if name in FourierProbe._TABLE_API and self.__dict__.get("_fitted_on") is not None:
+            warnings.warn(
+                f"FourierProbe.fit(...) returns the fitted probe, not a ProbeTable; for the held-out table "
+                f"call FourierProbe.evaluate(acts, inputs) (probe.{name} on a fitted probe will stop working)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if self._legacy_table is None:
+                acts, inputs, signs = self._fitted_on
+                twin = FourierProbe(self.p, self.ridge, self.threshold, self.test_frac, self.seed)
+                self._legacy_table = twin.evaluate(acts, inputs, signs)
+            return getattr(self._legacy_table, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"FourierProbe(p={self.p}, ridge={self.ridge}, threshold={self.threshold}, table={self.table!r})"
 
 
+def _is_array(value: Any) -> bool:
+    """A numpy (or other non-torch) array: it has a shape and dtype but is not a tensor."""
+    return not isinstance(value, Tensor) and hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _check_tensor(name: str, value: Any) -> Tensor:
+    """``value`` must be a ``torch.Tensor``; a numpy array gets told how to convert it."""
+    if isinstance(value, Tensor):
+        return value
+    kind = f"{type(value).__module__}.{type(value).__name__}" if _is_array(value) else type(value).__name__
+    raise TypeError(f"{name} must be a torch.Tensor, got {kind}; convert it first with torch.as_tensor({name})")
+
+
+def _check_inputs(inputs: Any, p: int) -> Tensor:
+    """Operands: an integer ``[n, k]`` tensor with values in ``0..p-1``."""
+    _check_tensor("inputs", inputs)
+    if inputs.ndim != 2 or inputs.is_floating_point() or inputs.is_complex() or inputs.dtype == torch.bool:
+        raise ValueError(f"inputs must be an integer [n, k] tensor of operands, got {inputs.dtype} {tuple(inputs.shape)}")
+    if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= p):
+        raise ValueError(f"inputs holds operands outside 0..{p - 1}")
+    return inputs
+
+
 def _check_xy(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    if not isinstance(x, Tensor) or x.ndim != 2:
-        raise ValueError(f"x must be a 2-D [n, d] tensor of activations, got {getattr(x, 'shape', type(x).__name__)}")
-    if not isinstance(y, Tensor) or y.ndim not in (1, 2):
-        raise ValueError(f"y must be a [n] or [n, t] tensor, got {getattr(y, 'shape', type(y).__name__)}")
+    _check_tensor("x", x)
+    _check_tensor("y", y)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D [n, d] tensor of activations, got shape {tuple(x.shape)}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be a [n] or [n, t] tensor, got shape {tuple(y.shape)}")
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     return x.detach().double(), y.detach()

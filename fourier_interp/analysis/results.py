@@ -412,8 +412,19 @@ class ProbeTable(Result):
     rows: list[dict[str, Any]] = field(default_factory=list)
     threshold: float = 0.9
 
+    @property
+    def targets(self) -> list[str]:
+        """The target names in the table: ``"a1"``, ..., ``"ak"`` and ``"sum"``."""
+        return sorted({r["target"] for r in self.rows})
+
     def readable(self, target: str = "sum") -> list[int]:
-        """Frequencies whose cos and sin of ``target`` (``"sum"`` or ``"a1"``, ``"a2"``, ...) are linearly readable."""
+        """Frequencies whose cos and sin of ``target`` (``"sum"`` or ``"a1"``, ``"a2"``, ...) are linearly readable.
+
+        Raises:
+            ValueError: ``target`` is not one of :attr:`targets` (the message lists them).
+        """
+        if target not in self.targets:
+            raise ValueError(f"target={target!r} is not in this table; expected one of {self.targets}")
         return sorted(r["freq"] for r in self.rows if r["target"] == target and r["readable"])
 
     def to_dataframe(self):
@@ -423,8 +434,7 @@ class ProbeTable(Result):
         return pd.DataFrame(self.rows)
 
     def summary(self) -> dict[str, Any]:
-        targets = sorted({r["target"] for r in self.rows})
-        return {"readable": {t: self.readable(t) for t in targets}}
+        return {"readable": {t: self.readable(t) for t in self.targets}}
 
     def __repr__(self) -> str:
         readable = self.summary()["readable"]

@@ -189,7 +189,11 @@ def frequency_ablation_hook(
     otherwise the hook raises a ``ValueError`` naming the hook and the shape it expected.
 
     Args:
-        task, freqs, mode, subspace, mean: As in :func:`frequency_projection`.
+        task: As in :func:`frequency_projection`.
+        freqs: As in :func:`frequency_projection`.
+        mode: As in :func:`frequency_projection`.
+        subspace: As in :func:`frequency_projection`.
+        mean: As in :func:`frequency_projection`.
         where: Optional index after the batch axis restricting the ablation, e.g. ``-1``
             for the last position of a ``[batch, pos, d]`` activation (the readout
             position); the rest of the activation is left as it was.
@@ -287,22 +291,17 @@ ROLES = ("embed", "unit_input", "unembed")
 
 
 def token_weights(model: nn.Module) -> dict[str, tuple[int, str]]:
-    """The built-in model's parameters indexed by tokens: name -> (token axis, role).
+    """The model's parameters indexed by tokens, ``name -> (token axis, role)``, from its analysis spec.
 
-    Roles: ``"embed"`` (token embeddings, ``[p(+1), d]``), ``"unit_input"`` (the power MLP's
-    per-unit input weights ``U[k, p, units]``) and ``"unembed"`` (readout ``[d, p]``).
-    Other models return ``{}``: pass ``weights={name: axis}`` to :func:`ablate_weight_frequencies`.
+    Roles: ``"embed"`` (token embeddings, ``[p(+1), d]``), ``"unit_input"`` (per-unit input
+    weights such as the power MLP's ``U[k, p, units]``) and ``"unembed"`` (readout ``[d, p]``).
+    A model without ``analysis_spec()`` returns ``{}``: pass ``weights={name: axis}`` to
+    :func:`ablate_weight_frequencies`.
     """
-    from ..models import HookedMLP, HookedRNN, HookedTransformer
+    from ..analysis.grid import model_spec
 
-    if isinstance(model, HookedTransformer):
-        return {"W_E": (0, "embed"), "W_U": (1, "unembed")}
-    if isinstance(model, HookedRNN):
-        return {"W_E": (0, "embed"), "W_out": (1, "unembed")}
-    if isinstance(model, HookedMLP):
-        first = {"U": (1, "unit_input")} if model.cfg.form == "power" else {"W_E": (0, "embed")}
-        return {**first, "W_out": (1, "unembed")}
-    return {}
+    spec = model_spec(model)
+    return dict(spec.token_params) if spec is not None else {}
 
 
 @contextmanager
@@ -327,7 +326,8 @@ def ablate_weight_frequencies(
             (:func:`token_weights`); a role (``"embed"``, ``"unit_input"``, ``"unembed"``) or
             parameter name, or a list of them; or a mapping parameter name -> token axis
             (for your own model, e.g. ``{"module.embed.weight": 0}``).
-        mode, mean: As in :func:`project_frequencies`.
+        mode: As in :func:`project_frequencies`.
+        mean: As in :func:`project_frequencies`.
         p: The modulus (default ``model.cfg.p``).
 
     Example:

@@ -123,7 +123,8 @@ def ablation_curve(
         seed: Seeds the random order and the control frequencies.
         control: Also run the control curve: ``True`` for seeded random non-key
             frequencies, or the control frequencies themselves (none of them key).
-        subspace, mean: Passed to :func:`~.ablation.frequency_ablation_hook`.
+        subspace: Passed to :func:`~.ablation.frequency_ablation_hook`.
+        mean: Passed to :func:`~.ablation.frequency_ablation_hook`.
         split: Rows scored: ``"all"``, ``"train"`` or ``"test"``.
         where: Restrict the ablation to an index after the batch axis (e.g. ``-1``, the
             last position), as in :func:`~.ablation.frequency_ablation_hook`.

@@ -142,7 +142,8 @@ def progress_measures(
             lists the checkpoints), or a list of ``(step, checkpoint_dir_or_model)``.
         freqs: The key frequencies (typically found on the final model).
         task: The task; default: the one saved with the first checkpoint.
-        restricted_split, excluded_split: Splits scored by the two measures.
+        restricted_split: Split scored by the restricted loss.
+        excluded_split: Split scored by the excluded loss.
 
     Returns:
         A :class:`ProgressMeasures` table, one row per checkpoint, in step order.

@@ -1,22 +1,21 @@
-"""The three model families, one readable file each, plus their shared base.
+"""Model families: one readable file each, plus their shared base and the class registry.
 
-To add a model: subclass :class:`HookedModel` in a new file, give it a config dataclass
-(subclass of :class:`ModelConfig`), route every interesting activation through a
-``HookPoint``, implement ``forward``, ``fast_logits`` and ``analysis_spec``, and register
-the class in ``MODEL_CLASSES`` below so checkpoints can be loaded.
+To add a model family: in a new module, subclass :class:`HookedModel` at module level and
+give it a config dataclass (a subclass of :class:`ModelConfig`, set as the class's
+``config_class``); route every interesting activation through a ``HookPoint``; implement
+``forward`` and ``analysis_spec`` (:mod:`.spec`: the roles the analyses read); optionally
+override ``fast_forward``, the one vmap-safe training path (the default runs ``forward``). Subclassing registers the class under its name in
+:data:`MODEL_REGISTRY`, which is all ``fi.load`` needs to rebuild its checkpoints (import
+the module before loading, so the class is defined).
 """
 
-from .base import AnalysisSpec, HookedModel, ModelConfig
+from .base import MODEL_REGISTRY, AnalysisSpec, HookedModel, ModelConfig
 from .mlp import HookedMLP, MLPConfig
 from .planted import memorizing_mlp, planted_mlp, planted_pizza
 from .rnn import HookedRNN, RNNConfig
 from .transformer import HookedTransformer, TransformerConfig
 
-MODEL_CLASSES: dict[str, type[HookedModel]] = {
-    "HookedTransformer": HookedTransformer,
-    "HookedRNN": HookedRNN,
-    "HookedMLP": HookedMLP,
-}
+MODEL_CLASSES = MODEL_REGISTRY  # the name checkpoints used before the registry (read-only view)
 
 FAMILIES: dict[str, type[HookedModel]] = {
     "transformer": HookedTransformer,
@@ -37,6 +36,7 @@ __all__ = [
     "planted_mlp",
     "planted_pizza",
     "memorizing_mlp",
+    "MODEL_REGISTRY",
     "MODEL_CLASSES",
     "FAMILIES",
 ]

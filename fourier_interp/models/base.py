@@ -29,39 +29,7 @@ from transformer_lens import ActivationCache, HookedRootModule
 
 from ..errors import InvalidArgumentError
 from ..tasks import MIN_P
-
-
-@dataclass
-class AnalysisSpec:
-    """Which activations and weights of a model play which role in the Fourier analysis.
-
-    Attributes:
-        neurons: Hook of the hidden units, ``[batch, (pos,) units]``; analyses read the
-            last position when there is a position axis.
-        embed: Token embedding over the operand tokens, ``[p, d]`` (``None`` when the
-            model has no shared embedding, e.g. the power MLP).
-        unembed: Readout matrix ``[d, p]`` from the last hidden representation to logits.
-        unit_input_weights: Each unit's own input weights ``[units, k, p]`` (the MLP's
-            ``u_{i,j}``); ``None`` when units mix a shared embedding.
-        unit_output_weights: Each unit's output weights ``[units, p]`` (the MLP's ``w_i``).
-        weight_matrices: Named 2-D weights worth a low-rank (SVD) look.
-        attention_pattern: Hook of the attention pattern, if the model attends.
-        operand_embed: Hook ``[batch, pos, d]`` of the operands' input embeddings at
-            positions ``0..k-1`` (gradient symmetricity); ``None`` when operands have no
-            shared embedding (the power MLP).
-        activation: ``"relu"``, ``"gelu"``, ``"tanh"`` or ``"power"`` — tells analyses which
-            harmonics the nonlinearity creates.
-    """
-
-    neurons: str
-    embed: Optional[Tensor] = None
-    unembed: Optional[Tensor] = None
-    unit_input_weights: Optional[Tensor] = None
-    unit_output_weights: Optional[Tensor] = None
-    weight_matrices: dict[str, Tensor] = field(default_factory=dict)
-    attention_pattern: Optional[str] = None
-    activation: str = "relu"
-    operand_embed: Optional[str] = None
+from .spec import AnalysisSpec  # noqa: F401 - the analysis seam, re-exported here
 
 
 @dataclass
@@ -199,6 +167,8 @@ class HookedModel(HookedRootModule):
         _register(cls)
 
     # -------------------------------------------------------------- inputs
+    _inputs_checked: bool = False  # True while fast_forward's default runs forward on checked tokens
+
     def check_inputs(self, inputs: Tensor, extra_positions: int = 0) -> Int[Tensor, "batch pos"]:
         """Return ``inputs`` as a ``[batch, k]`` LongTensor on the model's device, or raise.
 
@@ -206,7 +176,12 @@ class HookedModel(HookedRootModule):
             inputs: Operand tokens, ``[batch, k]`` (or ``[k]`` for one example).
             extra_positions: How many trailing non-operand positions a caller may pass
                 (the transformer's '=' token); those are returned unchecked.
+
+        Inside :meth:`fast_forward`'s default (tokens already checked, perhaps under
+        ``torch.func.vmap``) the checks are skipped: they read values, which vmap cannot.
         """
+        if self._inputs_checked:
+            return inputs
         if not isinstance(inputs, Tensor):
             raise TypeError(f"inputs must be a torch.LongTensor [batch, k], got {type(inputs).__name__}")
         if inputs.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
@@ -321,9 +296,17 @@ class HookedModel(HookedRootModule):
     def fast_forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch p"]:
         """:meth:`fast_logits` on tokens already checked (and, for the transformer, ending in '=').
 
-        Has no data-dependent checks, so it runs under ``torch.func.vmap`` (many seeds at once).
+        The one method a family overrides for a faster training path. It must not read
+        tensor values (no ``.item()``, ``int(x)``, data-dependent ``if``), so it runs under
+        ``torch.func.vmap`` (many seeds at once, :func:`fi.train_many`). The default runs
+        the hooked ``forward`` with :meth:`check_inputs` switched off, which is vmap-safe for
+        any ``forward`` that follows that rule apart from its input check.
         """
-        return self(tokens)
+        previous, self._inputs_checked = self._inputs_checked, True
+        try:
+            return self(tokens)
+        finally:
+            self._inputs_checked = previous
 
     def prepare_tokens(self, inputs: Tensor) -> Int[Tensor, "batch pos"]:
         """Check ``inputs`` and turn them into what :meth:`fast_forward` takes."""

@@ -143,12 +143,17 @@ class HookedMLP(HookedModel):
             unit_input_weights=self.unit_input_tables().detach().permute(2, 0, 1),  # [units, k, p]
             unit_output_weights=self.W_out.detach(),
             activation="power" if self.cfg.form == "power" else "relu",
+            # x^n turns frequency f into 2f, ..., nf; ReLU's harmonics are led by 2f
+            harmonic_order=self.cfg.power if self.cfg.form == "power" else 2,
+            evidence={"neuron_alignment", "phase_relation"} if self.cfg.form == "power" else {"neuron_alignment"},
         )
         if self.cfg.form == "embed_relu":
             spec.embed = self.W_E.detach()
             spec.operand_embed = "hook_embed"
             spec.weight_matrices = {"W_E": self.W_E.detach(), "W_out": self.W_out.detach().T}
+            spec.token_params = {"W_E": (0, "embed"), "W_out": (1, "unembed")}
         else:
             spec.weight_matrices = {f"U[{j}]": self.U[j].detach() for j in range(self.cfg.k)}
             spec.weight_matrices["W_out"] = self.W_out.detach().T
+            spec.token_params = {"U": (1, "unit_input"), "W_out": (1, "unembed")}
         return spec

@@ -160,6 +160,8 @@ class HookedRNN(HookedModel):
             embed=self.W_E.detach(),
             unembed=self.W_out.detach(),
             weight_matrices=mats,
+            token_params={"W_E": (0, "embed"), "W_out": (1, "unembed")},
             activation=self.cfg.act_fn,
             operand_embed="hook_embed",
+            evidence={"low_rank"},
         )

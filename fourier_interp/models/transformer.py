@@ -82,6 +82,7 @@ class TransformerConfig(ModelConfig):
     d_mlp: int = 512
     act_fn: str = "relu"
     attn_coeff: float = 1.0  # Zhong et al.'s attention rate: 1 softmax attention, 0 constant attention
+    analysis_layer: Optional[int] = None  # the layer whose MLP the analyses read (None: the last)
     normalization_type: Optional[str] = None  # None (nanda2023), "LN", or "LNPre" (LN folded)
     mlp_bias: bool = True
     attn_bias: bool = False
@@ -115,6 +116,10 @@ class TransformerConfig(ModelConfig):
             raise ValueError(f"TransformerConfig.attn_coeff={self.attn_coeff!r}: expected a number in [0, 1] "
                              "(1 softmax attention, 0 constant attention)")
         self.attn_coeff = float(self.attn_coeff)
+        if self.analysis_layer is not None and (isinstance(self.analysis_layer, bool) or not isinstance(
+                self.analysis_layer, int) or not 0 <= self.analysis_layer < self.n_layers):
+            raise ValueError(f"TransformerConfig.analysis_layer={self.analysis_layer!r}: expected None or a layer in "
+                             f"0..{self.n_layers - 1}")
 
     @property
     def d_vocab(self) -> int:
@@ -428,15 +433,20 @@ class HookedTransformer(TransformerLensSurface, HookedModel):
 
     # ----------------------------------------------------------- analysis
     def analysis_spec(self) -> AnalysisSpec:
-        last = self.cfg.n_layers - 1
+        """Roles for the analyses: the MLP units of ``cfg.analysis_layer`` (default the last) at '='."""
+        layer = self.cfg.n_layers - 1 if self.cfg.analysis_layer is None else self.cfg.analysis_layer
         return AnalysisSpec(
-            neurons=f"blocks.{last}.mlp.hook_post",
+            neurons=f"blocks.{layer}.mlp.hook_post",
+            units=tuple(f"blocks.{l}.mlp.hook_post" for l in range(self.cfg.n_layers)),
+            unit_position=-1,
             embed=self.W_E[: self.cfg.p].detach(),
             unembed=self.W_U.detach(),
             weight_matrices={"W_E": self.W_E[: self.cfg.p].detach(), "W_U": self.W_U.detach().T},
-            attention_pattern=f"blocks.{last}.attn.hook_pattern",
+            token_params={"W_E": (0, "embed"), "W_U": (1, "unembed")},
+            attention_pattern=f"blocks.{layer}.attn.hook_pattern",
             activation=self.cfg.act_fn,
             operand_embed="hook_embed",
+            evidence={"attention"},
         )
 
     # ------------------------------------------- TransformerLens-style views

@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgumentError
+
 PRETRAINED_DIR = Path(__file__).resolve().parent
 DEFAULT = "transformer-p113"
 
@@ -32,7 +34,7 @@ def pretrained_path(name: str) -> Path:
     """Directory of the shipped checkpoint ``name``."""
     names = list_pretrained()
     if name not in names:
-        raise ValueError(f"unknown pretrained model {name!r}; expected one of {names}")
+        raise InvalidArgumentError(f"unknown pretrained model {name!r}; expected one of {names}")
     return PRETRAINED_DIR / name
 
 
@@ -52,6 +54,7 @@ def describe_pretrained() -> list[dict[str, Any]]:
                 "seed": meta.get("seed"),
                 "accuracy_all": meta.get("accuracy_all"),
                 "grokked_step": meta.get("grokked_step"),
+                "algorithm": meta.get("algorithm", "clock"),
                 "steps": meta.get("step"),
             }
         )

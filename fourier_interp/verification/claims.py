@@ -179,13 +179,16 @@ def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, t
     return claims
 
 
-def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Optional[Tensor], th: Thresholds):
-    """Architecture-specific evidence: ``(extras dict, claims)``; most are reported, not counted."""
-    from ..models import HookedMLP, HookedRNN
+def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Optional[Tensor], th: Thresholds,
+                  evidence: frozenset = frozenset()):
+    """Architecture-specific evidence: ``(extras dict, claims)``; most are reported, not counted.
 
+    ``evidence`` is the model spec's set of optional evidence (``AnalysisSpec.evidence``):
+    ``"low_rank"`` adds the SVD claims, ``"phase_relation"`` counts Li et al.'s phase relation.
+    """
     extras: dict[str, Any] = {}
     claims: list[Claim] = []
-    if isinstance(model, HookedRNN):
+    if "low_rank" in evidence:
         lowrank = weight_low_rank(model)
         extras["low_rank"] = lowrank
         for name, res in lowrank.items():
@@ -198,13 +201,14 @@ def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Opti
         extras["neurons"] = align
         errors = align.phase_error[align.single]
         median = float(errors.median()) if len(errors) else float("nan")
-        counted = isinstance(model, HookedMLP) and model.cfg.form == "power"
+        counted = "phase_relation" in evidence
         detail = (f"median phase error over {len(errors)} single-frequency neurons (max {align.max_phase_error:.3g} rad)"
                   if len(errors) else "no single-frequency neuron to measure")
         claims.append(Claim(
             "phase relation phase(w_i) = sum_j phase(u_ij)", median if len(errors) else None,
             f"median <= {th.phase_error} rad", (median <= th.phase_error) if len(errors) else None,
-            detail + "; counted for the power form (Li et al.)", figure="unit_weights", counted=counted))
+            detail + ("; counted: the model's nonlinearity is Li et al.'s power" if counted else "; reported, not counted"),
+            figure="unit_weights", counted=counted))
         claims.append(Claim(
             "frequency coverage", align.coverage, "finding", None,
             f"single-frequency neurons use {len(align.frequencies)} of {align.n_freq} frequencies "

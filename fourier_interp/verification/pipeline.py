@@ -98,7 +98,8 @@ def verify(
     neurons = resolve_hook(model, neurons)
     if embed is None and spec is not None:
         embed = spec.embed
-    pattern_hook = spec.attention_pattern if spec is not None else None
+    evidence = spec.evidence if spec is not None else frozenset()
+    pattern_hook = spec.attention_pattern if "attention" in evidence else None
 
     was_training = model.training
     model.eval()
@@ -109,7 +110,7 @@ def verify(
         logits, acts = run_grid(model, task, hooks, pos=-1)  # the one full-grid pass
         freq = analyze_frequencies(model, task, neurons, threshold=th.unit_fraction, grid=(logits, acts))
         align = None
-        if spec is not None and spec.unit_input_weights is not None and spec.unit_output_weights is not None:
+        if "neuron_alignment" in evidence and spec.unit_input_weights is not None and spec.unit_output_weights is not None:
             align = neuron_alignment(model, task, threshold=th.unit_weight_purity)
         timings["analysis_s"] = time.perf_counter() - start
 
@@ -121,8 +122,11 @@ def verify(
             *claims_inputs(task, freq, embed, align, th),
         ]
         t = time.perf_counter()
-        _, probe = model.run_with_cache(task.inputs[:1].to(device_of(model)), names_filter=[neurons])
-        where = -1 if probe[neurons].ndim >= 3 else None  # [batch, pos, units]: the readout position
+        if spec is not None and neurons in spec.units:
+            where = spec.unit_position  # the readout position of a [batch, pos, units] hook, or None
+        else:  # a model without a spec: look at the hook's shape once
+            _, probe = model.run_with_cache(task.inputs[:1].to(device_of(model)), names_filter=[neurons])
+            where = -1 if probe[neurons].ndim >= 3 else None
         curve, causal = claims_causal(model, task, logits, neurons, key, freq.logits.fraction, th, seed,
                                       freq.units.harmonic_order, where)
         claims += causal
@@ -130,22 +134,21 @@ def verify(
 
         attention = examples = None
         if pattern_hook:
-            n_ctx = task.k + 1
-            attention = acts[pattern_hook].reshape(task.n, -1, n_ctx).mean(0)  # [head, key_pos] from '='
             rows = torch.linspace(0, task.n - 1, 4).long()
             _, cache = model.run_with_cache(task.inputs[rows].to(device_of(model)), names_filter=[pattern_hook])
-            examples = {
-                "tokens": [[str(int(a)) for a in task.inputs[r]] + ["="] for r in rows],
-                "patterns": cache[pattern_hook].float().cpu(),  # [example, head, query, key]
-            }
-        extras, extra_claims = claims_extras(model, task, align, attention, th)
+            patterns = cache[pattern_hook].float().cpu()  # [example, head, query, key]
+            n_ctx = patterns.shape[-1]
+            attention = acts[pattern_hook].reshape(task.n, -1, n_ctx).mean(0)  # [head, key_pos] from the readout
+            extra = ["="] * (n_ctx - task.k)  # the positions after the operands ('=' for the transformer)
+            examples = {"tokens": [[str(int(a)) for a in task.inputs[r]] + extra for r in rows], "patterns": patterns}
+        extras, extra_claims = claims_extras(model, task, align, attention, th, evidence)
         # Fourier features: key frequencies whose logit terms explain the logits, on selective units
         # (a lookup table's logits are a sum over every frequency, but its units select none).
         fourier = bool(key) and bool(claims[2].passed) and claims[1].passed is not False
-        algorithm, evidence, algo_claims = claims_algorithm(model, task, logits, key, fourier, th, seed=seed,
+        algorithm, algo_evidence, algo_claims = claims_algorithm(model, task, logits, key, fourier, th, seed=seed,
                                                             embed_hook=embed_hook)
         claims += algo_claims
-        extras.update(evidence)
+        extras.update(algo_evidence)
         claims += extra_claims
         if examples is not None:
             extras["attention_examples"] = examples
