@@ -62,11 +62,16 @@ def frequency_norms(spectra: Union[WeightSpectrum, Sequence[WeightSpectrum]], hi
 def unit_frequencies(units: UnitFrequencies) -> Figure:
     """Histogram of clustered units per frequency, with the unclustered count in the title."""
     counts = units.counts
-    return _bars(
-        counts[1:].double(),
-        f"{units.hook or 'units'}: {units.share_clustered:.0%} clustered, {int(counts[0])} not",
-        "clustered units",
-    )
+    title = f"{units.hook or 'units'}: {units.share_clustered:.0%} clustered, {int(counts[0])} not"
+    if int(counts[1:].sum()) == 0:  # nothing to draw: say so rather than show an empty axis
+        ax = _figure((7, 3)).subplots()
+        ax.text(0.5, 0.5, f"no unit is clustered on one frequency ({int(units.live.sum())} live units)",
+                ha="center", va="center", transform=ax.transAxes, color="#57606a")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title)
+        return ax.figure
+    return _bars(counts[1:].double(), title, "clustered units")
 
 
 def logit_frequencies(logits: LogitFrequencies, highlight: Sequence[int] = ()) -> Figure:

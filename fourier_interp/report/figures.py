@@ -28,6 +28,13 @@ CAPTIONS = {
 }
 
 
+def _nothing(ax, text: str) -> None:
+    """Say on an axis that there is nothing to draw, instead of leaving an empty plot."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#57606a")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _figure(figsize) -> Figure:
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
@@ -114,8 +121,11 @@ def unit_weights_figure(align: Any) -> Figure:
     ax_purity.set_xlabel("purity: smallest share of a weight vector's energy on the neuron's frequency")
     ax_purity.set_ylabel("neurons")
     errors = align.phase_error[align.single].double().numpy()
-    ax_phase.hist(errors, bins=20, range=(0, 3.1416))
-    ax_phase.set_xlabel("|phase(w_i) - sum_j phase(u_ij)| (rad), single-frequency neurons")
+    if len(errors):
+        ax_phase.hist(errors, bins=20, range=(0, 3.1416))
+        ax_phase.set_xlabel("|phase(w_i) - sum_j phase(u_ij)| (rad), single-frequency neurons")
+    else:
+        _nothing(ax_phase, "no single-frequency neuron:\nno phase relation to show")
     fig.tight_layout()
     return fig
 

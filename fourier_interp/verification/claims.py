@@ -123,13 +123,14 @@ def claim_units(freq: FrequencyReport, th: Thresholds) -> Claim:
     units = freq.units
     share = units.share_clustered
     live = int(units.live.sum())
-    top = sorted(units.summary()["counts"].items(), key=lambda kv: -kv[1])[:6]
+    counts = sorted(units.summary()["counts"].items(), key=lambda kv: -kv[1])
+    top = ", ".join(f"{f}: {c}" for f, c in counts[:6]) + (", …" if len(counts) > 6 else "")
     return Claim(
         "units are frequency-selective", share, f">= {th.selective_share} of live units",
         share >= th.selective_share,
         f"{int(units.clustered.sum())} of {live} live units at {units.hook!r} have one frequency (with harmonics to "
         f"order {units.harmonic_order}) explaining >= {th.unit_fraction} of their variance; units per frequency "
-        f"{dict(top)}",
+        f"{{{top}}}",
         figure="unit_frequencies",
     )
 
