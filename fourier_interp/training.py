@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -226,8 +226,14 @@ def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[st
     """
     check_model_task(model, task)
     forward = forward or model
-    device = device_of(model)
-    logits = forward(task.inputs.to(device))
+    with torch.no_grad():
+        logits = forward(task.inputs.to(device_of(model)))
+    return split_metrics(logits, task)
+
+
+def split_metrics(logits: Tensor, task: ModularArithmetic) -> dict[str, Any]:
+    """``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` of full-grid logits ``[p**k, p]`` (float64 loss)."""
+    device = logits.device
     labels = task.labels.to(device)
     out: dict[str, Any] = {}
     for split in ("train", "test"):
@@ -255,7 +261,11 @@ def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> f
     return float((logits.argmax(-1).cpu() == task.labels[idx]).float().mean())
 
 
-def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] = None, resume: bool = False) -> History:
+EvalCallback = Callable[[nn.Module, ModularArithmetic, Tensor, int], Optional[dict[str, Any]]]
+
+
+def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] = None, resume: bool = False,
+          *, callbacks: Sequence[EvalCallback] = ()) -> History:
     """Train ``model`` on ``task`` and return its :class:`History`.
 
     Deterministic: the same model config, task and ``cfg`` give the same weights on CPU.
@@ -269,6 +279,10 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
         cfg: Optimisation settings (default ``TrainConfig()``); ``cfg.threads`` sets
             torch's intra-op threads for this call only.
         resume: Continue the run saved in ``cfg.out_dir``.
+        callbacks: Called at every evaluation as ``cb(model, task, logits, step)`` with the
+            full-grid logits ``[p**k, p]`` already computed for the losses; the dict each
+            returns is added to that evaluation's record. E.g.
+            ``fi.ProgressRecorder()`` records Nanda et al.'s progress measures as it trains.
 
     Raises:
         InvalidArgumentError: the model was built for another task, ``cfg.device`` is
@@ -290,11 +304,16 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
         from .models.base import check_saveable
 
         check_saveable(model)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables cb(model, task, logits, step), got {type(cb).__name__}")
     with torch_threads(cfg.threads):
-        return _train(model, task, cfg, resume)
+        return _train(model, task, cfg, resume, callbacks)
 
 
-def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: bool) -> History:
+def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: bool,
+           callbacks: Sequence[EvalCallback] = ()) -> History:
     """:func:`train` once its arguments are checked."""
     if cfg.device is not None:
         model.to(cfg.device)
@@ -316,8 +335,12 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
 
     def record(step: int) -> dict[str, Any]:
         model.eval()
-        r = {"step": step, "time_s": round(elapsed, 3), **evaluate(model, task, forward)}
+        with torch.no_grad():
+            logits = forward(task.inputs.to(device))
+        r = {"step": step, "time_s": round(elapsed, 3), **split_metrics(logits, task)}
         r["weight_norm"] = float(sum(p.detach().pow(2).sum() for p in model.parameters()))
+        for cb in callbacks:
+            r.update(cb(model, task, logits.detach(), step) or {})
         model.train()
         history.records.append(r)
         return r

@@ -43,10 +43,13 @@ from .patching import (
     resample_operand,
 )
 from .progress import (
+    Phases,
     ProgressMeasures,
+    ProgressRecorder,
     excluded_logits,
     excluded_loss,
     gini,
+    locate_phases,
     progress_measures,
     restricted_logits,
     restricted_loss,
@@ -89,6 +92,9 @@ __all__ = [
     "restricted_logits",
     "excluded_logits",
     "progress_measures",
+    "ProgressRecorder",
+    "Phases",
+    "locate_phases",
     "ProgressMeasures",
     "gini",
     "ablation_curve",

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -189,3 +190,117 @@ def progress_measures(
         row["embed_gini"] = _embed_gini(model, task.p)
         rows.append(row)
     return ProgressMeasures(rows, title=f"progress measures, key frequencies {as_freq_list(freqs, task.p)}")
+
+
+# ------------------------------------------------------- during training
+class ProgressRecorder:
+    """Record Nanda et al.'s progress measures while training: pass to ``fi.train(callbacks=[...])``.
+
+    At every evaluation it adds ``restricted_loss`` (all inputs) and ``excluded_loss`` (train
+    split) of the logits the trainer has just computed, ``embed_gini``, and the key
+    frequencies they used (``progress_freqs``). Cheap: the logits are reused, so each
+    evaluation costs two projections of a ``[p**k, p]`` tensor.
+
+    Args:
+        freqs: Fixed key frequencies (e.g. a finished run's), or ``None`` to re-estimate
+            them from the model itself (``fi.key_frequencies``, one hooked pass over the
+            grid) every ``refresh_every`` evaluations; before any unit is clustered the
+            estimate falls back to the logits' frequencies (see ``analyze_frequencies``).
+        refresh_every: Evaluations between re-estimates when ``freqs`` is ``None``.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> model, task, cfg = fi.from_preset("nanda2023", p=11, steps=20, eval_every=10, progress=False)
+        >>> history = fi.train(model, task, cfg, callbacks=[fi.ProgressRecorder()])
+        >>> sorted(k for k in history.records[-1] if "loss" in k)
+        ['excluded_loss', 'restricted_loss', 'test_loss', 'train_loss']
+    """
+
+    def __init__(self, freqs: Optional[Freqs] = None, *, refresh_every: int = 10):
+        if isinstance(refresh_every, bool) or not isinstance(refresh_every, int) or refresh_every < 1:
+            raise ValueError(f"refresh_every={refresh_every!r}: expected a positive int")
+        self.fixed = None if freqs is None else freqs
+        self.refresh_every = refresh_every
+        self._freqs: Optional[list[int]] = None
+        self._calls = 0
+
+    def __call__(self, model: nn.Module, task: ModularArithmetic, logits: Tensor, step: int) -> dict[str, Any]:
+        if self.fixed is not None:
+            freqs = as_freq_list(self.fixed, task.p)
+        else:
+            if self._freqs is None or self._calls % self.refresh_every == 0:
+                from ..analysis import key_frequencies
+
+                self._freqs = key_frequencies(model, task)
+            freqs = self._freqs
+        self._calls += 1
+        out: dict[str, Any] = {"progress_freqs": list(freqs), "embed_gini": _embed_gini(model, task.p)}
+        if not freqs:
+            return {**out, "restricted_loss": None, "excluded_loss": None}
+        logits = logits.double()
+        train = task.train_idx.to(logits.device)
+        labels = task.labels.to(logits.device)
+        out["restricted_loss"] = float(loss_fn(restricted_logits(logits, task, freqs), labels))
+        out["excluded_loss"] = float(loss_fn(excluded_logits(logits, task, freqs)[train], labels[train]))
+        return out
+
+
+@dataclass
+class Phases:
+    """The three phases of grokking located on a training history (Nanda et al.).
+
+    Attributes:
+        memorisation_end: First evaluation with train accuracy >= 0.99 (the train set is fit).
+        circuit_formation_end: First evaluation after it with test accuracy >= 0.5: the
+            Fourier circuit now outweighs memorisation on held-out inputs and clean-up begins.
+        cleanup_end: First evaluation after that with test accuracy >= 0.99 and, where the
+            history has it, restricted loss within ``0.1 ln p`` of the train loss (the logits
+            are explained by the key frequencies alone).
+    """
+
+    memorisation_end: Optional[int]
+    circuit_formation_end: Optional[int]
+    cleanup_end: Optional[int]
+
+    def to_dict(self) -> dict[str, Optional[int]]:
+        return asdict(self)
+
+
+def locate_phases(history: Any, p: Optional[int] = None) -> Phases:
+    """Memorisation, circuit formation and clean-up from a ``History`` (or its records), by the rule in :class:`Phases`.
+
+    Args:
+        history: A ``fi.History`` or a list of its record dicts.
+        p: The modulus (for the ``0.1 ln p`` restricted-loss margin); default: read from a
+            record's ``progress_freqs`` run, or the margin is not applied.
+
+    Example:
+        >>> records = [{"step": s, "train_acc": a, "test_acc": b} for s, a, b in
+        ...            [(0, 0.0, 0.0), (100, 1.0, 0.1), (200, 1.0, 0.6), (300, 1.0, 1.0)]]
+        >>> locate_phases(records).to_dict()
+        {'memorisation_end': 100, 'circuit_formation_end': 200, 'cleanup_end': 300}
+    """
+    import math
+
+    records = list(getattr(history, "records", history))
+    margin = 0.1 * math.log(p) if p else None
+
+    def first(cond, after):
+        for r in records:
+            if after is not None and r["step"] <= after:
+                continue
+            if cond(r):
+                return r["step"]
+        return None
+
+    t1 = first(lambda r: (r.get("train_acc") or 0) >= 0.99, None)
+    t2 = first(lambda r: (r.get("test_acc") or 0) >= 0.5, t1) if t1 is not None else None
+
+    def clean(r):
+        if (r.get("test_acc") or 0) < 0.99:
+            return False
+        rl, tl = r.get("restricted_loss"), r.get("train_loss")
+        return margin is None or rl is None or tl is None or rl - tl <= margin
+
+    t3 = first(clean, t2) if t2 is not None else None
+    return Phases(t1, t2, t3)

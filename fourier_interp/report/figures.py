@@ -78,9 +78,11 @@ def training_figure(history: Any) -> Optional[Figure]:
     fig = _figure((10, 3.4))
     ax_loss, ax_acc = fig.subplots(1, 2)
     for key in ("train_loss", "test_loss", "restricted_loss", "excluded_loss"):
-        values = [r.get(key) for r in records]
-        if any(v is not None for v in values):
-            ax_loss.plot(steps, [float("nan") if v is None else max(v, 1e-12) for v in values], label=key.replace("_", " "))
+        # measures recorded at some evaluations only (e.g. at checkpoints) are drawn through the points they have
+        points = [(s, max(r[key], 1e-12)) for s, r in zip(steps, records) if r.get(key) is not None]
+        if points:
+            xs, ys = zip(*points)
+            ax_loss.plot(xs, ys, "o-" if len(points) < 12 else "-", markersize=3, label=key.replace("_", " "))
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("cross-entropy")
