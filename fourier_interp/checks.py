@@ -170,3 +170,18 @@ def torch_threads(threads: Optional[int]) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def progress_bar(*args: Any, **kwargs: Any):
+    """A tqdm bar: the notebook widget where ipywidgets is installed, the text bar otherwise.
+
+    ``tqdm.auto`` warns ("IProgress not found") in Jupyter without ipywidgets, at import
+    time; choosing here, when a bar is actually wanted, keeps library imports quiet.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm(*args, **kwargs)

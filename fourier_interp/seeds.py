@@ -27,9 +27,8 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
-from tqdm.auto import tqdm
 
-from .checks import check_device, check_model_task, torch_threads
+from .checks import check_device, check_model_task, progress_bar, torch_threads
 from .models import HookedModel
 from .models.base import check_saveable
 from .tasks import ModularArithmetic
@@ -173,7 +172,7 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
             history.records.append(r)
 
     record(0)
-    bar = tqdm(total=cfg.steps, disable=not cfg.progress, desc=f"train x{len(models)}", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=cfg.steps, disable=not cfg.progress, desc=f"train x{len(models)}", unit="step", dynamic_ncols=True)
     held = [0] * len(models)
     step = 0
     try:

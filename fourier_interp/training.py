@@ -20,7 +20,6 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .checkpoint import (
     CONFIG_FILE,
@@ -31,7 +30,7 @@ from .checkpoint import (
     save_model,
     write_tensors,
 )
-from .checks import check_device, check_model_task, check_threads, device_of, torch_threads
+from .checks import check_device, check_model_task, check_threads, device_of, progress_bar, torch_threads
 from .errors import InvalidArgumentError
 from .tasks import ModularArithmetic
 
@@ -352,7 +351,7 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
 
     was_training = model.training
     model.train()
-    bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train", unit="step", dynamic_ncols=True)
     if start == 0:
         record(0)
     step, held = start, 0

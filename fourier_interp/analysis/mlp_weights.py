@@ -16,7 +16,7 @@ every neuron on one frequency, ``u_{i,j}(a) ~ cos(w a + phi_ij)`` and
 * **normalised margin** ``gamma = min_x [f(x)_y - max_{y' != y} f(x)_{y'}] / ||theta||_{2,k+1}^{k+1}``
   with ``||theta||_{2,k+1}^{k+1} = sum_i ||theta_i||_2^{k+1}``, ``theta_i = (u_i1, ..., u_ik, w_i)``.
   The margin depends on how each neuron splits its scale between u and w (the function does
-  not), so the comparison uses :func:`balance`\ d weights. The reference is not a closed-form
+  not), so the comparison uses balanced weights (:func:`balance`). The reference is not a closed-form
   maximum but the balanced margin of the analytic all-frequency
   :func:`fourier_interp.planted_mlp` (Li et al.'s max-margin form; it beats every planted
   subset of frequencies, checked for p = 11 and 13).

@@ -52,7 +52,7 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
-from transformer_lens import ActivationCache, HookedRootModule
+from ..models.base import ActivationCache, HookedRootModule  # imported quietly there (tqdm.auto warns in Jupyter)
 from transformer_lens.hook_points import HookPoint
 
 CONTAINERS = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping, Optional
@@ -25,7 +26,10 @@ from typing import Any, ClassVar, Mapping, Optional
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-from transformer_lens import ActivationCache, HookedRootModule
+
+with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which warns in Jupyter without ipywidgets
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from transformer_lens import ActivationCache, HookedRootModule
 
 from ..errors import InvalidArgumentError
 from ..tasks import MIN_P

@@ -120,7 +120,7 @@ def sweep(
         ...                   workers=1, threads=1, progress=False)  # doctest: +SKIP
         >>> result.table[["seed", "passed", "algorithm", "test_acc"]]  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
+    from ..checks import progress_bar as tqdm
 
     from .backends import make_backend
     from .table import build_table, summary_plots, write_table

@@ -139,6 +139,8 @@ def verify(
             patterns = cache[pattern_hook].float().cpu()  # [example, head, query, key]
             n_ctx = patterns.shape[-1]
             attention = acts[pattern_hook].reshape(task.n, -1, n_ctx).mean(0)  # [head, key_pos] from the readout
+            # shares of each row (constant attention weights every position 1, not 1/n)
+            attention = attention / attention.sum(-1, keepdim=True).clamp_min(1e-30)
             extra = ["="] * (n_ctx - task.k)  # the positions after the operands ('=' for the transformer)
             examples = {"tokens": [[str(int(a)) for a in task.inputs[r]] + extra for r in rows], "patterns": patterns}
         extras, extra_claims = claims_extras(model, task, align, attention, th, evidence)
