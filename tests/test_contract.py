@@ -189,3 +189,9 @@ def test_spec_is_validated():
     with pytest.raises(ValueError, match="units"):
         fi.AnalysisSpec(neurons="h", units=("a", "b"))
     assert fi.AnalysisSpec(neurons="h", activation="tanh").harmonic_order == 3
+
+
+def test_a_hook_that_does_not_fire_is_named_in_the_error():
+    model = CASES["transformer"]()
+    with pytest.raises(ValueError, match="did not fire"):
+        fi.grid_activations(model, fi.ModularArithmetic(p=7), "blocks.0.attn.hook_result")

@@ -109,6 +109,12 @@ def run_grid(
         inputs = task.inputs[start : start + batch_rows].to(device)
         if hooks:
             out, cache = model.run_with_cache(inputs, names_filter=list(hooks))
+            silent = [h for h in hooks if h not in cache]
+            if silent:
+                raise ValueError(
+                    f"hooks {silent} exist but did not fire on this model's forward pass; an opt-in hook fires only "
+                    "when its flag is on (e.g. model.set_use_attn_result(True) for attn.hook_result, "
+                    "set_use_split_qkv_input for hook_q_input, set_use_attn_in, set_use_hook_mlp_in)")
             for h in hooks:
                 acts[h].append(select_position(cache[h], h, pos).float().cpu())
         else:
