@@ -146,12 +146,14 @@ print(f"phase(w) - phase(u1) - phase(u2) = {phases[2]:+.3f} - ({phases[0]:+.3f})
 #   relation holds exactly, and about π/2 on average for unrelated phases.
 #
 # One more thing to check first: weight decay switches unneeded neurons off, driving their
-# weights towards zero. The purity of a vector of near-zeros is noise, so we count
-# separately the **live** neurons — those with weights above a millionth of the largest.
+# weights towards zero. The purity of a vector of near-zeros is noise, so the library counts
+# only the **live** neurons — those with weights above a millionth of the largest
+# (`align.live`, `align.n_live`) — and we check that by hand from the norms.
 
 # %%
-print(align)                                              # the library's summary, over all neurons
+print(align)                                              # the library's summary, over live neurons
 live = norms > 1e-6 * norms.max()
+assert bool((live == align.live).all())                   # the same live neurons as the library's
 single = align.single & live
 print(f"live neurons: {int(live.sum())} of {len(live)}; the others carry at most "
       f"{float((norms[~live] / norms.max()).max()):.0e} of the largest neuron's weight (switched off)")
@@ -160,8 +162,7 @@ print(f"coverage: {len(set(align.freq[single].tolist()))} of {align.n_freq} freq
       f"{float(single.sum()) / align.n_freq:.1f} live neurons per frequency on average")
 print(f"phase error of the live single-frequency neurons: median {float(align.phase_error[single].median()):.4f} rad, "
       f"largest {float(align.phase_error[single].max()):.3f} rad (random phases: about {math.pi / 2:.2f})")
-print(f"switched-off neurons that still pass the purity test: {int((align.single & ~live).sum())} "
-      f"(share_single = {align.share_single:.1%} counts them too)")
+print(f"the library's share_single: {align.share_single:.1%} of {align.n_live} live neurons")
 
 # %% [markdown]
 # *What to look for:* among the live neurons, purities piled up near 1 (right of the 0.9
@@ -191,8 +192,8 @@ alignment_figure(align, live, "mlp-k2-p113");
 # frequencies are used, and the phase relation holds to a few thousandths of a radian.
 # Training kept fewer than half of the 448 neurons, a few per frequency: the width bound is
 # what the theorem needs to be *available*, not what the trained network ends up using.
-# (`align.share_single`, over all neurons, mixes in the switched-off ones: check the
-# neurons' norms before reading it.)
+# (`align.share_single` and the coverage count live neurons only, so the switched-off ones,
+# whose near-zero weights can pass the purity test by chance, do not inflate or dilute them.)
 
 # %% [markdown]
 # ## 3 · The margin, k = 2

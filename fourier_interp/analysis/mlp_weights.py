@@ -47,6 +47,9 @@ SINGLE_THRESHOLD = 0.9
 REFERENCE_ROWS = 4096  # rows on which the planted reference margin is measured (it is the same on every row)
 
 
+LIVE_FRACTION = 1e-6  # a neuron whose weight norm is below this share of the largest is switched off
+
+
 def neuron_spectra(
     u: Tensor, w: Tensor, signs: Optional[Sequence[int]] = None, threshold: float = SINGLE_THRESHOLD
 ) -> NeuronAlignment:
@@ -82,10 +85,13 @@ def neuron_spectra(
     sin_c = coeffs.gather(2, (2 * freq)[:, None, None].expand(units, k + 1, 1)).squeeze(2)
     phase = torch.atan2(-sin_c, cos_c)  # [units, k+1]
     error = wrap_angle(phase[:, k] - (phase[:, :k] * s.double()).sum(1)).abs()
+    norm = vecs.pow(2).sum((1, 2)).sqrt()
+    live = norm > LIVE_FRACTION * norm.max().clamp_min(1e-300)  # weight decay switches neurons off
     return NeuronAlignment(
         freq=freq,
         purity=purity.float(),
-        single=purity >= threshold,
+        single=(purity >= threshold) & live,
+        live=live,
         phase_error=error.float(),
         threshold=float(threshold),
         n_freq=n_freq,

@@ -321,7 +321,10 @@ class NeuronAlignment(Result):
         freq: ``[units]`` dominant frequency of each neuron (over its k input and one output vector).
         purity: ``[units]`` the smallest, over the neuron's k + 1 vectors, share of the
             vector's energy (constant included) at ``freq``.
-        single: ``[units]`` ``purity >= threshold``.
+        single: ``[units]`` ``purity >= threshold`` among live neurons.
+        live: ``[units]`` neurons whose weight norm is above ``1e-6`` of the largest: weight
+            decay switches the others off (their weights are numerical noise, whose purity
+            means nothing), so shares are over live neurons. ``None``: every neuron.
         phase_error: ``[units]`` ``|phase(w_i) - sum_j s_j phase(u_ij)|`` wrapped to [0, pi].
         margin: Normalised L_{2,k+1} margin on the full dataset (``None`` if not computed).
         balanced_margin: The same after rescaling each neuron to its smallest norm (same function).
@@ -338,10 +341,16 @@ class NeuronAlignment(Result):
     margin: Optional[float] = None
     balanced_margin: Optional[float] = None
     reference_margin: Optional[float] = None
+    live: Optional[Tensor] = None
+
+    @property
+    def n_live(self) -> int:
+        return int(self.live.sum()) if self.live is not None else len(self.single)
 
     @property
     def share_single(self) -> float:
-        return float(self.single.double().mean()) if len(self.single) else 0.0
+        """Single-frequency neurons / live neurons."""
+        return float(self.single.sum()) / self.n_live if self.n_live else 0.0
 
     @property
     def frequencies(self) -> list[int]:
@@ -369,6 +378,7 @@ class NeuronAlignment(Result):
     def summary(self) -> dict[str, Any]:
         return {
             "share_single": self.share_single,
+            "n_live": self.n_live,
             "coverage": self.coverage,
             "frequencies": self.frequencies,
             "max_phase_error": self.max_phase_error,

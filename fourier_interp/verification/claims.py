@@ -171,8 +171,9 @@ def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, t
         claims.append(Claim(
             "unit input weights are single-frequency", share, f">= {th.unit_weight_share} of units",
             share >= th.unit_weight_share,
-            f"{share:.1%} of units have every input vector u_ij and output vector w_i with >= {th.unit_weight_purity} "
-            f"of its energy on one frequency; they cover {len(align.frequencies)} of {align.n_freq} frequencies",
+            f"{share:.1%} of the {align.n_live} live units (of {len(align.single)}; the rest are switched off) have "
+            f"every input vector u_ij and output vector w_i with >= {th.unit_weight_purity} of its energy on one "
+            f"frequency; they cover {len(align.frequencies)} of {align.n_freq} frequencies",
             figure="unit_weights"))
     if not claims:
         claims.append(Claim("inputs are Fourier-sparse", None, f">= {th.input_fraction}", None,
