@@ -356,3 +356,21 @@ def test_three_key_frequency_methods_agree_on_a_trained_transformer(grokked):
     assert set(low_rank(model.W_E[:23].detach(), p=23).frequencies()) <= set(key)
     assert FourierProbe.from_hook(model, task).readable("sum") == key
     json.dumps(report.to_dict())
+
+
+def test_pure_block_share_follows_nanda_and_differs_from_the_family_rule():
+    import math
+
+    import torch
+
+    from fourier_interp.analysis import cluster_units
+
+    p = 13
+    task = fi.ModularArithmetic(p=p)
+    a, b = task.inputs[:, 0].double(), task.inputs[:, 1].double()
+    w = 2 * math.pi * 3 / p
+    product = torch.cos(w * a) * torch.cos(w * b)                    # only the pure {cos 3}^2 block
+    square = (torch.cos(w * a) + torch.cos(w * b + 1.0)) ** 2       # 20% of its variance at 2f
+    res = cluster_units(torch.stack([product, square], 1), p, 2, harmonic_order=2)
+    assert res.clustered.tolist() == [True, True]
+    assert res.share_clustered == 1.0 and res.share_clustered_pure == 0.5

@@ -129,7 +129,8 @@ def claim_units(freq: FrequencyReport, th: Thresholds) -> Claim:
         "units are frequency-selective", share, f">= {th.selective_share} of live units",
         share >= th.selective_share,
         f"{int(units.clustered.sum())} of {live} live units at {units.hook!r} have one frequency (with harmonics to "
-        f"order {units.harmonic_order}) explaining >= {th.unit_fraction} of their variance; units per frequency "
+        f"order {units.harmonic_order}) explaining >= {th.unit_fraction} of their variance ({units.share_clustered_pure:.1%} "
+        f"under Nanda et al.'s pure block, without harmonics); units per frequency "
         f"{{{top}}}",
         figure="unit_frequencies",
     )
