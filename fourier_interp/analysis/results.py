@@ -248,6 +248,12 @@ class FrequencyReport(Result):
     rel_threshold: float
 
     @property
+    def key_frequencies(self) -> list[int]:
+        """The key frequencies: the same list as :attr:`key_freqs`, under the name
+        ``VerificationReport`` and ``fi.key_frequencies`` use."""
+        return self.key_freqs
+
+    @property
     def agree(self) -> bool:
         """Whether every available method found the same set."""
         sets = [tuple(v) for v in self.methods.values()]
