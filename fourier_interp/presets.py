@@ -62,6 +62,13 @@ _ZHONG = ("Zhong, Liu, Tegmark, Andreas, 'The Clock and the Pizza: Two Stories i
           "Neural Networks', NeurIPS 2023")
 _ZHONG_TRAIN = dict(lr=1e-3, weight_decay=2.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100)
 
+
+def _zhong(name: str, attn_coeff: float, notes: str) -> Preset:
+    """Zhong et al.'s setting (p = 59, 80% train, weight decay 2) at one attention rate."""
+    return Preset(name=name, family=HookedTransformer, model=dict(p=59, k=2, attn_coeff=attn_coeff),
+                  task=dict(p=59, k=2, frac_train=0.8), train=dict(steps=20_000, **_ZHONG_TRAIN), source=_ZHONG,
+                  notes=notes)
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -101,26 +108,10 @@ PRESETS: dict[str, Preset] = {
             source="Li et al., 'Fourier Circuits in Neural Networks and Transformers', AISTATS 2025",
             notes="power activation x^3, width 16(p-1); settings chosen here; see README",
         ),
-        Preset(
-            name="zhong2023-clock",
-            family=HookedTransformer,
-            model=dict(p=59, k=2, attn_coeff=1.0),
-            task=dict(p=59, k=2, frac_train=0.8),
-            train=dict(steps=20_000, **_ZHONG_TRAIN),
-            source=_ZHONG,
-            notes="softmax attention (attention rate 1), which tends to the clock; 1 layer, d_model 128, 4 heads x 32, "
-                  "d_mlp 512, ReLU; full batch on 80%",
-        ),
-        Preset(
-            name="zhong2023-pizza",
-            family=HookedTransformer,
-            model=dict(p=59, k=2, attn_coeff=0.0),
-            task=dict(p=59, k=2, frac_train=0.8),
-            train=dict(steps=20_000, **_ZHONG_TRAIN),
-            source=_ZHONG,
-            notes="constant attention (attention rate 0: '=' sums the operands' values), which tends to the pizza; "
-                  "otherwise as zhong2023-clock",
-        ),
+        _zhong("zhong2023-clock", 1.0, "softmax attention (attention rate 1), which tends to the clock; 1 layer, "
+               "d_model 128, 4 heads x 32, d_mlp 512, ReLU; full batch on 80%"),
+        _zhong("zhong2023-pizza", 0.0, "constant attention (attention rate 0: '=' sums the operands' values), which "
+               "tends to the pizza; otherwise as zhong2023-clock"),
     ]
 }
 

@@ -129,10 +129,7 @@ class DistanceIrrelevance(Result):
     logit: str
     table: Optional[Tensor] = None
 
-    def summary(self) -> dict[str, Any]:
-        return {}
-
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:  # the table stays out of JSON
         return {"value": self.value, "difference_share": self.difference_share, "logit": self.logit}
 
     def __repr__(self) -> str:

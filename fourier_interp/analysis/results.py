@@ -61,8 +61,10 @@ def significant(values: Tensor, rel: float, positive: Optional[Tensor] = None) -
 
 
 def _fmt_freqs(freqs: list[int], limit: int = 12) -> str:
+    """``[1, 2, 3, …]``: at most ``limit`` frequencies, an ellipsis when some are left out."""
+    freqs = list(freqs)
     shown = ", ".join(map(str, freqs[:limit]))
-    return f"[{shown}{', ...' if len(freqs) > limit else ''}]"
+    return f"[{shown}{', …' if len(freqs) > limit else ''}]"
 
 
 @dataclass(repr=False)

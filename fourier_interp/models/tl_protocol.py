@@ -121,10 +121,10 @@ class TransformerLensSurface:
         """``W_V W_O`` of every head, ``[n_layers, n_heads, d_model, d_model]`` (factored)."""
         return FactoredMatrix(self.W_V, self.W_O)
 
-    b_Q = property(lambda self: torch.stack([b.attn.b_Q for b in self.blocks]), doc="[n_layers, n_heads, d_head]")
-    b_K = property(lambda self: torch.stack([b.attn.b_K for b in self.blocks]), doc="[n_layers, n_heads, d_head]")
-    b_V = property(lambda self: torch.stack([b.attn.b_V for b in self.blocks]), doc="[n_layers, n_heads, d_head]")
-    b_O = property(lambda self: torch.stack([b.attn.b_O for b in self.blocks]), doc="[n_layers, d_model]")
+    b_Q = property(lambda self: self._stack("b_Q", "attn"), doc="[n_layers, n_heads, d_head]")
+    b_K = property(lambda self: self._stack("b_K", "attn"), doc="[n_layers, n_heads, d_head]")
+    b_V = property(lambda self: self._stack("b_V", "attn"), doc="[n_layers, n_heads, d_head]")
+    b_O = property(lambda self: self._stack("b_O", "attn"), doc="[n_layers, d_model]")
 
     def process_weights_(
         self,

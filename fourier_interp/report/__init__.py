@@ -59,13 +59,10 @@ def _attention_html(examples: dict[str, Any]) -> str:
     return f"<p>input {html.escape(' '.join(tokens))}</p><div class='circuitsvis'>{rendered.local_src}</div>"
 
 
-def _freq_list(freqs, limit: int = 16) -> str:
-    shown = ", ".join(str(f) for f in list(freqs)[:limit])
-    return f"[{shown}{', …' if len(freqs) > limit else ''}]"
-
-
 def _methods_html(report) -> str:
     """The key-frequency methods and the thresholds as two small tables."""
+    from ..analysis.results import _fmt_freqs as _freq_list
+
     esc = html.escape
     freq = report.frequencies
     rows = "".join(f"<tr><td>{esc(name)}</td><td>{esc(_freq_list(fs))}</td><td>{len(fs)}</td></tr>"
@@ -77,6 +74,11 @@ def _methods_html(report) -> str:
                  for k, v in report.thresholds.to_dict().items())
     return (methods + "<p class='detail'>Thresholds (docs/verify.md gives the reason for each):</p>"
             f"<table class='thresholds'><thead><tr><th>threshold</th><th>value</th></tr></thead><tbody>{th}</tbody></table>")
+
+
+def _algorithm_note(report) -> str:
+    description = getattr(report.algorithm, "description", None)
+    return f" <span class='detail'>({html.escape(description)})</span>" if description else ""
 
 
 def render_html(report) -> str:
@@ -117,7 +119,7 @@ def render_html(report) -> str:
 <h1>Fourier Multiplication check: {esc(report.name)}</h1>
 <p>{esc(report.model_class)} on {esc(str(report.task))}; units at <code>{esc(report.neurons)}</code>.</p>
 <p><span class="verdict {badge}">{'PASS' if report.passed else 'FAIL'}</span>
-&nbsp; algorithm <strong>{esc(str(report.algorithm))}</strong>
+&nbsp; algorithm <strong>{esc(str(report.algorithm))}</strong>{_algorithm_note(report)}
 &nbsp; key frequencies <strong>{esc(str(report.key_frequencies))}</strong>
 ({esc(report.frequencies.rule)})</p>
 {failed}
