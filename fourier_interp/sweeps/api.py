@@ -179,7 +179,7 @@ def _jobs(todo: list[RunSpec], out_dir: Path, config: SweepConfig, runner, vecto
     singles, groups = [], {}
     for spec in todo:
         early_stop = spec.overrides.get("early_stop_acc", settings(spec.preset).get("early_stop_acc"))
-        if vectorize and plan(out_dir, spec) == "train" and early_stop is None:
+        if vectorize and plan(out_dir, spec) == "train" and early_stop is None and not spec.progress_measures:
             groups.setdefault(json.dumps([spec.preset, spec.overrides], sort_keys=True), []).append(spec)
         else:
             singles.append(spec)

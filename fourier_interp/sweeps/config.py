@@ -52,7 +52,7 @@ from typing import Any, Mapping, Optional, Union
 
 from ..errors import InvalidArgumentError
 
-TOP_KEYS = ("name", "preset", "seed", "grid", "overrides", "verify")
+TOP_KEYS = ("name", "preset", "seed", "grid", "overrides", "verify", "progress_measures")
 # set by the sweep for every run; a config may not set them
 CONTROLLED = ("seed", "out_dir", "progress", "threads")
 TASK_KEYS = {"p": 113, "k": 2, "frac_train": 0.3, "op": "add"}  # ModularArithmetic's arguments
@@ -69,8 +69,10 @@ class RunSpec:
         seed: Seeds the model init, split and training.
         overrides: Every override of this run (fixed, per-preset and grid values merged).
         axes: This run's value on each grid axis (``seed``, ``preset`` and the grid keys).
-        fingerprint: Hash of ``preset``, ``seed`` and ``overrides``; a finished run is reused
-            only when it matches.
+        fingerprint: Hash of ``preset``, ``seed``, ``overrides`` (and ``progress_measures``
+            when set); a finished run is reused only when it matches.
+        progress_measures: Record Nanda et al.'s progress measures at every evaluation
+            (:class:`fi.ProgressRecorder`); such a run always trains alone.
     """
 
     name: str
@@ -79,13 +81,14 @@ class RunSpec:
     overrides: dict[str, Any]
     axes: dict[str, Any]
     fingerprint: str
+    progress_measures: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunSpec:
-        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 @dataclass
@@ -98,6 +101,8 @@ class SweepConfig:
         overrides: Fixed overrides for every run.
         preset_overrides: Preset name -> overrides for that preset's runs only.
         verify: Thresholds passed to :func:`fi.verify` as keyword arguments.
+        progress_measures: Record restricted/excluded loss and the embedding Gini at every
+            evaluation of every run (``progress_measures = true`` in the file).
         runs: Every :class:`RunSpec`.
     """
 
@@ -106,6 +111,7 @@ class SweepConfig:
     overrides: dict[str, Any]
     preset_overrides: dict[str, dict[str, Any]]
     verify: dict[str, float]
+    progress_measures: bool = False
     runs: list[RunSpec] = field(default_factory=list)
 
     @property
@@ -115,7 +121,8 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "grid": self.grid, "overrides": self.overrides,
-                "preset_overrides": self.preset_overrides, "verify": self.verify}
+                "preset_overrides": self.preset_overrides, "verify": self.verify,
+                "progress_measures": self.progress_measures}
 
 
 def load_config(source: Union[str, Path, Mapping[str, Any], SweepConfig]) -> SweepConfig:
@@ -228,12 +235,16 @@ def _parse(raw: dict[str, Any], default_name: str) -> SweepConfig:
                 raise InvalidArgumentError(f"overrides.{preset}.{key} and grid.{key}: a key is either fixed or swept, not both")
             preset_overrides[preset][key] = _check_value(f"overrides.{preset}.{key}", key, value, ref, preset)
     verify = {k: _check_threshold(k, v) for k, v in verify.items()}
+    progress_measures = raw.get("progress_measures", False)
+    if not isinstance(progress_measures, bool):
+        raise InvalidArgumentError(f"progress_measures: expected true or false, got {progress_measures!r}")
 
     grid_out: dict[str, list] = {}
     for key in grid:
         grid_out["preset" if key == "family" else key] = presets if key in ("preset", "family") else (
             seeds if key == "seed" else axes[key])
-    config = SweepConfig(name=name, grid=grid_out, overrides=overrides, preset_overrides=preset_overrides, verify=verify)
+    config = SweepConfig(name=name, grid=grid_out, overrides=overrides, preset_overrides=preset_overrides, verify=verify,
+                          progress_measures=progress_measures)
     config.runs = _expand(config, presets, seeds)
     _check_buildable(config.runs)
     return config
@@ -249,15 +260,17 @@ def _expand(config: SweepConfig, presets: list[str], seeds: list[int]) -> list[R
         seed = axes.get("seed", seeds[0])
         overrides = {**config.overrides, **config.preset_overrides.get(preset, {}),
                      **{k: v for k, v in axes.items() if k not in ("seed", "preset")}}
-        fingerprint = hashlib.sha256(
-            json.dumps({"preset": preset, "seed": seed, "overrides": overrides}, sort_keys=True).encode()
-        ).hexdigest()[:10]
+        identity = {"preset": preset, "seed": seed, "overrides": overrides}
+        if config.progress_measures:  # only when set, so older sweeps keep their fingerprints
+            identity["progress_measures"] = True
+        fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         label = "__".join([preset, f"seed{seed}"] + [f"{k}{_slug(v)}" for k, v in axes.items() if k not in ("seed", "preset")])
         name = f"{label[:100]}__{fingerprint}"
         if name in names:  # only if the readable part was truncated and the hash collided
             raise InvalidArgumentError(f"grid: two runs would share the directory {name}")
         names.add(name)
-        runs.append(RunSpec(name=name, preset=preset, seed=seed, overrides=overrides, axes=axes, fingerprint=fingerprint))
+        runs.append(RunSpec(name=name, preset=preset, seed=seed, overrides=overrides, axes=axes, fingerprint=fingerprint,
+                            progress_measures=config.progress_measures))
     return runs
 
 

@@ -111,8 +111,12 @@ def _execute_one(spec: RunSpec, job: dict[str, Any]) -> dict[str, Any]:
 
 def _train_or_load(spec: RunSpec, train_dir: Path, threads: int):
     from ..checkpoint import CheckpointError, load
+    from ..interventions.progress import ProgressRecorder
     from ..presets import from_preset
     from ..training import History, train
+
+    def callbacks():
+        return [ProgressRecorder()] if spec.progress_measures else []
 
     if (train_dir / "config.json").is_file():
         try:
@@ -133,22 +137,24 @@ def _train_or_load(spec: RunSpec, train_dir: Path, threads: int):
         try:
             step = int(json.loads(state.read_text())["step"])
             model, task, cfg = build()
-            history = train(model, task, cfg, resume=True)
+            history = train(model, task, cfg, resume=True, callbacks=callbacks())
             return model, task, history, {"training": "resumed", "resumed_from_step": step}
         except Exception:  # an unreadable or mismatched state: start this run again (a real bug raises again below)
             pass
     shutil.rmtree(train_dir, ignore_errors=True)
     model, task, cfg = build()
-    history = train(model, task, cfg)
+    history = train(model, task, cfg, callbacks=callbacks())
     return model, task, history, {"training": "trained", "resumed_from_step": None}
 
 
 def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float]) -> dict[str, Any]:
     from .. import verification
+    from ..interventions.progress import locate_phases
 
     t0 = time.perf_counter()
     report = verification.verify(model, task, history=history, name=spec.name, **verify_options)
     final = history.final
+    phases = locate_phases(history, task.p).to_dict()
     return {
         "status": "ok",
         "error": None,
@@ -165,6 +171,7 @@ def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float
         "claims_passed": {c.name: c.passed for c in report.claims},
         "failed_claims": [c.name for c in report.failed_claims],
         "grokked_step": history.grokked_step,
+        **phases,
         "final_step": final.get("step"),
         "train_acc": final.get("train_acc"),
         "test_acc": final.get("test_acc"),

@@ -4,7 +4,8 @@ One row per run: its config (``run``, ``preset``, ``family``, ``seed``, ``p``, `
 ``frac_train`` and every grid and override key), its outcome (``status``, ``error``),
 the verdict (``passed``, ``algorithm``, ``key_frequencies``, ``n_key_frequencies``,
 ``failed_claims``), one ``claim_<name>`` column per claim value, the training
-(``grokked_step``, ``final_step``, ``train_acc``, ``test_acc``, ``train_loss``,
+(``grokked_step``, the phases ``memorisation_end``, ``circuit_formation_end``,
+``cleanup_end`` of :func:`fi.locate_phases`, ``final_step``, ``train_acc``, ``test_acc``, ``train_loss``,
 ``test_loss``, ``stopped_early``, ``training``: trained / resumed / loaded / together) and
 the time spent (``train_s``, ``verify_s``, ``wall_s``).
 """
@@ -23,7 +24,7 @@ ALGORITHMS = ("clock", "pizza", "mixed", "non-fourier", "failed")
 ALGORITHM_COLOURS = {"clock": "#1f77b4", "pizza": "#ff7f0e", "mixed": "#9467bd", "non-fourier": "#7f7f7f",
                      "failed": "#d62728"}
 RESULT_COLUMNS = ("status", "error", "passed", "algorithm", "n_key_frequencies", "key_frequencies", "failed_claims",
-                  "grokked_step", "final_step", "train_acc", "test_acc", "train_loss", "test_loss", "stopped_early",
+                  "grokked_step", "memorisation_end", "circuit_formation_end", "cleanup_end", "final_step", "train_acc", "test_acc", "train_loss", "test_loss", "stopped_early",
                   "training", "resumed_from_step", "seeds_together", "train_s", "verify_s", "wall_s", "finished_at")
 
 
@@ -71,7 +72,7 @@ def build_table(config: SweepConfig, rows: Sequence[dict[str, Any]]):
     df = pd.DataFrame.from_records(records, columns=columns)
     for column in ("passed", "stopped_early"):
         df[column] = df[column].astype("boolean")
-    for column in ("grokked_step", "final_step", "n_key_frequencies", "resumed_from_step", "seeds_together"):
+    for column in ("grokked_step", "memorisation_end", "circuit_formation_end", "cleanup_end", "final_step", "n_key_frequencies", "resumed_from_step", "seeds_together"):
         df[column] = df[column].astype("Int64")
     df.attrs["claims"] = claim_names  # column -> claim name (not written to the files)
     df.attrs["claims_passed"] = [row.get("claims_passed") or {} for row in rows]  # per row, for the plot colours
