@@ -84,9 +84,9 @@ PAPER = {
 def run(out: Path, reduced: bool, only: list[str], workers: int) -> None:
     import fourier_interp as fi
 
-    for name, config in sweeps(reduced).items():
-        if only and name not in only:
-            continue
+    configs = sweeps(reduced)
+    for name in only or list(configs):  # in the order asked for
+        config = configs[name]
         result = fi.sweep({**config, "name": name}, out / name, workers=workers, threads=1, progress=True)
         print(f"{name}: {len(result.ran)} ran, {len(result.reused)} reused, {len(result.failed)} failed -> {out / name}")
 
