@@ -50,6 +50,10 @@ def sweeps(reduced: bool) -> dict[str, dict]:
                           overrides=dict(steps=30_000, early_stop_patience=40, **STOP)),
         "li2025-k4": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2]),
                           overrides=dict(k=4, p=7, steps=30_000, early_stop_patience=40, **STOP)),
+        # ... and the one-layer transformer on k = 3 inputs (Li et al. report similar Fourier structure)
+        "li2025-transformer-k3": dict(preset="nanda2023", grid=dict(seed=[0, 1, 2]),
+                                      overrides=dict(k=3, p=13, frac_train=0.5, steps=20_000, early_stop_patience=40,
+                                                     **STOP)),
         # Zhong et al. 2023: softmax vs constant attention (seed 0 = transformer-clock/pizza-p59)
         "zhong2023": dict(preset="zhong2023-clock", grid=dict(seed=SEEDS, attn_coeff=[1.0, 0.0]),
                           overrides=dict(steps=20_000, early_stop_patience=30, **STOP)),
@@ -77,7 +81,7 @@ def sweeps(reduced: bool) -> dict[str, dict]:
 
 PAPER = {
     "nanda2023": "nanda", "rangamani2025": "rangamani", "rangamani2025-frac": "rangamani",
-    "li2025-k2": "li", "li2025-k3": "li", "li2025-k4": "li", "zhong2023": "zhong", "memorisers": "controls",
+    "li2025-k2": "li", "li2025-k3": "li", "li2025-k4": "li", "li2025-transformer-k3": "li-transformer", "zhong2023": "zhong", "memorisers": "controls",
 }
 
 
@@ -113,7 +117,7 @@ def main() -> int:
     if args.stage in ("report", "all"):
         from reproduce_report import write_report
 
-        write_report(out, docs, sweeps(args.reduced), reduced=args.reduced)
+        write_report(out, docs, sweeps(args.reduced), reduced=args.reduced, paper_of=PAPER)
     return 0
 
 

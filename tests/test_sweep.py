@@ -368,3 +368,24 @@ def test_cli_sweep_reuses_a_finished_sweep_and_reports_it(done, tmp_path, capsys
         cmd_sweep(parse(["sweep", str(toml), "--out", str(out)]))
     with pytest.raises(UsageError, match="--partition belong to --backend slurm"):
         cmd_sweep(parse(["sweep", str(toml), "--out", str(out), "--partition", "gpu"]))
+
+
+def test_progress_measures_are_recorded_at_every_evaluation_and_change_the_fingerprint(tmp_path):
+    config = {**SUBSET, "grid": {"seed": [0], "attn_coeff": [1.0]}, "progress_measures": True}
+    result = sweep(config, tmp_path / "pm", workers=1, **QUIET)
+    assert not result.failed
+    (spec,) = load_config(config).runs
+    (plain,) = load_config({**config, "progress_measures": False}).runs
+    assert spec.progress_measures and not plain.progress_measures and spec.fingerprint != plain.fingerprint
+    history = fi.History.load(tmp_path / "pm" / "runs" / spec.name / "train")
+    evaluations = [r for r in history.records if "test_loss" in r]
+    assert len(evaluations) == TINY["steps"] // TINY["eval_every"] + 1
+    # every evaluation carries the measures and the frequencies they used (none yet: no value)
+    for r in evaluations:
+        assert "progress_freqs" in r and r["embed_gini"] is not None
+        assert (r["restricted_loss"] is None) == (not r["progress_freqs"]) == (r["excluded_loss"] is None)
+    row = result.table.iloc[0]
+    phases = fi.locate_phases(history, p=TINY["p"]).to_dict()
+    assert (None if pd.isna(row["memorisation_end"]) else row["memorisation_end"]) == phases["memorisation_end"]
+    with pytest.raises(InvalidArgumentError, match="progress_measures"):
+        load_config({**config, "progress_measures": "yes"})
