@@ -41,3 +41,14 @@ def test_grokking_run_records_progress_and_its_phases_are_ordered():
     last = records[-1]
     assert last["restricted_loss"] - last["train_loss"] < 0.1 * torch.log(torch.tensor(23.0))
     assert last["excluded_loss"] > last["train_loss"] + 0.5 * torch.log(torch.tensor(23.0))
+
+
+def test_report_training_figure_marks_the_located_phases():
+    from fourier_interp.report.figures import training_figure
+
+    records = [{"step": s, "train_loss": 1.0 / (s + 1), "test_loss": 2.0, "train_acc": a, "test_acc": b}
+               for s, a, b in [(0, 0.0, 0.0), (100, 1.0, 0.1), (200, 1.0, 0.6), (300, 1.0, 1.0)]]
+    fig = training_figure(fi.History(records=records))
+    lines = {line.get_label(): line.get_xdata()[0] for line in fig.axes[1].get_lines() if line.get_label() in
+             ("memorised", "circuit formed", "cleaned up")}
+    assert lines == {"memorised": 100, "circuit formed": 200, "cleaned up": 300}

@@ -18,7 +18,8 @@ CAPTIONS = {
                          "key frequencies in red.",
     "ablation": "Accuracy and loss as the key frequencies (then their harmonics) are removed cumulatively at the "
                 "unit hook in order of logit share, against as many other frequencies (control).",
-    "training": "Training curves; restricted and excluded loss (Nanda et al.'s progress measures) where recorded.",
+    "training": ("Training curves; restricted and excluded loss (Nanda et al.'s progress measures) where recorded; "
+                 "grey lines: the ends of memorisation, circuit formation and clean-up (fi.locate_phases)."),
     "low_rank": "Share of each weight matrix's energy in its top singular components (Rangamani).",
     "unit_weights": "Li et al.'s checks: purity of each neuron's input/output weights on its frequency, and the "
                     "phase relation error.",
@@ -53,7 +54,7 @@ def report_figures(report) -> dict[str, Figure]:
     figs["logit_frequencies"] = plots.logit_frequencies(freq.logits, highlight=key)
     if report.ablation is not None:
         figs["ablation"] = report.ablation.plot()
-    training = training_figure(report.history)
+    training = training_figure(report.history, p=freq.p)
     if training is not None:
         figs["training"] = training
     if "low_rank" in report.extras:
@@ -69,8 +70,8 @@ def report_figures(report) -> dict[str, Figure]:
     return figs
 
 
-def training_figure(history: Any) -> Optional[Figure]:
-    """Loss curves (log scale) and accuracy against step, from a ``History``."""
+def training_figure(history: Any, p: Optional[int] = None) -> Optional[Figure]:
+    """Loss curves (log scale) and accuracy against step, from a ``History``, with the phases of grokking."""
     if history is None or not getattr(history, "records", None):
         return None
     records = history.records
@@ -95,10 +96,28 @@ def training_figure(history: Any) -> Optional[Figure]:
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(-0.02, 1.02)
     ax_acc.legend(fontsize="small")
+    _draw_phases((ax_loss, ax_acc), records, p)
     grok = getattr(history, "grokked_step", None)
     fig.suptitle("training" + (f" (test accuracy >= 0.99 from step {grok})" if grok is not None else ""))
     fig.tight_layout()
     return fig
+
+
+PHASE_LINES = (("memorisation_end", ":", "memorised"), ("circuit_formation_end", "--", "circuit formed"),
+               ("cleanup_end", "-.", "cleaned up"))
+
+
+def _draw_phases(axes, records, p: Optional[int]) -> None:
+    """Grey vertical lines where ``fi.locate_phases`` ends memorisation, circuit formation and clean-up."""
+    from ..interventions.progress import locate_phases
+
+    phases = locate_phases(records, p).to_dict()
+    for key, style, label in PHASE_LINES:
+        if phases.get(key) is not None:
+            for i, ax in enumerate(axes):
+                ax.axvline(phases[key], color="0.45", lw=0.8, ls=style, label=label if i == 1 else None)
+    if any(phases.get(key) is not None for key, _, _ in PHASE_LINES):
+        axes[1].legend(fontsize="small")
 
 
 def low_rank_figure(lowrank: dict) -> Figure:
