@@ -482,17 +482,19 @@ def section_zhong(runs, fig) -> str:
     if not runs:
         return "## Zhong et al. (NeurIPS 2023)\n\nNo finished runs yet."
     rows = []
-    for coeff, label, paper in ((1.0, "softmax (their Model B, the clock)", ("~0.85", "~0.33")),
-                                (0.0, "constant (their Model A, the pizza)", ("~0.17", "~0.99"))):
+    paper = {1.0: ("softmax, rate 1 (the paper's clock)", "~0.85", "~0.33"),
+             0.0: ("constant, rate 0 (the paper's pizza)", "~0.17", "~0.99")}
+    for coeff in sorted({r["measures"]["attn_coeff"] for r in runs}, reverse=True):
         group = [r for r in runs if r["measures"]["attn_coeff"] == coeff]
-        if not group:
-            continue
+        label, di, gs = paper.get(coeff, (f"rate {coeff:g}", None, None))
         verdicts: dict[str, int] = {}
         for r in group:
             verdicts[str(r.get("algorithm"))] = verdicts.get(str(r.get("algorithm")), 0) + 1
         rows.append([label, len(group),
-                     f"{mean_std([r['measures']['distance_irrelevance'] for r in group], '{:.3f}')} (paper {paper[0]})",
-                     f"{mean_std([r['measures']['gradient_symmetricity'] for r in group], '{:.3f}')} (paper {paper[1]})",
+                     mean_std([r["measures"]["distance_irrelevance"] for r in group], "{:.3f}")
+                     + (f" (paper {di})" if di else ""),
+                     mean_std([r["measures"]["gradient_symmetricity"] for r in group], "{:.3f}")
+                     + (f" (paper {gs})" if gs else ""),
                      ", ".join(f"{k} ×{v}" for k, v in sorted(verdicts.items()))])
     text = [
         "## Zhong et al. (NeurIPS 2023): clock vs pizza",
