@@ -303,7 +303,7 @@ def write_report(out: Path, docs: Path, configs: dict[str, dict], *, reduced: bo
     nanda, rnn = ok(records, "nanda2023"), ok(records, "rangamani2025")
     rnn_frac = ok(records, "rangamani2025-frac")
     zhong, controls = ok(records, "zhong2023"), ok(records, "memorisers")
-    li = {name: ok(records, name) for name in ("li2025-k2", "li2025-k3", "li2025-k4")}
+    li = {name: ok(records, name) for name in ("li2025-k2", "li2025-k3", "li2025-k3-narrow", "li2025-k4")}
     li_transformer = ok(records, "li2025-transformer-k3")
     figs = {
         "nanda": figure_nanda(nanda, img / "nanda2023-progress.png"),
