@@ -1,9 +1,11 @@
 """fourier_interp: train small networks on modular arithmetic and verify, with measurements
 and causal interventions, that they compute the answer with Fourier Multiplication.
 
-Data flows one way through the package::
+Data flows one way through the package, and imports go the same way (lower layers never
+import higher ones; tests/test_package.py checks every import, lazy ones included)::
 
-    tasks -> models -> training -> fourier (maths) -> analysis -> interventions -> verification -> report
+    tasks, fourier (maths) -> storage -> models -> checkpoint -> evaluation -> training
+      -> analysis -> interventions -> report (rendering) -> verification -> sweeps -> cli
 
 Conventionally imported as ``import fourier_interp as fi``. Submodules load lazily, so
 ``import fourier_interp`` is cheap and the command line answers quickly; the first use of
@@ -52,8 +54,8 @@ _EXPORTS: dict[str, str] = {
     "train": "training",
     "TrainConfig": "training",
     "History": "training",
-    "evaluate": "training",
-    "accuracy": "training",
+    "evaluate": "evaluation",
+    "accuracy": "evaluation",
     "train_many": "seeds",
     "train_seeds": "seeds",
     "SeedSweep": "seeds",

@@ -15,151 +15,29 @@ raises :class:`CheckpointError` naming the file and what is wrong.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import platform
-import shutil
-import tempfile
-import time
-import uuid
-from contextlib import contextmanager
+import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import torch
-from safetensors.torch import load_file, save_file
 
-FORMAT = "fourier_interp.checkpoint"
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, truncated, tampered with or does not match its config."""
-
-
-# --------------------------------------------------------------- atomic files
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """Give a temp file the permissions a plain ``open(path, "w")`` would, then move it into place."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
-
-
-@contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
-    """Yield a temp directory; on success it replaces ``path`` (which must hold only our files)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        yield tmp
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """Versions worth recording next to a result."""
-    import transformer_lens  # noqa: F401  (version lookup below)
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version(), "torch": torch.__version__}
-    for dist in ("transformer-lens", "fourier-interp"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "unknown"
-    return out
-
-
-# ---------------------------------------------------------------- save / load
-def write_tensors(directory: Path, tensors: dict[str, torch.Tensor], stem: str) -> dict[str, Any]:
-    """Write tensors as ``<stem>-<hash>.safetensors`` in ``directory``; return its record."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-        digest = sha256_file(Path(tmp))
-        name = f"{stem}-{digest[:16]}.safetensors"
-        _publish(tmp, directory / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return {"file": name, "sha256": digest, "shapes": {k: list(v.shape) for k, v in tensors.items()}}
-
-
-def read_tensors(directory: Path, record: dict[str, Any], owner: Path) -> dict[str, torch.Tensor]:
-    """Load a tensors file written by :func:`write_tensors`, checking it against ``record``."""
-    try:
-        path = directory / record["file"]
-        expected = record["sha256"]
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"{owner}: the weights record is malformed ({e!r})") from None
-    if not path.is_file():
-        raise CheckpointError(f"{path}: weights file named in {owner.name} is missing")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise CheckpointError(
-            f"{path}: SHA-256 {actual[:16]}... does not match {expected[:16]}... recorded in "
-            f"{owner.name}; the file is truncated or was modified"
-        )
-    try:
-        tensors = load_file(path)
-    except Exception as e:  # safetensors raises its own error types
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
-    for name, shape in record.get("shapes", {}).items():
-        if name not in tensors or list(tensors[name].shape) != list(shape):
-            raise CheckpointError(f"{path}: tensor {name!r} is missing or has the wrong shape")
-    return tensors
-
-
-def _remove_unreferenced(directory: Path, stem: str, keep: str) -> None:
-    for f in directory.glob(f"{stem}-*.safetensors"):
-        if f.name != keep:
-            f.unlink(missing_ok=True)
+from . import jsonio
+from .storage import (  # noqa: F401  (the storage layer, below the models; these names are importable here too)
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    HISTORY_FILE,
+    CheckpointError,
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_tensors,
+    sha256_file,
+    versions,
+    write_tensors,
+)
+from .storage import commit as _commit
 
 
 def save_model(model, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
@@ -170,33 +48,18 @@ def save_model(model, path, task=None, history=None, metadata: Optional[dict] = 
 
     Raises:
         TypeError: ``model`` is not an instance of a registered ``HookedModel`` subclass
-            with a ``config_class`` (see ``fourier_interp.models.MODEL_REGISTRY``), so
+            with a ``config_class`` (see ``fourier_interp.models.MODEL_REGISTRY``) nor a
+            ``HookedWrapper`` whose module can be rebuilt (:func:`save_wrapper`), so
             :func:`load` could not rebuild it; nothing is written.
     """
     from .models.base import check_saveable
 
-    cls = check_saveable(model)
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    record = write_tensors(path, model.state_dict(), "model")
-    config = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model_class": cls.__name__,
-        "model_module": cls.__module__,
-        "config": {k: v for k, v in model.cfg.to_dict().items() if k != "device"},
-        "task": task.to_dict() if task is not None else None,
-        "weights": record,
-        "metadata": dict(metadata or {}),
-        "versions": versions(),
-        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    if history is not None:
-        atomic_write_json(path / HISTORY_FILE, history.to_dict())
-        config["metadata"].setdefault("grokked_step", history.grokked_step)
-    atomic_write_json(path / CONFIG_FILE, config)  # the commit point
-    _remove_unreferenced(path, "model", keep=record["file"])
-    return path
+    wrapper = sys.modules.get("fourier_interp.interventions.wrapper")  # not imported: no wrapper exists
+    if wrapper is not None and isinstance(model, wrapper.HookedWrapper):
+        return save_wrapper(model, path, task=task, history=history, metadata=metadata)
+    check_saveable(model)  # a TypeError naming the fix for anything fi.load could not rebuild
+    model.save(path, task=task, history=history, metadata=metadata)  # HookedModel.save writes it (models/base.py)
+    return Path(path)
 
 
 def save(model, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
@@ -242,7 +105,7 @@ def read_config(path) -> dict[str, Any]:
     if not config_path.is_file():
         raise CheckpointError(f"{config_path}: missing; {path} is not a fourier_interp checkpoint")
     try:
-        config = json.loads(config_path.read_text())
+        config = jsonio.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
@@ -262,12 +125,14 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
     """Rebuild the model saved at ``path`` (the right class, exact weights).
 
     Any registered model class loads (``fourier_interp.models.MODEL_REGISTRY``: the
-    built-in families and every ``HookedModel`` subclass defined at module level). A
-    class of your own must be defined in this process first: import its module. Loading
-    imports nothing named by the checkpoint.
+    built-in families and every ``HookedModel`` subclass defined at module level), and so
+    does a saved ``fi.HookedWrapper`` (its module's class is rebuilt from the
+    ``module:qualname`` and keyword arguments it recorded). A class of your own must be
+    defined in this process first: import its module. Loading imports nothing named by
+    the checkpoint.
 
     Args:
-        path: A checkpoint directory written by :func:`save` or ``model.save``.
+        path: A checkpoint directory written by :func:`save`, ``model.save`` or ``wrapped.save``.
         with_task: Also return the :class:`ModularArithmetic` task saved with it (or None).
         device: Where to put the model (default: CPU).
 
@@ -276,34 +141,47 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
 
     Raises:
         CheckpointError: the directory, config or weights are missing, malformed,
-            tampered with or do not match each other.
+            tampered with or do not match each other, or the class is not defined here.
     """
     from .models import MODEL_REGISTRY
-    from .tasks import ModularArithmetic
 
     path = Path(path)
     config = read_config(path)
     cls_name = config["model_class"]
-    if cls_name not in MODEL_REGISTRY:
-        module = config.get("model_module")
-        hint = f" (it was defined in module {module!r}: import that module first, which registers it)" if module else ""
-        raise CheckpointError(
-            f"{path / CONFIG_FILE}: model_class {cls_name!r} is not a registered model class{hint}; "
-            f"registered: {sorted(MODEL_REGISTRY)}"
-        )
-    cls = MODEL_REGISTRY[cls_name]
-    try:
-        cfg = cls.config_class.from_dict(config["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path / CONFIG_FILE}: bad {cls.config_class.__name__} ({e})") from None
-    model = cls(cfg)
+    if cls_name == WRAPPER_CLASS:
+        model = _load_wrapper(path, config)
+    else:
+        if cls_name not in MODEL_REGISTRY:
+            module = config.get("model_module")
+            hint = f" (it was defined in module {module!r}: import that module first, which registers it)" if module else ""
+            raise CheckpointError(
+                f"{path / CONFIG_FILE}: model_class {cls_name!r} is not a registered model class{hint}; "
+                f"registered: {sorted(MODEL_REGISTRY)}"
+            )
+        cls = MODEL_REGISTRY[cls_name]
+        try:
+            cfg = cls.config_class.from_dict(config["config"])
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path / CONFIG_FILE}: bad {cls.config_class.__name__} ({e})") from None
+        model = cls(cfg)
+        _load_tensors(path, config, model, cls_name)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    if not with_task:
+        return model
+    return model, _read_task(path, config)
+
+
+def _load_tensors(path: Path, config: dict[str, Any], model: torch.nn.Module, what: str) -> None:
+    """Load the checkpoint's weights into ``model``, refusing any missing, extra or misshapen tensor."""
     tensors = read_tensors(path, config["weights"], path / CONFIG_FILE)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise CheckpointError(
-            f"{path / config['weights']['file']}: tensors do not match {cls_name} built from "
+            f"{path / config['weights']['file']}: tensors do not match {what} built from "
             f"config.json (missing {missing[:5]}, unexpected {extra[:5]})"
         )
     for name, tensor in tensors.items():
@@ -313,15 +191,116 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
                 f"but config.json builds {list(expected[name].shape)}"
             )
     model.load_state_dict(tensors)
-    model.eval()
-    if device is not None:
-        model.to(device)
-    if not with_task:
-        return model
-    task = None
-    if config.get("task") is not None:
-        try:
-            task = ModularArithmetic.from_dict(config["task"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path / CONFIG_FILE}: bad task record ({e})") from None
-    return model, task
+
+
+def _read_task(path: Path, config: dict[str, Any]):
+    from .tasks import ModularArithmetic
+
+    if config.get("task") is None:
+        return None
+    try:
+        return ModularArithmetic.from_dict(config["task"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path / CONFIG_FILE}: bad task record ({e})") from None
+
+
+# ------------------------------------------------------------- HookedWrapper
+WRAPPER_CLASS = "HookedWrapper"
+
+
+def save_wrapper(wrapped, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
+    """Save a ``fi.HookedWrapper``: its module's weights, class path, ``init_kwargs`` and options.
+
+    The class is recorded as ``"module:qualname"`` and must be findable again: defined at
+    module level (``__main__`` works within the same script or notebook). Before anything
+    is written, ``type(module)(**wrapped.init_kwargs)`` is built once (the global RNG is
+    left as it was) and must have the module's parameter names and shapes, so a checkpoint
+    that :func:`load` could not rebuild is never written.
+
+    Raises:
+        TypeError: the class cannot be found by its name, ``init_kwargs`` is not JSON-safe,
+            or it does not rebuild the module; the message says what to change.
+    """
+    module = wrapped.module
+    cls = type(module)
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    if "<locals>" in cls.__qualname__:
+        raise TypeError(f"cannot save the wrapped {cls.__name__}: its class is defined inside a function ({target}), "
+                        "so fi.load could not find it again; define it at module level")
+    if _find_class(cls.__module__, cls.__qualname__) is not cls:
+        raise TypeError(f"cannot save the wrapped {cls.__name__}: {target} does not name its class (redefined or "
+                        "renamed since); define the class under that name")
+    kwargs = {} if wrapped.init_kwargs is None else wrapped.init_kwargs
+    try:
+        safe = json.loads(json.dumps(kwargs)) == kwargs
+    except (TypeError, ValueError):
+        safe = False
+    if not safe:
+        raise TypeError(f"cannot save the wrapped {cls.__name__}: init_kwargs={kwargs!r} is not JSON-safe "
+                        "(str keys; numbers, strings, bools, None, lists and dicts of them)")
+    hint = ("pass HookedWrapper(module, init_kwargs={...}) the keyword arguments that rebuild it"
+            if wrapped.init_kwargs is None else "fix HookedWrapper's init_kwargs")
+    try:
+        rebuilt = _build(cls, kwargs)
+    except Exception as e:
+        raise TypeError(f"cannot save the wrapped {cls.__name__}: {cls.__name__}(**{kwargs!r}) raised "
+                        f"{type(e).__name__}: {e}; {hint}") from None
+    want = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    got = {name: tuple(t.shape) for name, t in rebuilt.state_dict().items()}
+    if want != got:
+        differ = sorted(set(want) ^ set(got)) or sorted(n for n in want if want[n] != got[n])
+        raise TypeError(f"cannot save the wrapped {cls.__name__}: {cls.__name__}(**{kwargs!r}) builds different "
+                        f"tensors (first differing: {differ[:3]}); {hint}")
+    config = {
+        "model_class": WRAPPER_CLASS,
+        "model_module": type(wrapped).__module__,
+        "config": {k: v for k, v in wrapped.cfg.to_dict().items() if k != "device"},
+        "wrapped": {"class": target, "init_kwargs": kwargs, "trace": wrapped._trace, "blocks": wrapped.blocks_path},
+    }
+    return _commit(Path(path), config, module.state_dict(), task, history, metadata)
+
+
+def _find_class(module_name: str, qualname: str) -> Any:
+    """The object at ``module_name:qualname`` among the modules already imported, or None."""
+    obj = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def _build(cls: type, kwargs: dict[str, Any]) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):  # a module's init draws from the global RNG; leave it as it was
+        return cls(**kwargs)
+
+
+def _load_wrapper(path: Path, config: dict[str, Any]):
+    from .interventions.wrapper import HookedWrapper
+
+    where = path / CONFIG_FILE
+    record = config.get("wrapped")
+    ok = (isinstance(record, dict) and isinstance(record.get("class"), str) and record["class"].count(":") == 1
+          and isinstance(record.get("init_kwargs"), dict) and isinstance(record.get("trace"), bool)
+          and (record.get("blocks") is None or isinstance(record.get("blocks"), str)))
+    if not ok:
+        raise CheckpointError(f"{where}: field 'wrapped' must hold class ('module:qualname'), init_kwargs, trace "
+                              f"and blocks; got {record!r}")
+    module_name, qualname = record["class"].split(":")
+    if module_name not in sys.modules:
+        raise CheckpointError(f"{where}: the wrapped module's class is {record['class']}; import {module_name} "
+                              "first (fi.load imports nothing a checkpoint names)")
+    cls = _find_class(module_name, qualname)
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+        raise CheckpointError(f"{where}: {record['class']} is not a torch.nn.Module class in the imported module "
+                              f"{module_name!r} (found {type(cls).__name__})")
+    try:
+        module = _build(cls, record["init_kwargs"])
+    except Exception as e:
+        raise CheckpointError(f"{where}: {qualname}(**{record['init_kwargs']!r}) raised {type(e).__name__}: {e}") from None
+    _load_tensors(path, config, module, record["class"])
+    fields = config["config"] if isinstance(config["config"], dict) else {}
+    wrapped = HookedWrapper(module, p=fields.get("p"), k=fields.get("k"), trace=record["trace"],
+                            blocks=record["blocks"], init_kwargs=record["init_kwargs"])
+    for name, value in fields.items():  # fields the user set (n_heads ...) come back too
+        if hasattr(wrapped.cfg, name):
+            setattr(wrapped.cfg, name, value)
+    return wrapped

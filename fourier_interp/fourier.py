@@ -80,6 +80,29 @@ def row_frequency(p: int) -> Int[Tensor, " p"]:
     return torch.tensor(freqs)
 
 
+def frequency_row_mask(p: int, freqs: Freqs) -> Bool[Tensor, " p"]:
+    """Which basis rows belong to ``freqs``: True at rows ``2f - 1`` (cos f) and ``2f`` (sin f) for each f."""
+    return torch.isin(row_frequency(p), torch.tensor(as_freq_list(freqs, p), dtype=torch.long))
+
+
+def frequency_rows(
+    p: int, freqs: Freqs, device: Optional[torch.device] = None, dtype: torch.dtype = torch.float32
+) -> Float[Tensor, "rows p"]:
+    """The (cos f, sin f) rows of the Fourier basis for each f in ``freqs``, in basis order: ``[2 len(freqs), p]``.
+
+    ``rows.T @ rows`` projects a ``p``-axis onto those frequencies; ``rows @ x`` gives
+    their coefficients. The one place the package picks a frequency list's basis rows.
+
+    Example:
+        >>> from fourier_interp.fourier import fourier_basis, frequency_rows
+        >>> rows = frequency_rows(7, [1, 3])
+        >>> rows.shape, bool((rows[2] == fourier_basis(7)[0][5]).all())   # row 5 is cos 3
+        (torch.Size([4, 7]), True)
+    """
+    basis, _ = fourier_basis(p, device=device, dtype=dtype)
+    return basis[frequency_row_mask(p, freqs).to(basis.device)]
+
+
 def fold_frequency(f: int, p: int) -> int:
     """The frequency in ``0..p//2`` equal to ``f`` mod p up to sign (cos/sin of f and -f coincide)."""
     f %= p
@@ -209,8 +232,7 @@ def operand_frequency_mask(p: int, k: int, freqs: Freqs, mode: str = "any") -> B
             carries those frequencies of any a_j, including the ``a_1 + ... + a_k`` terms);
             ``"all"`` — every non-constant axis is in ``freqs`` and at least one axis is.
     """
-    freqs = as_freq_list(freqs, p)
-    on_axis = torch.isin(row_frequency(p), torch.tensor(freqs, dtype=torch.long))
+    on_axis = frequency_row_mask(p, freqs)
     const = row_frequency(p) == 0
     axes = []
     for j in range(k):

@@ -32,7 +32,8 @@ from .checks import check_device, check_model_task, progress_bar, torch_threads
 from .models import HookedModel
 from .models.base import check_saveable
 from .tasks import ModularArithmetic
-from .training import History, TrainConfig, loss_fn, make_optimizer
+from .evaluation import EarlyStopping, as_logits, grid_batches, loss_fn, sample_rows, split_metrics
+from .training import History, TrainConfig, make_optimizer
 
 
 @dataclass
@@ -82,6 +83,16 @@ def train_many(
     seed is its model's ``cfg.seed``, as if each were trained alone with that seed.
     Writes each run to ``cfg.out_dir/seed_<seed>`` when ``out_dir`` is set (no resume).
 
+    Shared with :func:`fi.train` through :mod:`fourier_interp.evaluation`: the minibatch
+    sampler (:func:`~fourier_interp.evaluation.sample_rows`, seeded by each model's seed),
+    the float64 split metrics of every evaluation and the early-stopping rule. Early
+    stopping is per seed (``cfg.early_stop_acc``): a seed whose test accuracy has held for
+    ``early_stop_patience`` evaluations stops *on its own* — its history ends at that
+    evaluation (``stopped_early=True``) and its model gets its weights of that step, exactly
+    what ``fi.train`` of that seed alone returns. Under vmap the seeds share stacked
+    parameters, so a stopped seed's slot is still computed (and discarded) until every seed
+    has stopped or ``cfg.steps`` is reached; the run ends at the first of the two.
+
     ``chunk`` is how many seeds go through one vmapped forward and backward; the
     optimiser step is always one over all seeds. ``None`` picks it: every seed on a
     GPU; on a CPU as many as keep the largest activation under ~8 MiB (see
@@ -123,7 +134,6 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
     all_tokens = ref.prepare_tokens(tasks[0].inputs.to(device))  # the grid is the same for every task
     train_x = torch.stack([all_tokens[t.train_idx.to(device)] for t in tasks])
     train_y = torch.stack([t.labels[t.train_idx].to(device) for t in tasks])
-    labels = tasks[0].labels.to(device)
     seeds = [m.cfg.seed for m in models]
     histories = [History() for _ in models]
     n_train, elapsed = train_x.shape[1], 0.0
@@ -154,37 +164,36 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
         """Seed ``i``'s value of parameter ``name``."""
         return groups[i // chunk][name][i % chunk]
 
+    stopping = [EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience) for _ in models]
+    stopped_at: list[Optional[int]] = [None] * len(models)  # each seed's own early-stopping step
+    at_stop: dict[int, dict[str, Tensor]] = {}  # seed index -> its weights at that step
+
     def record(step: int) -> None:
+        """One evaluation of every seed still running (grid chunked as in fi.evaluate, float64 metrics)."""
         with torch.no_grad():
-            logits = torch.cat([
-                run({n: p.detach() for n, p in g.items()}, all_tokens.expand(hi - lo, -1, -1)) for g, (lo, hi) in zip(groups, spans)
+            logits = torch.cat([  # [seeds, p**k, p]
+                torch.cat([run({n: p.detach() for n, p in g.items()}, all_tokens[rows].expand(hi - lo, -1, -1))
+                           for rows in grid_batches(len(all_tokens))], dim=1)
+                for g, (lo, hi) in zip(groups, spans)
             ])
         for i, (task, history) in enumerate(zip(tasks, histories)):
-            r = {"step": step, "time_s": round(elapsed, 3)}
-            for split in ("train", "test"):
-                idx = task.split(split).to(device)
-                if len(idx) == 0:
-                    r[f"{split}_loss"] = r[f"{split}_acc"] = None
-                    continue
-                r[f"{split}_loss"] = float(loss_fn(logits[i, idx], labels[idx]))
-                r[f"{split}_acc"] = float((logits[i, idx].argmax(-1) == labels[idx]).float().mean())
+            if stopped_at[i] is not None:
+                continue
+            r = {"step": step, "time_s": round(elapsed, 3), **split_metrics(as_logits(logits[i], task.p), task)}
             r["weight_norm"] = float(sum(param(n, i).detach().pow(2).sum() for n in names) + sum(p.pow(2).sum() for p in frozen.values()))
             history.records.append(r)
 
     record(0)
     bar = progress_bar(total=cfg.steps, disable=not cfg.progress, desc=f"train x{len(models)}", unit="step", dynamic_ncols=True)
-    held = [0] * len(models)
     step = 0
     try:
         for step in range(1, cfg.steps + 1):
             t0 = time.perf_counter()
-            if cfg.batch_size is None or cfg.batch_size >= n_train:
+            rows = [sample_rows(n_train, cfg.batch_size, s, step) for s in seeds]  # each seed's own minibatch
+            if rows[0] is None:
                 x, y = train_x, train_y
             else:
-                rows = torch.stack([
-                    torch.randint(n_train, (cfg.batch_size,), generator=torch.Generator().manual_seed(s * 1_000_003 + step))
-                    for s in seeds
-                ]).to(device)
+                rows = torch.stack(rows).to(device)
                 x, y = torch.gather(train_x, 1, rows[..., None].expand(-1, -1, train_x.shape[-1])), torch.gather(train_y, 1, rows)
             optimizer.zero_grad(set_to_none=True)
             for group, (lo, hi) in zip(groups, spans):
@@ -196,29 +205,31 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
             bar.update(1)
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 record(step)
-                accs = [h.records[-1]["test_acc"] for h in histories]
+                running = [i for i in range(len(models)) if stopped_at[i] is None]
+                for i in running:  # early stopping, seed by seed: a seed that holds stops on its own
+                    if stopping[i].update(histories[i].records[-1]["test_acc"]):
+                        stopped_at[i], histories[i].stopped_early = step, True
+                        at_stop[i] = {n: param(n, i).detach().clone() for n in names}
+                accs = [histories[i].records[-1]["test_acc"] for i in running]
                 bar.set_postfix(min_test_acc=f"{min(a or 0 for a in accs):.3f}", refresh=False)
-                if cfg.early_stop_acc is not None and all(a is not None for a in accs):
-                    held = [h + 1 if a >= cfg.early_stop_acc else 0 for h, a in zip(held, accs)]
-                    if min(held) >= cfg.early_stop_patience:
-                        for h in histories:
-                            h.stopped_early = True
-                        break
+                if all(s is not None for s in stopped_at):
+                    break
     finally:
         bar.close()
 
-    if histories[0].records[-1]["step"] != step:
+    if any(stopped_at[i] is None and h.records[-1]["step"] != step for i, h in enumerate(histories)):
         record(step)
     with torch.no_grad():
         for i, m in enumerate(models):
             params = dict(m.named_parameters())
             for n in names:
-                params[n].copy_(param(n, i))
+                params[n].copy_(at_stop[i][n] if i in at_stop else param(n, i))
             m.eval()
     if cfg.out_dir is not None:
-        for m, task, h in zip(models, tasks, histories):
+        for i, (m, task, h) in enumerate(zip(models, tasks, histories)):
+            final = step if stopped_at[i] is None else stopped_at[i]
             m.save(Path(cfg.out_dir) / f"seed_{m.cfg.seed}", task=task, history=h,
-                   metadata={"train_config": {**cfg.to_dict(), "seed": m.cfg.seed}, "step": step})
+                   metadata={"train_config": {**cfg.to_dict(), "seed": m.cfg.seed}, "step": final})
     return SeedSweep(models, tasks, histories)
 
 

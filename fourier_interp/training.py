@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import jsonio
 from .checkpoint import (
     CONFIG_FILE,
     CheckpointError,
@@ -32,6 +32,15 @@ from .checkpoint import (
 )
 from .checks import check_device, check_model_task, check_threads, device_of, progress_bar, torch_threads
 from .errors import InvalidArgumentError
+from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_metrics: their old home, still importable)
+    EarlyStopping,
+    accuracy,
+    evaluate,
+    grid_logits,
+    loss_fn,
+    sample_rows,
+    split_metrics,
+)
 from .tasks import ModularArithmetic
 
 GROK_ACC = 0.99
@@ -169,6 +178,7 @@ class History:
         return [r[key] for r in self.records]
 
     def to_dict(self) -> dict[str, Any]:
+        """The history as a dict; files get it through :mod:`fourier_interp.jsonio` (inf/nan as strings), :meth:`load` reads it back."""
         return {
             "records": self.records,
             "checkpoints": [list(c) for c in self.checkpoints],
@@ -190,7 +200,7 @@ class History:
         path = Path(path)
         if path.is_dir():
             path = path / "history.json"
-        history = cls.from_dict(json.loads(path.read_text()))
+        history = cls.from_dict(jsonio.loads(path.read_text()))  # inf/nan written as strings come back as floats
         history.out_dir = str(path.parent)
         return history
 
@@ -209,55 +219,6 @@ def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> tuple[torch.optim.
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
     return optimizer, schedule
-
-
-def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy in float64: late in grokking float32 log-softmax loses the tiny losses."""
-    return F.cross_entropy(logits.double(), labels)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:
-    """Train/test loss and accuracy of ``model`` on ``task`` (one pass over the full grid).
-
-    Raises:
-        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's.
-    """
-    check_model_task(model, task)
-    forward = forward or model
-    with torch.no_grad():
-        logits = forward(task.inputs.to(device_of(model)))
-    return split_metrics(logits, task)
-
-
-def split_metrics(logits: Tensor, task: ModularArithmetic) -> dict[str, Any]:
-    """``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` of full-grid logits ``[p**k, p]`` (float64 loss)."""
-    device = logits.device
-    labels = task.labels.to(device)
-    out: dict[str, Any] = {}
-    for split in ("train", "test"):
-        idx = task.split(split).to(device)
-        if len(idx) == 0:
-            out[f"{split}_loss"] = out[f"{split}_acc"] = None
-            continue
-        out[f"{split}_loss"] = float(loss_fn(logits[idx], labels[idx]))
-        out[f"{split}_acc"] = float((logits[idx].argmax(-1) == labels[idx]).float().mean())
-    return out
-
-
-def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
-    """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``).
-
-    Raises:
-        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's, or
-            ``split`` is not one of the three.
-    """
-    check_model_task(model, task)
-    device = device_of(model)
-    idx = task.split(split)
-    with torch.no_grad():
-        logits = model(task.inputs[idx].to(device))
-    return float((logits.argmax(-1).cpu() == task.labels[idx]).float().mean())
 
 
 EvalCallback = Callable[[nn.Module, ModularArithmetic, Tensor, int], Optional[dict[str, Any]]]
@@ -279,7 +240,8 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
             torch's intra-op threads for this call only.
         resume: Continue the run saved in ``cfg.out_dir``.
         callbacks: Called at every evaluation as ``cb(model, task, logits, step)`` with the
-            full-grid logits ``[p**k, p]`` already computed for the losses; the dict each
+            full-grid float64 logits ``[p**k, p]`` already computed for the losses
+            (:func:`fourier_interp.evaluation.grid_logits`, on the model's device); the dict each
             returns is added to that evaluation's record. E.g.
             ``fi.ProgressRecorder()`` records Nanda et al.'s progress measures as it trains.
 
@@ -334,8 +296,7 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
 
     def record(step: int) -> dict[str, Any]:
         model.eval()
-        with torch.no_grad():
-            logits = forward(task.inputs.to(device))
+        logits = grid_logits(model, task, forward=forward)  # [p**k, p] float64, chunked
         r = {"step": step, "time_s": round(elapsed, 3), **split_metrics(logits, task)}
         r["weight_norm"] = float(sum(p.detach().pow(2).sum() for p in model.parameters()))
         for cb in callbacks:
@@ -354,16 +315,12 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
     bar = progress_bar(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train", unit="step", dynamic_ncols=True)
     if start == 0:
         record(0)
-    step, held = start, 0
+    step, stopping = start, EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience)
     try:  # an interrupt leaves the last trainer_state / checkpoints intact (atomic writes)
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
-            if cfg.batch_size is None or cfg.batch_size >= n_train:
-                x, y = train_x, train_y
-            else:
-                gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-                rows = torch.randint(n_train, (cfg.batch_size,), generator=gen).to(device)
-                x, y = train_x[rows], train_y[rows]
+            rows = sample_rows(n_train, cfg.batch_size, cfg.seed, step)
+            x, y = (train_x, train_y) if rows is None else (train_x[rows.to(device)], train_y[rows.to(device)])
             loss = loss_fn(forward(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -375,11 +332,9 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 r = record(step)
                 bar.set_postfix(loss=f"{r['train_loss']:.3g}", test_acc=_fmt(r["test_acc"]), refresh=False)
-                if cfg.early_stop_acc is not None and r["test_acc"] is not None:
-                    held = held + 1 if r["test_acc"] >= cfg.early_stop_acc else 0
-                    if held >= cfg.early_stop_patience:
-                        history.stopped_early = True
-                        break
+                if stopping.update(r["test_acc"]):
+                    history.stopped_early = True
+                    break
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and out_dir is not None:
                 _save_checkpoint(out_dir, model, task, step, history)
                 save_state(step)
@@ -452,7 +407,7 @@ def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig):
     if not state_path.is_file():
         raise CheckpointError(f"{state_path}: missing; nothing to resume in {out_dir}")
     try:
-        state = json.loads(state_path.read_text())
+        state = jsonio.loads(state_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{state_path}: not valid JSON ({e})") from None
     saved_cfg = state["train_config"]

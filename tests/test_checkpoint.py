@@ -9,7 +9,7 @@ from torch import nn
 from transformer_lens.hook_points import HookPoint
 
 import fourier_interp as fi
-from fourier_interp import checkpoint
+from fourier_interp import checkpoint, storage
 from fourier_interp.models import MODEL_CLASSES, MODEL_REGISTRY, ModelConfig
 
 
@@ -102,7 +102,7 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_intact(tmp_path, mo
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # interrupt at the commit point
 
-    monkeypatch.setattr(checkpoint, "atomic_write_json", crash)
+    monkeypatch.setattr(storage, "atomic_write_json", crash)  # the commit lives in the storage layer
     with pytest.raises(KeyboardInterrupt):
         b.save(tmp_path)
     monkeypatch.undo()

@@ -410,7 +410,10 @@ def test_wrapper_changes_no_numbers_caches_every_path_and_edits_like_by_hand(mak
     assert torch.equal(out, expected) and torch.equal(wrapped(x), expected)
     assert isinstance(cache, ActivationCache)
     paths = [n for n, m in module.named_modules() if n and not isinstance(m, nn.ModuleList)]
-    assert sorted(cache.keys()) == sorted(paths) == sorted(wrapped.hook_dict)
+    own = [name for name in cache.keys() if not name.startswith("blocks.")]  # blocks.*: TL names of layers.0
+    outputs = sorted(name for name in own if not name.endswith(".hook_in"))
+    inputs = sorted(name[: -len(".hook_in")] for name in own if name.endswith(".hook_in"))
+    assert outputs == sorted(paths) == inputs and sorted(cache.keys()) == sorted(wrapped.hook_dict)
     first, act = ("0", "1") if isinstance(module, nn.Sequential) else ("fc1", "act")
     assert torch.equal(cache[first], module[0](x) if isinstance(module, nn.Sequential) else module.fc1(x))
 
@@ -458,7 +461,7 @@ def test_wrapper_tuple_outputs_and_repeated_modules():
     wrapped = fi.HookedWrapper(module)
     with pytest.warns(UserWarning, match="shared"):
         out, cache = wrapped.run_with_cache(x)
-    assert torch.equal(out, expected) and wrapped.repeated == ["shared"]
+    assert torch.equal(out, expected) and wrapped.repeated == ["shared", "shared.hook_in"]
     assert {"split.0", "split.1.0", "lstm.0", "lstm.1.0", "lstm.1.1", "shared"} <= set(cache.keys())
     assert "split" not in wrapped.hook_dict and "split.1.1" not in wrapped.hook_dict  # None is skipped
     doubled = wrapped.run_with_hooks(x, fwd_hooks=[("split.1.0", lambda b, hook: b * 2)])

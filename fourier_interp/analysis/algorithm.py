@@ -63,9 +63,10 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..checks import check_hook_names, check_task, device_of
+from ..evaluation import grid_logits
 from ..fourier import n_frequencies
 from ..tasks import ModularArithmetic
-from .grid import check_grid, check_model, model_spec, run_grid
+from .grid import check_grid, check_model, model_spec
 from .results import Result
 
 LogitsOrModel = Union[Tensor, nn.Module]
@@ -77,7 +78,7 @@ def _grid_logits(x: LogitsOrModel, task: ModularArithmetic) -> Tensor:
     """``[p**k, p]`` float64 logits over the grid: ``x`` itself, or a model run on it."""
     check_task(task)
     if isinstance(x, nn.Module):
-        x = run_grid(check_model(x, task), task)[0]
+        x = grid_logits(check_model(x, task), task).cpu()  # the evaluation core: chunked, float64
     logits = check_grid(x, task.p, task.k, what="logits")
     if logits.shape[1] != task.p:
         raise ValueError(f"logits has {logits.shape[1]} columns; expected p={task.p} answers")

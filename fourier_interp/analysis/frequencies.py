@@ -42,6 +42,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..evaluation import split_accuracy
 from ..fourier import frequency_block_masks, frequency_energy, grid_spectrum, harmonics, n_frequencies
 from ..models.base import AnalysisSpec
 from ..tasks import ModularArithmetic
@@ -315,7 +316,7 @@ def analyze_frequencies(
     logits, acts = grid
     if hook is not None and hook not in acts:
         raise ValueError(f"grid holds activations of {sorted(acts)}, not of hook {hook!r}")
-    accuracy = float((logits.argmax(-1) == task.labels).double().mean())
+    accuracy = split_accuracy(logits, task, "all")
     logit_res = logit_frequencies(logits, task.p, task.k, task.signs)
     methods: dict[str, list[int]] = {}
     weights = weight_spectra(spec) if spec is not None else {}

@@ -28,10 +28,10 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..checks import check_hook_names, check_hooked, check_model_task, check_task, device_of  # noqa: F401
+from ..evaluation import BATCH_ROWS, grid_logits
 from ..models.base import AnalysisSpec
 from ..tasks import ModularArithmetic
 
-BATCH_ROWS = 8192  # grid rows per forward pass
 _QUERY_FIRST = ("hook_pattern", "hook_attn_scores")  # [batch, head, query_pos, key_pos]
 
 
@@ -87,6 +87,10 @@ def run_grid(
 ) -> tuple[Float[Tensor, "n p"], dict[str, Float[Tensor, "n units"]]]:
     """Logits and hook activations over the full grid, in one (chunked) pass.
 
+    The hook-caching layer over :func:`fourier_interp.evaluation.grid_logits`: the core
+    runs the grid (chunking, model–task check, output check, float64 logits) and each chunk
+    goes through ``model.run_with_cache``, whose activations are kept.
+
     Args:
         model: Maps ``[batch, k]`` operand tokens to ``[batch, p]`` logits (a
             ``[batch, pos, p]`` output is read at its last position).
@@ -97,30 +101,29 @@ def run_grid(
         batch_rows: Grid rows per forward pass.
 
     Returns:
-        ``(logits [p**k, p], {hook: [p**k, units]})`` as float tensors on the CPU.
+        ``(logits [p**k, p], {hook: [p**k, units]})`` on the CPU: the logits float64 (as
+        everywhere in the package), the activations float32.
     """
     check_task(task)
     check_model(model, task)
     hooks = [hooks] if isinstance(hooks, str) else list(hooks or [])
     check_hook_names(model, hooks)
-    device = device_of(model)
-    logits, acts = [], {h: [] for h in hooks}
-    for start in range(0, task.n, batch_rows):
-        inputs = task.inputs[start : start + batch_rows].to(device)
-        if hooks:
-            out, cache = model.run_with_cache(inputs, names_filter=list(hooks))
-            silent = [h for h in hooks if h not in cache]
-            if silent:
-                raise ValueError(
-                    f"hooks {silent} exist but did not fire on this model's forward pass; an opt-in hook fires only "
-                    "when its flag is on (e.g. model.set_use_attn_result(True) for attn.hook_result, "
-                    "set_use_split_qkv_input for hook_q_input, set_use_attn_in, set_use_hook_mlp_in)")
-            for h in hooks:
-                acts[h].append(select_position(cache[h], h, pos).float().cpu())
-        else:
-            out = model(inputs)
-        logits.append(_as_logits(out, task).float().cpu())
-    return torch.cat(logits), {h: torch.cat(v) for h, v in acts.items()}
+    acts: dict[str, list[Tensor]] = {h: [] for h in hooks}
+
+    def cached(inputs: Tensor) -> Any:
+        out, cache = model.run_with_cache(inputs, names_filter=list(hooks))
+        silent = [h for h in hooks if h not in cache]
+        if silent:
+            raise ValueError(
+                f"hooks {silent} exist but did not fire on this model's forward pass; an opt-in hook fires only "
+                "when its flag is on (e.g. model.set_use_attn_result(True) for attn.hook_result, "
+                "set_use_split_qkv_input for hook_q_input, set_use_attn_in, set_use_hook_mlp_in)")
+        for h in hooks:
+            acts[h].append(select_position(cache[h], h, pos).float().cpu())
+        return out
+
+    logits = grid_logits(model, task, forward=cached if hooks else None, batch_rows=batch_rows)
+    return logits.cpu(), {h: torch.cat(v) for h, v in acts.items()}
 
 
 def grid_activations(
@@ -143,15 +146,3 @@ def check_grid(x: Any, p: int, k: int, what: str = "activations") -> Tensor:
             "(the full grid, first operand slowest)"
         )
     return x.reshape(p**k, -1).double()
-
-
-def _as_logits(out: Any, task: ModularArithmetic) -> Tensor:
-    if isinstance(out, tuple):
-        out = out[0]
-    if not isinstance(out, Tensor):
-        raise TypeError(f"the model returned {type(out).__name__}; expected a [batch, p] logits tensor")
-    if out.ndim == 3:
-        out = out[:, -1]
-    if out.ndim != 2 or out.shape[1] != task.p:
-        raise ValueError(f"the model returned shape {tuple(out.shape)}; expected [batch, p={task.p}] logits")
-    return out

@@ -38,9 +38,10 @@ import torch
 from torch import Tensor, nn
 
 from ..checks import check_model_task
+from ..evaluation import grid_logits, model_logits
 from ..fourier import fourier_transform, n_frequencies, row_frequency, wrap_angle
 from ..tasks import ModularArithmetic
-from .grid import check_model, check_task, model_spec, run_grid
+from .grid import check_model, check_task, model_spec
 from .results import NeuronAlignment
 
 SINGLE_THRESHOLD = 0.9
@@ -167,7 +168,7 @@ def normalized_margin(
     power = power or getattr(getattr(model, "cfg", None), "power", None) or task.k
     if balanced:
         u, w = balance(u, w, power)
-    logits = run_grid(model, task)[0]
+    logits = grid_logits(model, task).cpu()
     return margin(logits, task.labels) / theta_norm(u, w, power)
 
 
@@ -184,8 +185,7 @@ def reference_margin(p: int, k: int, op: str = "add") -> float:
     rows = torch.arange(task.n)
     if task.n > REFERENCE_ROWS:
         rows = torch.randperm(task.n, generator=torch.Generator().manual_seed(0))[:REFERENCE_ROWS]
-    with torch.no_grad():
-        logits = model(task.inputs[rows])
+    logits = model_logits(model, task.inputs[rows], task.p)
     spec = model.analysis_spec()
     u, w = balance(spec.unit_input_weights, spec.unit_output_weights, k)
     return margin(logits, task.labels[rows]) / theta_norm(u, w, k)

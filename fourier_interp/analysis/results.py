@@ -16,24 +16,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-
-def to_json(value: Any) -> Any:
-    """``value`` with tensors, tuples and dataclasses turned into JSON-safe lists and dicts."""
-    if isinstance(value, Tensor):
-        return to_json(value.detach().cpu().tolist())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return value.to_dict() if hasattr(value, "to_dict") else to_json(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    if hasattr(value, "item"):  # numpy scalars
-        return to_json(value.item())
-    return str(value)
+from ..jsonio import to_json  # the package's one JSON converter (inf/nan policy there)
 
 
 class Result:
@@ -58,6 +41,15 @@ def significant(values: Tensor, rel: float, positive: Optional[Tensor] = None) -
     if positive is not None:
         keep &= positive
     return [i + 1 for i in torch.nonzero(keep).flatten().tolist()]
+
+
+def fmt_value(value: Optional[float]) -> str:
+    """A measured number as the text reports show it: ``-`` for none or non-finite, 4 decimals or scientific."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if abs(value) >= 1000 or (value != 0 and abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
 
 
 def _fmt_freqs(freqs: list[int], limit: int = 12) -> str:

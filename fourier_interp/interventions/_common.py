@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-import torch
-from jaxtyping import Float, Int
+from jaxtyping import Int
 from torch import Tensor
 from transformer_lens import HookedRootModule
 
@@ -17,8 +16,8 @@ from ..checks import (  # noqa: F401  (re-exported to the intervention modules)
     check_task,
     device_of,
 )
+from ..evaluation import grid_logits, loss_and_accuracy  # noqa: F401  (the evaluation core, for the intervention modules)
 from ..tasks import ModularArithmetic
-from ..training import loss_fn
 
 FwdHooks = list[tuple[str, Callable]]
 
@@ -27,22 +26,6 @@ def answers(task: ModularArithmetic, inputs: Tensor) -> Int[Tensor, " batch"]:
     """The correct answer of each row of ``inputs`` (``[batch, k]``, or ``[batch, k+1]`` with '=')."""
     operands = inputs[:, : task.k].long().cpu()
     return (operands * task.signs).sum(-1).remainder(task.p)
-
-
-def grid_logits(model: HookedRootModule, task: ModularArithmetic, fwd_hooks: Optional[FwdHooks] = None) -> Tensor:
-    """Logits on every row of ``task.inputs`` (in order), with ``fwd_hooks`` attached for this run."""
-    with torch.no_grad():
-        return model.run_with_hooks(task.inputs.to(device_of(model)), fwd_hooks=list(fwd_hooks or []))
-
-
-def loss_and_accuracy(
-    logits: Float[Tensor, "n p"], task: ModularArithmetic, split: str = "all"
-) -> tuple[float, float]:
-    """Float64 cross-entropy and accuracy of full-grid ``logits`` on a split of ``task``."""
-    idx = task.split(split).to(logits.device)
-    labels = task.labels.to(logits.device)[idx]
-    chosen = logits[idx]
-    return float(loss_fn(chosen, labels)), float((chosen.argmax(-1) == labels).double().mean())
 
 
 def as_cache_dict(cache: Any) -> dict[str, Tensor]:

@@ -47,7 +47,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..fourier import Freqs, as_freq_list, fourier_basis, row_frequency, sum_directions
+from ..fourier import Freqs, as_freq_list, frequency_rows, sum_directions
 from ..tasks import ModularArithmetic
 from ._common import check_choice, check_hook_names, check_model, check_model_task, check_task
 
@@ -114,8 +114,7 @@ def frequency_projection(
 
 def _no_freq_component(flat: Tensor, p: int, k: int, freqs: list[int]) -> Tensor:
     """Projection onto the basis functions in which no operand axis has a frequency in ``freqs``."""
-    basis, _ = fourier_basis(p, device=flat.device, dtype=flat.dtype)
-    rows = basis[torch.isin(row_frequency(p), torch.tensor(freqs, dtype=torch.long)).to(flat.device)]
+    rows = frequency_rows(p, freqs, device=flat.device, dtype=flat.dtype)
     keep_axis = torch.eye(p, device=flat.device, dtype=flat.dtype) - rows.T @ rows  # [p, p], symmetric
     grid = flat.reshape(*([p] * k), flat.shape[1])  # [p, ..., p, rest]
     for j in range(k):
@@ -277,8 +276,7 @@ def project_frequencies(
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     tokens = x.to(dtype).movedim(dim, 0)
     head = tokens[:p].reshape(p, -1)  # [p, rest]
-    basis, _ = fourier_basis(p, device=x.device, dtype=dtype)
-    rows = basis[torch.isin(row_frequency(p), torch.tensor(freqs, dtype=torch.long)).to(x.device)]
+    rows = frequency_rows(p, freqs, device=x.device, dtype=dtype)
     proj = rows.T @ (rows @ head)
     out, removed = (head - proj, proj) if mode == "remove" else (proj, head - proj)
     if mean:

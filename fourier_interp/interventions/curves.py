@@ -11,6 +11,10 @@ Control: the same number of random non-key frequencies (seeded), removed one at 
 the same way. A model that relies on the key frequencies collapses on the key curve and
 barely moves on the control curve.
 
+Long orders (a wide MLP uses every frequency) can be sampled: ``points=12`` evaluates at
+most 12 removal counts, spread evenly and always including the whole set; ``removed``
+says which counts were evaluated. :func:`fi.verify`'s ablation claim is this curve.
+
 Example:
     >>> import fourier_interp as fi
     >>> model, task = fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23)
@@ -22,10 +26,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, n_frequencies
 from ..tasks import ModularArithmetic
@@ -41,10 +45,13 @@ class AblationCurve:
     Attributes:
         hooks: Where the frequencies were removed.
         order: Key frequencies in removal order; ``order_rule`` says how it was chosen.
-        loss, accuracy: ``len(order) + 1`` values (index 0: nothing removed).
-        control_order, control_loss, control_accuracy: The same for random non-key frequencies.
+        loss, accuracy: One value per entry of ``removed`` (index 0: nothing removed);
+            ``len(order) + 1`` values unless the curve was sampled (``points``).
+        control_order, control_loss, control_accuracy: The same for the control frequencies.
         single_loss: Loss with each key frequency removed alone (importance order only).
         split, subspace, mean: The evaluation split and the ablation settings.
+        removed, control_removed: How many frequencies were removed at each value
+            (``0, 1, ..., len(order)`` unless sampled).
     """
 
     hooks: list[str]
@@ -59,6 +66,12 @@ class AblationCurve:
     split: str = "all"
     subspace: str = "operands"
     mean: bool = False
+    removed: list[int] = field(default_factory=list)
+    control_removed: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.removed = list(self.removed) or list(range(len(self.loss)))
+        self.control_removed = list(self.control_removed) or list(range(len(self.control_loss)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable fields."""
@@ -73,8 +86,9 @@ class AblationCurve:
         rows = []
         for curve, order, loss, acc in (("key", self.order, self.loss, self.accuracy),
                                         ("control", self.control_order, self.control_loss, self.control_accuracy)):
-            for i, (l, a) in enumerate(zip(loss, acc)):
-                rows.append({"curve": curve, "n_removed": i, "removed": order[i - 1] if i else None,
+            counts = self.removed if curve == "key" else self.control_removed
+            for n, l, a in zip(counts, loss, acc):
+                rows.append({"curve": curve, "n_removed": n, "removed": order[n - 1] if n else None,
                              "loss": l, "accuracy": a})
         return pd.DataFrame(rows)
 
@@ -83,8 +97,8 @@ class AblationCurve:
         fig, axes = new_axes(None, ncols=2) if ax is None else (ax[0].figure, ax)
         for i, (values, control, label) in enumerate(((self.accuracy, self.control_accuracy, "accuracy"),
                                                      (self.loss, self.control_loss, "loss"))):
-            axes[i].plot(range(len(values)), values, "o-", label=f"key {self.order}")
-            axes[i].plot(range(len(control)), control, "s--", label=f"control {self.control_order}")
+            axes[i].plot(self.removed, values, "o-", label=f"key {self.order}")
+            axes[i].plot(self.control_removed, control, "s--", label=f"control {self.control_order}")
             axes[i].set_xlabel("frequencies removed")
             axes[i].set_ylabel(label)
         axes[0].set_ylim(-0.02, 1.02)
@@ -111,6 +125,8 @@ def ablation_curve(
     mean: bool = False,
     split: str = "all",
     where: Any = None,
+    points: Optional[int] = None,
+    baseline: Optional[Tensor] = None,
 ) -> AblationCurve:
     """Loss and accuracy after removing ``freqs`` one at a time, cumulatively, at ``hook``.
 
@@ -128,6 +144,11 @@ def ablation_curve(
         split: Rows scored: ``"all"``, ``"train"`` or ``"test"``.
         where: Restrict the ablation to an index after the batch axis (e.g. ``-1``, the
             last position), as in :func:`~.ablation.frequency_ablation_hook`.
+        points: Evaluate each curve at no more than this many removal counts (spread
+            evenly, the last always the whole set; see :func:`removal_counts`); ``None``:
+            at every count. The counts are in ``curve.removed``.
+        baseline: The unablated model's full-grid logits ``[p**k, p]``, when already
+            computed: the value at 0 removed comes from them instead of another pass.
 
     Returns:
         An :class:`AblationCurve`.
@@ -139,13 +160,18 @@ def ablation_curve(
     if not key:
         raise ValueError("freqs is empty: give the key frequencies to remove")
     task.split(split)  # validates the name
+    if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 1):
+        raise ValueError(f"points={points!r}: expected None or a positive int")
+    if baseline is not None and (not isinstance(baseline, Tensor) or tuple(baseline.shape) != (task.n, task.p)):
+        raise ValueError(f"baseline must be the [p**k, p] = [{task.n}, {task.p}] full-grid logits, "
+                         f"got {getattr(baseline, 'shape', type(baseline).__name__)}")
     gen = torch.Generator().manual_seed(int(seed))
 
     def run(removed: list[int]) -> tuple[float, float]:
         fn = frequency_ablation_hook(task, removed, subspace=subspace, mean=mean, where=where) if removed else None
         return loss_and_accuracy(grid_logits(model, task, [(h, fn) for h in hooks] if fn else []), task, split)
 
-    base_loss, base_acc = run([])
+    base_loss, base_acc = run([]) if baseline is None else loss_and_accuracy(baseline.double(), task, split)
     single: dict[int, float] = {}
     if isinstance(order, str):
         if order == "importance":
@@ -162,15 +188,16 @@ def ablation_curve(
             raise ValueError(f"order={list(order)!r} must be a permutation of freqs={key}")
         rule = "given"
 
-    def curve(sequence: list[int]) -> tuple[list[float], list[float]]:
-        losses, accs = [base_loss], [base_acc]
-        for i in range(1, len(sequence) + 1):
-            loss, acc = run(sequence[:i])
+    def curve(sequence: list[int]) -> tuple[list[int], list[float], list[float]]:
+        counts, losses, accs = [0], [base_loss], [base_acc]
+        for n in removal_counts(len(sequence), points):
+            loss, acc = run(sequence[:n])
+            counts.append(n)
             losses.append(loss)
             accs.append(acc)
-        return losses, accs
+        return counts, losses, accs
 
-    loss, acc = curve(chosen)
+    removed, loss, acc = curve(chosen)
     if isinstance(control, bool):
         others = [g for g in range(1, n_frequencies(task.p) + 1) if g not in key]
         picked = [others[i] for i in torch.randperm(len(others), generator=gen)[: len(key)].tolist()] if control else []
@@ -179,5 +206,19 @@ def ablation_curve(
         as_freq_list(picked, task.p)
         if set(picked) & set(key):
             raise ValueError(f"control={picked} shares frequencies with freqs={key}; control frequencies must be non-key")
-    control_loss, control_acc = curve(picked) if picked else ([], [])
-    return AblationCurve(hooks, chosen, rule, loss, acc, picked, control_loss, control_acc, single, split, subspace, mean)
+    control_removed, control_loss, control_acc = curve(picked) if picked else ([], [], [])
+    return AblationCurve(hooks, chosen, rule, loss, acc, picked, control_loss, control_acc, single, split, subspace, mean,
+                         removed, control_removed)
+
+
+def removal_counts(n: int, points: Optional[int] = None) -> list[int]:
+    """The removal counts a curve over ``n`` frequencies is evaluated at: ``1..n``, or with
+    ``points`` no more than that many, spread evenly and always including ``n``.
+
+    Example:
+        >>> removal_counts(5), removal_counts(30, points=4)
+        ([1, 2, 3, 4, 5], [8, 15, 22, 30])
+    """
+    if points is None or n <= points:
+        return list(range(1, n + 1))
+    return sorted({max(1, round(n * i / points)) for i in range(1, points + 1)} | {n})

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from ..fourier import Freqs, as_freq_list, fourier_basis, row_frequency
+from ..fourier import Freqs, as_freq_list, frequency_rows
 from ..tasks import ModularArithmetic
 from ._common import as_cache_dict, check_hook_names, check_model, check_task
 
@@ -90,8 +90,7 @@ class Subspace:
     def fourier(cls, p: int, freqs: Freqs, dim: int = -1, where: Any = None) -> Subspace:
         """cos/sin rows of ``freqs`` for an axis indexed by ``0..p-1`` itself (e.g. the logits)."""
         freqs = as_freq_list(freqs, p)
-        basis, _ = fourier_basis(p)
-        return cls(basis[torch.isin(row_frequency(p), torch.tensor(freqs, dtype=torch.long))], dim, where, f"freqs {freqs}")
+        return cls(frequency_rows(p, freqs), dim, where, f"freqs {freqs}")
 
     @classmethod
     def frequency(cls, weight: Tensor, freqs: Freqs, token_dim: int = 0, *, p: Optional[int] = None, dim: int = -1,
@@ -111,8 +110,7 @@ class Subspace:
         w = weight.detach().double() if token_dim == 0 else weight.detach().double().T  # [p(+1), d]
         p = p or w.shape[0]
         freqs = as_freq_list(freqs, p)
-        basis, _ = fourier_basis(p, dtype=torch.float64, device=w.device)
-        rows = basis[torch.isin(row_frequency(p), torch.tensor(freqs, dtype=torch.long)).to(w.device)]
+        rows = frequency_rows(p, freqs, device=w.device, dtype=torch.float64)
         return cls.span((rows @ w[:p]).float(), dim, where, name=f"freqs {freqs}")
 
     def project(self, x: Tensor) -> Tensor:

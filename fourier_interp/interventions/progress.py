@@ -33,22 +33,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..analysis.frequencies import gini as _gini
+from ..evaluation import grid_logits, split_loss, split_metrics
 from ..fourier import Freqs, as_freq_list, frequency_norms
 from ..tasks import ModularArithmetic
-from ..training import loss_fn
-from ._common import check_model_task, device_of, loss_and_accuracy
 from .ablation import frequency_projection
 from .results import ResultTable
-
-
-def _grid_logits(model: nn.Module, task: ModularArithmetic) -> Tensor:
-    check_model_task(model, task)
-    with torch.no_grad():
-        return model(task.inputs.to(device_of(model))).double()
 
 
 def restricted_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
@@ -61,11 +54,6 @@ def excluded_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs
     return frequency_projection(logits.double(), task, freqs, "remove", subspace="sum")
 
 
-def _split_loss(logits: Tensor, task: ModularArithmetic, split: str) -> float:
-    idx = task.split(split).to(logits.device)
-    return float(loss_fn(logits[idx], task.labels.to(logits.device)[idx]))
-
-
 def restricted_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "all") -> float:
     """Cross-entropy of the restricted logits (see the module docstring) over ``split``.
 
@@ -75,22 +63,27 @@ def restricted_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, spl
         freqs: The key frequencies.
         split: ``"all"`` (default), ``"train"`` or ``"test"``.
     """
-    return _split_loss(restricted_logits(_grid_logits(model, task), task, freqs), task, split)
+    return split_loss(restricted_logits(grid_logits(model, task), task, freqs), task, split)
 
 
 def excluded_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "train") -> float:
     """Cross-entropy of the excluded logits (see the module docstring) over ``split`` (default train)."""
-    return _split_loss(excluded_logits(_grid_logits(model, task), task, freqs), task, split)
+    return split_loss(excluded_logits(grid_logits(model, task), task, freqs), task, split)
 
 
 def gini(x: Tensor) -> float:
-    """Gini coefficient of non-negative values: 0 when all equal, near 1 when one dominates."""
-    x = x.double().flatten().sort().values
-    n, total = len(x), x.sum()
-    if n == 0 or total <= 0:
-        return 0.0
-    i = torch.arange(1, n + 1, dtype=torch.float64)
-    return float(((2 * i - n - 1) * x).sum() / (n * total))
+    """Gini coefficient of all the (non-negative) values of ``x``, as a float: 0 when all equal, near 1 when one dominates.
+
+    :func:`fourier_interp.analysis.gini` over the flattened ``x`` (the one implementation;
+    that one also works along a ``dim``).
+
+    Example:
+        >>> import torch
+        >>> from fourier_interp.interventions import gini
+        >>> gini(torch.tensor([[0.0, 0.0], [0.0, 4.0]]))
+        0.75
+    """
+    return float(_gini(x.flatten()))
 
 
 def _embed_gini(model: nn.Module, p: int) -> Optional[float]:
@@ -178,14 +171,10 @@ def progress_measures(
         if task is None:
             raise ValueError("task is unknown: pass task= (the checkpoint has no saved task)")
         as_freq_list(freqs, task.p)
-        logits = _grid_logits(model, task)
-        row: dict[str, Any] = {"step": int(step)}
-        for split in ("train", "test"):
-            has = len(task.split(split)) > 0
-            loss, acc = loss_and_accuracy(logits, task, split) if has else (None, None)
-            row[f"{split}_loss"], row[f"{split}_acc"] = loss, acc
-        row["restricted_loss"] = _split_loss(restricted_logits(logits, task, freqs), task, restricted_split)
-        row["excluded_loss"] = _split_loss(excluded_logits(logits, task, freqs), task, excluded_split)
+        logits = grid_logits(model, task)
+        row: dict[str, Any] = {"step": int(step), **split_metrics(logits, task)}
+        row["restricted_loss"] = split_loss(restricted_logits(logits, task, freqs), task, restricted_split)
+        row["excluded_loss"] = split_loss(excluded_logits(logits, task, freqs), task, excluded_split)
         row["weight_norm"] = float(sum(p.detach().double().pow(2).sum() for p in model.parameters()))
         row["embed_gini"] = _embed_gini(model, task.p)
         rows.append(row)
@@ -206,7 +195,8 @@ class ProgressRecorder:
             them from the model itself (``fi.key_frequencies``, one hooked pass over the
             grid) every ``refresh_every`` evaluations; before any unit is clustered the
             estimate falls back to the logits' frequencies (see ``analyze_frequencies``).
-        refresh_every: Evaluations between re-estimates when ``freqs`` is ``None``.
+        refresh_every: Evaluations between re-estimates when ``freqs`` is ``None`` (while the
+            estimate is empty, it is taken again at every evaluation).
 
     Example:
         >>> import fourier_interp as fi
@@ -228,7 +218,7 @@ class ProgressRecorder:
         if self.fixed is not None:
             freqs = as_freq_list(self.fixed, task.p)
         else:
-            if self._freqs is None or self._calls % self.refresh_every == 0:
+            if not self._freqs or self._calls % self.refresh_every == 0:  # while none are found, look every time
                 from ..analysis import key_frequencies
 
                 self._freqs = key_frequencies(model, task)
@@ -238,10 +228,8 @@ class ProgressRecorder:
         if not freqs:
             return {**out, "restricted_loss": None, "excluded_loss": None}
         logits = logits.double()
-        train = task.train_idx.to(logits.device)
-        labels = task.labels.to(logits.device)
-        out["restricted_loss"] = float(loss_fn(restricted_logits(logits, task, freqs), labels))
-        out["excluded_loss"] = float(loss_fn(excluded_logits(logits, task, freqs)[train], labels[train]))
+        out["restricted_loss"] = split_loss(restricted_logits(logits, task, freqs), task, "all")
+        out["excluded_loss"] = split_loss(excluded_logits(logits, task, freqs), task, "train")
         return out
 
 
@@ -271,8 +259,8 @@ def locate_phases(history: Any, p: Optional[int] = None) -> Phases:
 
     Args:
         history: A ``fi.History`` or a list of its record dicts.
-        p: The modulus (for the ``0.1 ln p`` restricted-loss margin); default: read from a
-            record's ``progress_freqs`` run, or the margin is not applied.
+        p: The modulus, for the ``0.1 ln p`` restricted-loss margin of the clean-up rule;
+            ``None`` (default): the margin is not applied.
 
     Example:
         >>> records = [{"step": s, "train_acc": a, "test_acc": b} for s, a, b in

@@ -12,14 +12,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly version of a table value (tensors and numpy scalars become Python numbers)."""
-    if isinstance(value, Tensor):
-        return value.item() if value.numel() == 1 else value.tolist()
-    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
-        return value.item()
-    return value
+from ..jsonio import from_json, to_json
 
 
 class ResultTable:
@@ -54,13 +47,13 @@ class ResultTable:
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Column-oriented: ``{column: [value per row]}`` (JSON-serialisable)."""
-        return {c: [_plain(r.get(c)) for r in self.rows] for c in self.columns}
+        return {c: [to_json(r.get(c)) for r in self.rows] for c in self.columns}
 
     def to_dataframe(self):
         """A ``pandas.DataFrame`` with one row per row."""
         import pandas as pd
 
-        return pd.DataFrame(self.to_dict())
+        return pd.DataFrame(from_json(self.to_dict()))  # inf/nan back to floats
 
     def __repr__(self) -> str:
         cols = self.columns
@@ -119,7 +112,7 @@ class PatchResult:
 
         rows = []
         for c, cell in enumerate(self.cells):
-            desc = {k: _plain(v) if not isinstance(v, (list, tuple)) else str(v) for k, v in cell.items()}
+            desc = {k: to_json(v) if not isinstance(v, (list, tuple)) else str(v) for k, v in cell.items()}
             for m, name in enumerate(self.metric_names):
                 if per_example:
                     for b, v in enumerate(self.values[m, c].tolist()):
@@ -133,7 +126,7 @@ class PatchResult:
         """Batch means as plain lists: ``{"metrics", "cells", "mean" [metric][cell], "clean", "corrupted"}``."""
         return {
             "metrics": list(self.metric_names),
-            "cells": [{k: _plain(v) if not isinstance(v, (list, tuple)) else list(v) for k, v in c.items()}
+            "cells": [{k: to_json(v) if not isinstance(v, (list, tuple)) else list(v) for k, v in c.items()}
                       for c in self.cells],
             "mean": self.mean().tolist(),
             "clean": self.clean.mean(-1).tolist(),

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Mapping, Optional
 
@@ -32,6 +33,7 @@ with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which war
     from transformer_lens import ActivationCache, HookedRootModule
 
 from ..errors import InvalidArgumentError
+from ..storage import commit  # the checkpoint format's storage (below the models; fi.load lives above)
 from ..tasks import MIN_P
 from .spec import AnalysisSpec  # noqa: F401 - the analysis seam, re-exported here
 
@@ -210,6 +212,16 @@ class HookedModel(HookedRootModule):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def config(self):
+        """A read-only Hugging Face-style view of ``cfg`` (``hidden_size`` ...), which pyvene reads.
+
+        See :mod:`fourier_interp.models.hf_config`; ``cfg`` is the model's own config.
+        """
+        from .hf_config import HFConfig
+
+        return HFConfig(self.cfg, f"fourier_interp.{type(self).__name__}")
+
     def _apply(self, fn, *args, **kwargs):
         """Move/cast the parameters, then record the device in ``cfg.device`` (TransformerLens reads it).
 
@@ -346,9 +358,10 @@ class HookedModel(HookedRootModule):
             TypeError: the class is not registered (defined inside a function, or its name
                 is taken) or has no ``config_class``; nothing is written.
         """
-        from ..checkpoint import save_model
-
-        save_model(self, path, task=task, history=history, metadata=metadata)
+        cls = check_saveable(self)
+        record = {"model_class": cls.__name__, "model_module": cls.__module__,
+                  "config": {k: v for k, v in self.cfg.to_dict().items() if k != "device"}}
+        commit(Path(path), record, self.state_dict(), task, history, metadata)
 
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in self.cfg.to_dict().items() if k != "device")

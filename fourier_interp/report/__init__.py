@@ -83,18 +83,18 @@ def _algorithm_note(report) -> str:
 
 def render_html(report) -> str:
     """The report as one HTML document (string)."""
-    from ..verification.result import _fmt, verdict
+    from ..analysis.results import fmt_value
 
     esc = html.escape
     badge = "pass" if report.passed else "fail"
     rows = []
     for i, c in enumerate(report.claims, 1):
-        v = verdict(c)
+        v = c.verdict
         css = {"pass": "v-pass", "FAIL": "v-FAIL", "n/a": "v-na"}.get(v, "v-info")
         link = f'<a href="#fig-{c.figure}">figure</a>' if c.figure else ""
         rows.append(
             f"<tr><td>{i}</td><td>{esc(c.name)}<div class='detail'>{esc(c.detail)}</div></td>"
-            f"<td>{esc(_fmt(c.value))}</td><td>{esc(c.threshold)}</td><td class='{css}'>{esc(v)}</td><td>{link}</td></tr>"
+            f"<td>{esc(fmt_value(c.value))}</td><td>{esc(c.threshold)}</td><td class='{css}'>{esc(v)}</td><td>{link}</td></tr>"
         )
     figures = report_figures(report)
     fig_html = []

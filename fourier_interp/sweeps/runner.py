@@ -24,6 +24,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
+from .. import jsonio
 from .config import RunSpec, family_name
 
 RUNS_DIR = "runs"
@@ -40,7 +41,7 @@ def read_result(out_dir, spec: RunSpec, verify_options: dict[str, float]) -> Opt
     """The run's recorded row, if it was made from this spec and these verify options."""
     path = run_dir(out_dir, spec) / RESULT_FILE
     try:
-        row = json.loads(path.read_text())
+        row = jsonio.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
     if row.get("fingerprint") != spec.fingerprint or row.get("verify_options") != verify_options:

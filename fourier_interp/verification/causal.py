@@ -3,8 +3,9 @@
 The key frequencies, with the harmonics their units' nonlinearity creates, are removed
 cumulatively at the unit hook (``fi.frequency_ablation_hook``, at the readout position
 when the hook has a position axis) in order of importance — each frequency's share of the
-logit variance, key frequencies before harmonics. The curve is evaluated at no more than
-``MAX_POINTS`` removal counts, so a model that uses every frequency (Li et al.'s wide
+logit variance, key frequencies before harmonics: the public :func:`fi.ablation_curve`
+with that order and ``points=MAX_POINTS``, so the curve is evaluated at no more than
+``MAX_POINTS`` removal counts and a model that uses every frequency (Li et al.'s wide
 MLPs) costs a dozen forward passes, not a hundred; the last point always removes the whole
 set. The control removes as many other frequencies the same way. The collapse is measured
 from a floor: the accuracy with every frequency removed at the hook (what paths that
@@ -22,12 +23,11 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from ..evaluation import grid_logits, loss_and_accuracy, split_loss
 from ..fourier import harmonics, n_frequencies
-from ..interventions import frequency_ablation_hook
-from ..interventions._common import grid_logits, loss_and_accuracy
+from ..interventions import AblationCurve, ablation_curve, frequency_ablation_hook
 from ..interventions.progress import excluded_logits, restricted_logits
 from ..tasks import ModularArithmetic
-from ..training import loss_fn
 from .claims import Claim, Thresholds
 
 MAX_POINTS = 12
@@ -47,6 +47,13 @@ class AblationSteps:
     control_removed: list[int] = field(default_factory=list)
     control_accuracy: list[float] = field(default_factory=list)
     control_loss: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_curve(cls, curve: AblationCurve) -> AblationSteps:
+        """The report's record of an :func:`fi.ablation_curve` at one hook."""
+        return cls(curve.hooks[0], list(curve.order), list(curve.removed), list(curve.accuracy), list(curve.loss),
+                   list(curve.control_order), list(curve.control_removed), list(curve.control_accuracy),
+                   list(curve.control_loss))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,24 +93,6 @@ def control_frequencies(family: list[int], p: int, n: int, seed: int) -> Optiona
     return [others[i] for i in torch.randperm(len(others), generator=gen)[:n].tolist()]
 
 
-def _counts(n: int) -> list[int]:
-    """At most ``MAX_POINTS`` removal counts from 1 to n, always including n."""
-    if n <= MAX_POINTS:
-        return list(range(1, n + 1))
-    return sorted({max(1, round(n * i / MAX_POINTS)) for i in range(1, MAX_POINTS + 1)} | {n})
-
-
-def _curve(model, task, hook, order, where, base) -> tuple[list[int], list[float], list[float]]:
-    removed, accs, losses = [0], [base[1]], [base[0]]
-    for n in _counts(len(order)):
-        logits = grid_logits(model, task, [(hook, frequency_ablation_hook(task, order[:n], where=where))])
-        loss, acc = loss_and_accuracy(logits, task)
-        removed.append(n)
-        accs.append(acc)
-        losses.append(loss)
-    return removed, accs, losses
-
-
 def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key: list[int], logit_fraction: Tensor,
                   th: Thresholds, seed: int, harmonic_order: int, where=None):
     """The causal claims: ``(AblationSteps or None, [Claim, ...])``.
@@ -119,9 +108,11 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     family = key_families(key, p, harmonic_order)
     importance = lambda f: (f not in key, -float(logit_fraction[f - 1]), f)  # noqa: E731
     order = sorted(family, key=importance)
-    base = loss_and_accuracy(logits.to(torch.float64), task)
-    removed, accs, losses = _curve(model, task, hook, order, where, base)
-    steps = AblationSteps(hook, order, removed, accs, losses)
+    control = control_frequencies(family, p, n=len(family), seed=seed)
+    curve = ablation_curve(model, task, hook, family, order, control=control or False, where=where,
+                           points=MAX_POINTS, baseline=logits)
+    steps = AblationSteps.from_curve(curve)
+    removed, accs = steps.removed, steps.accuracy
     ablated = accs[-1]
     # What the model achieves with *every* frequency removed at the hook: paths that bypass
     # the units (a transformer's residual stream) keep some accuracy at small p.
@@ -140,14 +131,11 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
         + f"); chance {chance:.3f}, and {floor:.3f} with every frequency removed there"
         + ("" if floor <= FLOOR_MAX else f" — above {FLOOR_MAX}: the units at this hook do not carry the computation"),
         figure="ablation")]
-    control = control_frequencies(family, p, n=len(family), seed=seed)
     if control is None:
         claims.append(Claim("ablating other frequencies does not", None, f">= {th.control_accuracy}", None,
                             "not possible: every frequency is key (or a key harmonic), so there is nothing to ablate "
                             "as a control"))
     else:
-        steps.control_order = control
-        steps.control_removed, steps.control_accuracy, steps.control_loss = _curve(model, task, hook, control, where, base)
         acc = steps.control_accuracy[-1]
         claims.append(Claim("ablating other frequencies does not", acc, f">= {th.control_accuracy}",
                             acc >= th.control_accuracy,
@@ -159,12 +147,12 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
 
 def _progress_claims(logits: Tensor, task: ModularArithmetic, key: list[int], th: Thresholds) -> list[Claim]:
     """Restricted and excluded loss (Nanda et al.) of the cached logits."""
-    logits, labels, train = logits.double(), task.labels, task.train_idx
+    logits = logits.double()
     ln_p = math.log(task.p)
-    full = float(loss_fn(logits, labels))
-    restricted = float(loss_fn(restricted_logits(logits, task, key), labels))
-    full_train = float(loss_fn(logits[train], labels[train]))
-    excluded = float(loss_fn(excluded_logits(logits, task, key)[train], labels[train]))
+    full = split_loss(logits, task, "all")
+    restricted = split_loss(restricted_logits(logits, task, key), task, "all")
+    full_train = split_loss(logits, task, "train")
+    excluded = split_loss(excluded_logits(logits, task, key), task, "train")
     return [
         Claim("restricted loss near full loss", restricted, f"<= full + {th.restricted_gap} ln p",
               (restricted - full) / ln_p <= th.restricted_gap,

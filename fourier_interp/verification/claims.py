@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..analysis import neuron_alignment, weight_frequencies, weight_low_rank
 from ..analysis.results import FrequencyReport
+from ..evaluation import split_accuracy
 from ..fourier import harmonics, n_frequencies
 from ..tasks import ModularArithmetic
 
@@ -108,13 +109,21 @@ class Claim:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def verdict(self) -> str:
+        """The table's verdict cell: ``pass``/``FAIL`` (counted), ``ok (info)``/``no (info)``, ``n/a`` or ``info``."""
+        if self.passed is None:
+            return "n/a" if self.counted else "info"
+        if not self.counted:
+            return "ok (info)" if self.passed else "no (info)"
+        return "pass" if self.passed else "FAIL"
+
 
 # --------------------------------------------------------------------- claims
 def claim_accuracy(logits: Tensor, task: ModularArithmetic, th: Thresholds) -> Claim:
     split = "test" if len(task.test_idx) else "all"
     idx = task.split(split)
-    all_acc = float((logits.argmax(-1) == task.labels).double().mean())
-    acc = float((logits[idx].argmax(-1) == task.labels[idx]).double().mean())
+    all_acc, acc = split_accuracy(logits, task, "all"), split_accuracy(logits, task, split)
     return Claim("solves the task", acc, f">= {th.accuracy}", acc >= th.accuracy,
                  f"accuracy on the {split} split ({len(idx)} inputs); {all_acc:.4f} on all {task.n}")
 

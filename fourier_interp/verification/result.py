@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
-
+from .. import jsonio
+from ..analysis.results import fmt_value
 from ..tasks import ModularArithmetic
 from .claims import Claim, Thresholds
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe copy: tensors to lists, NaN/inf to None, objects with to_dict expanded."""
-    if isinstance(value, torch.Tensor):
-        return _plain(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "to_dict"):
-        return _plain(value.to_dict())
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return repr(value)
 
 
 @dataclass
@@ -103,11 +84,11 @@ class VerificationReport:
             "created": self.created,
             "versions": versions(),
         }
-        return _plain(out)
+        return jsonio.to_json(out)  # the one converter: inf/nan as strings, tensors as lists
 
     def to_json(self, path: Union[str, Path, None] = None) -> str:
         """The report as JSON; also written (atomically) to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=2)
+        text = jsonio.dumps(self.to_dict(), indent=2)
         if path is not None:
             from ..checkpoint import atomic_write_bytes
 
@@ -129,7 +110,7 @@ class VerificationReport:
         """The claim table as plain text."""
         rows = [("#", "claim", "value", "threshold", "verdict")]
         for i, c in enumerate(self.claims, 1):
-            rows.append((str(i), c.name, _fmt(c.value), c.threshold, verdict(c)))
+            rows.append((str(i), c.name, fmt_value(c.value), c.threshold, c.verdict))
         widths = [max(len(r[j]) for r in rows) for j in range(5)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -154,16 +135,8 @@ class VerificationReport:
 
 
 def verdict(claim: Claim) -> str:
-    if claim.passed is None:
-        return "n/a" if claim.counted else "info"
-    if not claim.counted:
-        return "ok (info)" if claim.passed else "no (info)"
-    return "pass" if claim.passed else "FAIL"
+    """``claim.verdict`` (kept for callers of the old helper)."""
+    return claim.verdict
 
 
-def _fmt(value: Optional[float]) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if abs(value) >= 1000 or (value != 0 and abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:.4f}"
+_fmt = fmt_value  # the report's number format, shared with the HTML page (fourier_interp.analysis.results)

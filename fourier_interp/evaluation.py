@@ -1,0 +1,264 @@
+"""The evaluation core: a model over the task's full input grid, split metrics, the training
+row sampler and the early-stopping rule — written once, used by every layer above.
+
+Training (:func:`fi.train`, :func:`fi.train_many`), the analyses, the interventions, the
+progress measures and :func:`fi.verify` all get their logits and their losses here, so they
+agree on three things:
+
+* **Chunking.** The grid ``task.inputs`` (``p**k`` rows, first operand slowest) goes through
+  the model :data:`BATCH_ROWS` rows at a time (the p = 113, k = 3 grid has 1.4 M rows), on
+  the model's device, and the pieces are concatenated in order. With ``fwd_hooks`` the
+  default is one pass over the whole grid: an intervention hook may act on the grid as a
+  whole (a frequency ablation transforms it over the operand axes, a mean ablation takes
+  its mean), which a chunk of it would change.
+* **Dtype.** Logits come back as float64 — an exact widening of what the model computed — and
+  every loss is the float64 cross-entropy (:func:`loss_fn`): late in grokking the float32
+  log-softmax rounds the tiny losses away. Accuracies are float64 means.
+* **Validation.** The model must have been built for the task (``model.cfg.p`` / ``cfg.k``,
+  when it has them, equal the task's: an ``InvalidArgumentError`` otherwise), and its output
+  must be ``[batch, p]`` logits (a ``[batch, pos, p]`` output is read at its last position;
+  a tuple at its first element).
+
+This module knows nothing of model families: a model is any ``nn.Module`` mapping
+``[batch, k]`` tokens to logits (with ``fwd_hooks``, a TransformerLens ``HookedRootModule``).
+
+Example:
+    >>> import fourier_interp as fi
+    >>> from fourier_interp.evaluation import grid_logits, split_metrics
+    >>> model, task = fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11)
+    >>> logits = grid_logits(model, task)
+    >>> logits.shape, logits.dtype
+    (torch.Size([121, 11]), torch.float64)
+    >>> split_metrics(logits, task)["test_acc"]
+    1.0
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+
+from .checks import check_hooked, check_model_task, device_of
+from .errors import InvalidArgumentError
+from .tasks import ModularArithmetic
+
+BATCH_ROWS = 8192
+"""Grid rows per forward pass."""
+
+SPLITS = ("train", "test", "all")
+
+FwdHooks = Sequence[tuple[str, Callable]]
+
+
+# ------------------------------------------------------------------ losses
+def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy in float64: late in grokking float32 log-softmax loses the tiny losses."""
+    return F.cross_entropy(logits.double(), labels.to(logits.device))
+
+
+def accuracy_of(logits: Float[Tensor, "n p"], labels: Int[Tensor, " n"]) -> float:
+    """Share of rows whose largest logit is the label (a float64 mean)."""
+    return float((logits.argmax(-1) == labels.to(logits.device)).double().mean())
+
+
+# ------------------------------------------------------------- the grid
+def grid_batches(n: int, batch_rows: int = BATCH_ROWS) -> Iterator[slice]:
+    """``slice``\\ s covering rows ``0..n-1`` in order, ``batch_rows`` at a time."""
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InvalidArgumentError(f"batch_rows={batch_rows!r}: expected a positive int")
+    for start in range(0, n, batch_rows):
+        yield slice(start, min(start + batch_rows, n))
+
+
+def as_logits(out: Any, p: int) -> Float[Tensor, "batch p"]:
+    """A model's output as ``[batch, p]`` float64 logits, or a clear error.
+
+    A tuple is read at its first element (``(logits, cache)``), a ``[batch, pos, p]`` tensor
+    at its last position (where a transformer reads out).
+    """
+    if isinstance(out, tuple):
+        out = out[0]
+    if not isinstance(out, Tensor):
+        raise TypeError(f"the model returned {type(out).__name__}; expected a [batch, p] logits tensor")
+    if out.ndim == 3:
+        out = out[:, -1]
+    if out.ndim != 2 or out.shape[1] != p:
+        raise ValueError(f"the model returned shape {tuple(out.shape)}; expected [batch, p={p}] logits")
+    return out.double()
+
+
+def model_logits(
+    model: nn.Module,
+    inputs: Int[Tensor, "n k"],
+    p: int,
+    fwd_hooks: Optional[FwdHooks] = None,
+    *,
+    forward: Optional[Callable[[Tensor], Any]] = None,
+    batch_rows: Optional[int] = None,
+) -> Float[Tensor, "n p"]:
+    """float64 logits of ``model`` on the rows of ``inputs``, in chunks, on the model's device.
+
+    Args:
+        model: Maps ``[batch, k]`` tokens to ``[batch, p]`` logits.
+        inputs: The rows to run (e.g. ``task.inputs`` or a subset of it).
+        p: The number of answers (checks the output's shape).
+        fwd_hooks: ``[(hook name, fn)]`` attached for this run only (``model.run_with_hooks``,
+            so they are removed afterwards even on an exception); needs a hooked model.
+        forward: What to call instead of ``model`` (e.g. ``model.fast_logits``, or a
+            function that also caches activations); not together with ``fwd_hooks``.
+        batch_rows: Rows per forward pass; ``None``: :data:`BATCH_ROWS`, or every row in
+            one pass when ``fwd_hooks`` are given (see the module docstring).
+    """
+    if fwd_hooks and forward is not None:
+        raise InvalidArgumentError("pass fwd_hooks or forward, not both (hooks need the hooked forward)")
+    if fwd_hooks:
+        check_hooked(model)
+        hooks = list(fwd_hooks)
+        forward = lambda x: model.run_with_hooks(x, fwd_hooks=hooks)  # noqa: E731
+    forward = forward or model
+    if batch_rows is None:
+        batch_rows = max(len(inputs), 1) if fwd_hooks else BATCH_ROWS
+    device = device_of(model)
+    with torch.no_grad():
+        pieces = [as_logits(forward(inputs[rows].to(device)), p) for rows in grid_batches(len(inputs), batch_rows)]
+    if not pieces:
+        return torch.zeros(0, p, dtype=torch.float64, device=device)
+    return torch.cat(pieces)
+
+
+def grid_logits(
+    model: nn.Module,
+    task: ModularArithmetic,
+    fwd_hooks: Optional[FwdHooks] = None,
+    *,
+    forward: Optional[Callable[[Tensor], Any]] = None,
+    batch_rows: Optional[int] = None,
+) -> Float[Tensor, "n p"]:
+    """float64 logits on every row of ``task.inputs``, in order, on the model's device.
+
+    The one way this package runs a model over the grid: chunked (:data:`BATCH_ROWS` rows
+    a pass), checked against the task, with ``fwd_hooks`` attached for this run only (then
+    in one pass by default, so a hook sees the whole grid).
+
+    Args:
+        model: Maps ``[batch, k]`` operand tokens to ``[batch, p]`` logits.
+        task: The task; must be the one the model was built for.
+        fwd_hooks: ``[(hook name, fn)]`` attached for this run (a hooked model).
+        forward: What to call instead of ``model`` (e.g. ``model.fast_logits``).
+        batch_rows: Grid rows per forward pass (``None``: see :func:`model_logits`).
+
+    Raises:
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's.
+    """
+    check_model_task(model, task)
+    return model_logits(model, task.inputs, task.p, fwd_hooks, forward=forward, batch_rows=batch_rows)
+
+
+# ---------------------------------------------------------- split metrics
+def _rows(task: ModularArithmetic, split: str, device: torch.device) -> Tensor:
+    return task.split(split).to(device)
+
+
+def split_loss(logits: Float[Tensor, "n p"], task: ModularArithmetic, split: str = "all") -> float:
+    """float64 cross-entropy of full-grid ``logits`` on a split (``"train"``, ``"test"``, ``"all"``)."""
+    idx = _rows(task, split, logits.device)
+    return float(loss_fn(logits[idx], task.labels.to(logits.device)[idx]))
+
+
+def split_accuracy(logits: Float[Tensor, "n p"], task: ModularArithmetic, split: str = "all") -> float:
+    """Accuracy of full-grid ``logits`` on a split (a float64 mean)."""
+    idx = _rows(task, split, logits.device)
+    return accuracy_of(logits[idx], task.labels.to(logits.device)[idx])
+
+
+def loss_and_accuracy(logits: Float[Tensor, "n p"], task: ModularArithmetic, split: str = "all") -> tuple[float, float]:
+    """``(loss, accuracy)`` of full-grid ``logits`` on a split, both float64."""
+    return split_loss(logits, task, split), split_accuracy(logits, task, split)
+
+
+def split_metrics(logits: Float[Tensor, "n p"], task: ModularArithmetic) -> dict[str, Optional[float]]:
+    """``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` of full-grid logits ``[p**k, p]`` (float64).
+
+    A split with no rows gets ``None`` for both of its numbers.
+    """
+    out: dict[str, Optional[float]] = {}
+    for split in ("train", "test"):
+        if len(task.split(split)) == 0:
+            out[f"{split}_loss"] = out[f"{split}_acc"] = None
+        else:
+            out[f"{split}_loss"], out[f"{split}_acc"] = loss_and_accuracy(logits, task, split)
+    return out
+
+
+def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:
+    """Train/test loss and accuracy of ``model`` on ``task`` (one chunked pass over the full grid, float64).
+
+    Args:
+        model: Maps ``[batch, k]`` tokens to ``[batch, p]`` logits.
+        task: The task the model was built for.
+        forward: What to call instead of ``model`` (e.g. ``model.fast_logits``).
+
+    Raises:
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> fi.evaluate(fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11))["train_acc"]
+        1.0
+    """
+    return split_metrics(grid_logits(model, task, forward=forward), task)
+
+
+def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
+    """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``).
+
+    Runs only that split's rows (chunked, as :func:`grid_logits`).
+
+    Raises:
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's, or
+            ``split`` is not one of the three.
+    """
+    check_model_task(model, task)
+    idx = task.split(split)
+    return accuracy_of(model_logits(model, task.inputs[idx], task.p), task.labels[idx])
+
+
+# ---------------------------------------------------------------- training
+def sample_rows(n_rows: int, batch_size: Optional[int], seed: int, step: int) -> Optional[Int[Tensor, " batch"]]:
+    """The minibatch of one training step: ``batch_size`` row indices into the training split.
+
+    Drawn with replacement by a generator seeded with ``(seed, step)`` alone, so a resumed
+    run, and every seed of :func:`fi.train_many`, draws exactly what a fresh run of that
+    seed would. ``None`` (full batch) when ``batch_size`` is ``None`` or covers the split.
+    Always on the CPU (move the indices to the data).
+    """
+    if batch_size is None or batch_size >= n_rows:
+        return None
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.randint(n_rows, (batch_size,), generator=gen)
+
+
+class EarlyStopping:
+    """The early-stopping rule: stop once test accuracy has been ``>= acc`` for ``patience``
+    consecutive evaluations. An evaluation without a test accuracy (no test split) neither
+    counts nor resets; ``acc=None`` never stops.
+
+    Example:
+        >>> rule = EarlyStopping(acc=0.9, patience=2)
+        >>> [rule.update(a) for a in (0.95, 0.5, 0.95, 0.99)]
+        [False, False, False, True]
+    """
+
+    def __init__(self, acc: Optional[float], patience: int):
+        self.acc, self.patience, self.held = acc, patience, 0
+
+    def update(self, test_acc: Optional[float]) -> bool:
+        """Count one evaluation; True when the run should stop now."""
+        if self.acc is None or test_acc is None:
+            return False
+        self.held = self.held + 1 if test_acc >= self.acc else 0
+        return self.held >= self.patience
