@@ -37,6 +37,7 @@ from .storage import (  # noqa: F401  (the storage layer, below the models; thes
     versions,
     write_tensors,
 )
+from .models._wrapper_io import WRAPPER_CLASS, build as _build, find_class as _find_class, save_wrapper
 from .storage import commit as _commit
 
 
@@ -54,7 +55,7 @@ def save_model(model, path, task=None, history=None, metadata: Optional[dict] = 
     """
     from .models.base import check_saveable
 
-    wrapper = sys.modules.get("fourier_interp.interventions.wrapper")  # not imported: no wrapper exists
+    wrapper = sys.modules.get("fourier_interp.models.wrapper")  # not imported: no wrapper exists
     if wrapper is not None and isinstance(model, wrapper.HookedWrapper):
         return save_wrapper(model, path, task=task, history=history, metadata=metadata)
     check_saveable(model)  # a TypeError naming the fix for anything fi.load could not rebuild
@@ -205,76 +206,8 @@ def _read_task(path: Path, config: dict[str, Any]):
 
 
 # ------------------------------------------------------------- HookedWrapper
-WRAPPER_CLASS = "HookedWrapper"
-
-
-def save_wrapper(wrapped, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
-    """Save a ``fi.HookedWrapper``: its module's weights, class path, ``init_kwargs`` and options.
-
-    The class is recorded as ``"module:qualname"`` and must be findable again: defined at
-    module level (``__main__`` works within the same script or notebook). Before anything
-    is written, ``type(module)(**wrapped.init_kwargs)`` is built once (the global RNG is
-    left as it was) and must have the module's parameter names and shapes, so a checkpoint
-    that :func:`load` could not rebuild is never written.
-
-    Raises:
-        TypeError: the class cannot be found by its name, ``init_kwargs`` is not JSON-safe,
-            or it does not rebuild the module; the message says what to change.
-    """
-    module = wrapped.module
-    cls = type(module)
-    target = f"{cls.__module__}:{cls.__qualname__}"
-    if "<locals>" in cls.__qualname__:
-        raise TypeError(f"cannot save the wrapped {cls.__name__}: its class is defined inside a function ({target}), "
-                        "so fi.load could not find it again; define it at module level")
-    if _find_class(cls.__module__, cls.__qualname__) is not cls:
-        raise TypeError(f"cannot save the wrapped {cls.__name__}: {target} does not name its class (redefined or "
-                        "renamed since); define the class under that name")
-    kwargs = {} if wrapped.init_kwargs is None else wrapped.init_kwargs
-    try:
-        safe = json.loads(json.dumps(kwargs)) == kwargs
-    except (TypeError, ValueError):
-        safe = False
-    if not safe:
-        raise TypeError(f"cannot save the wrapped {cls.__name__}: init_kwargs={kwargs!r} is not JSON-safe "
-                        "(str keys; numbers, strings, bools, None, lists and dicts of them)")
-    hint = ("pass HookedWrapper(module, init_kwargs={...}) the keyword arguments that rebuild it"
-            if wrapped.init_kwargs is None else "fix HookedWrapper's init_kwargs")
-    try:
-        rebuilt = _build(cls, kwargs)
-    except Exception as e:
-        raise TypeError(f"cannot save the wrapped {cls.__name__}: {cls.__name__}(**{kwargs!r}) raised "
-                        f"{type(e).__name__}: {e}; {hint}") from None
-    want = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    got = {name: tuple(t.shape) for name, t in rebuilt.state_dict().items()}
-    if want != got:
-        differ = sorted(set(want) ^ set(got)) or sorted(n for n in want if want[n] != got[n])
-        raise TypeError(f"cannot save the wrapped {cls.__name__}: {cls.__name__}(**{kwargs!r}) builds different "
-                        f"tensors (first differing: {differ[:3]}); {hint}")
-    config = {
-        "model_class": WRAPPER_CLASS,
-        "model_module": type(wrapped).__module__,
-        "config": {k: v for k, v in wrapped.cfg.to_dict().items() if k != "device"},
-        "wrapped": {"class": target, "init_kwargs": kwargs, "trace": wrapped._trace, "blocks": wrapped.blocks_path},
-    }
-    return _commit(Path(path), config, module.state_dict(), task, history, metadata)
-
-
-def _find_class(module_name: str, qualname: str) -> Any:
-    """The object at ``module_name:qualname`` among the modules already imported, or None."""
-    obj = sys.modules.get(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part, None)
-    return obj
-
-
-def _build(cls: type, kwargs: dict[str, Any]) -> torch.nn.Module:
-    with torch.random.fork_rng(devices=[]):  # a module's init draws from the global RNG; leave it as it was
-        return cls(**kwargs)
-
-
 def _load_wrapper(path: Path, config: dict[str, Any]):
-    from .interventions.wrapper import HookedWrapper
+    from .models.wrapper import HookedWrapper
 
     where = path / CONFIG_FILE
     record = config.get("wrapped")

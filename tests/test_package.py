@@ -79,11 +79,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("cli", "__main__", "sweeps.cli")),
 ]
 # Upward imports not yet removed, each with its reason. Keep this empty; an entry is a debt.
-KNOWN_UPWARD = {
-    # fi.load rebuilds a saved fi.HookedWrapper (interventions layer); to be replaced by a loader
-    # the wrapper module registers with checkpoint, or by moving the wrapper below checkpoint.
-    ("fourier_interp.checkpoint", "fourier_interp.interventions.wrapper"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 
 
 def _package_modules() -> dict[str, "Path"]:

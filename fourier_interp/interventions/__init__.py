@@ -7,7 +7,8 @@ function that runs those, so interventions compose with ``run_with_hooks``,
 
 Modules:
 
-* :mod:`.wrapper` — :class:`HookedWrapper`: hook points on a plain PyTorch module's submodules.
+* :class:`HookedWrapper` (defined in :mod:`fourier_interp.models.wrapper`): hook points on a plain PyTorch
+  module's submodules, their inputs and the functional operations in its ``forward``.
 * :mod:`.patching` — :func:`patch_activation`, :class:`Subspace`, patch hooks, clean/corrupted pairs, metrics.
 * :mod:`.sweeps` — patching sweeps: positions x layers (via ``transformer_lens.patching``),
   RNN steps, units and unit clusters, frequency subspaces.
@@ -56,7 +57,7 @@ from .progress import (
 )
 from .results import PatchResult, ResultTable
 from .sweeps import patch_frequencies, patch_positions_layers, patch_steps, patch_sweep, patch_units
-from .wrapper import HookedWrapper, WrapperConfig
+from ..models.wrapper import HookedWrapper, WrapperConfig
 
 __all__ = [
     "HookedWrapper",
