@@ -118,9 +118,9 @@ def test_probes_on_the_users_cached_activations(user_model, task):
 
 
 def test_verify_a_users_model_by_hook_name(trained, task):
-    report = fi.verify(trained, task, neurons="hook_hidden", embed=trained.embed.weight.detach())
+    report = fi.verify(trained, task, hook="hook_hidden", embed=trained.embed.weight.detach())
     assert report.passed and report.algorithm == "clock"
     assert set(report.key_frequencies) <= set(range(1, P // 2 + 1))
     untrained = UserMLP(P, seed=1).eval()
-    control = fi.verify(untrained, task, neurons="hook_hidden", embed=untrained.embed.weight.detach())
+    control = fi.verify(untrained, task, hook="hook_hidden", embed=untrained.embed.weight.detach())
     assert not control.passed

@@ -96,11 +96,16 @@ def test_custom_module_through_hooked_wrapper():
     planted = fi.planted_mlp(p=23, freqs=[4, 9])
     wrapped = fi.HookedWrapper(PlainPlanted(planted), p=23, k=2)
     task = fi.ModularArithmetic(p=23)
-    report = fi.verify(wrapped, task, neurons="act")
+    report = fi.verify(wrapped, task, hook="act")
     assert report.passed and report.key_frequencies == [4, 9]
     assert report.claim("inputs are Fourier-sparse").passed is None  # no embedding named: n/a
-    with pytest.raises(ValueError, match="neurons="):
+    with pytest.raises(ValueError, match="hook="):
         fi.verify(wrapped, task)
+    with pytest.warns(DeprecationWarning, match="hook="):
+        old = fi.verify(wrapped, task, neurons="act")
+    assert old.passed and old.neurons == "act"
+    with pytest.raises(TypeError, match="once"):
+        fi.verify(wrapped, task, hook="act", neurons="other")
 
 
 def test_thresholds_can_be_overridden_and_are_checked():

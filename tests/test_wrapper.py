@@ -335,10 +335,10 @@ def test_probes_at_the_traced_hook(trained, task):
 
 
 def test_verify_through_the_traced_hook(trained, task):
-    report = fi.verify(trained, task, neurons="relu", embed=trained.module.embed.weight.detach())
+    report = fi.verify(trained, task, hook="relu", embed=trained.module.embed.weight.detach())
     assert report.passed and report.algorithm == "clock"
     untrained = fi.HookedWrapper(PlainMLP(seed=1), p=P, k=2)
-    control = fi.verify(untrained, task, neurons="relu", embed=untrained.module.embed.weight.detach())
+    control = fi.verify(untrained, task, hook="relu", embed=untrained.module.embed.weight.detach())
     assert not control.passed
 
 

@@ -336,7 +336,7 @@ with fi.ablate_frequencies(wrapped, small_task, "act", [1, 2, 3]):
 
 # %% [markdown]
 # Finally, verification. A custom model has no `analysis_spec()`, so name its hidden units
-# (`neurons="act"`) and, for the embedding claim, give its token embedding (`[p, d]`; here
+# (`hook="act"`) and, for the embedding claim, give its token embedding (`[p, d]`; here
 # both operands' tables side by side).
 #
 # Expect a pass with a *dense* key-frequency set: a wide power MLP uses every frequency, one
@@ -346,5 +346,5 @@ with fi.ablate_frequencies(wrapped, small_task, "act", [1, 2, 3]):
 
 # %%
 embedding = torch.cat([net.embed_a.weight, net.embed_b.weight], dim=1).detach()
-own_report = fi.verify(wrapped, small_task, neurons="act", embed=embedding)
+own_report = fi.verify(wrapped, small_task, hook="act", embed=embedding)
 print(own_report)

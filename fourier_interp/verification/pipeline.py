@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import fields
 from typing import Optional
 
@@ -30,9 +31,10 @@ from .result import VerificationReport
 def verify(
     model: nn.Module,
     task: ModularArithmetic,
-    neurons: Optional[str] = None,
+    hook: Optional[str] = None,
     embed: Optional[Tensor] = None,
     *,
+    neurons: Optional[str] = None,
     thresholds: Optional[Thresholds] = None,
     history: Optional[History] = None,
     name: Optional[str] = None,
@@ -55,7 +57,9 @@ def verify(
             ``HookedRootModule`` mapping ``[batch, k]`` operands to ``[batch, p]`` logits
             (wrap a plain module with ``fi.HookedWrapper``).
         task: The task; the model is run on its full grid ``task.inputs``.
-        neurons: Hook of the hidden units (required for models without ``analysis_spec``).
+        hook: Hook of the hidden units (required for models without ``analysis_spec``), the
+            ``hook`` of every other analysis and intervention.
+        neurons: Deprecated name of ``hook`` (a ``DeprecationWarning``).
         embed: Token embedding ``[p, d]`` for claim 4 on a custom model (built-in models
             supply theirs); ``None`` there marks the claim not applicable.
         thresholds: A :class:`Thresholds`; single thresholds can also be passed as
@@ -88,14 +92,19 @@ def verify(
     if set(overrides) - allowed:
         raise TypeError(f"verify() got unknown threshold(s) {sorted(set(overrides) - allowed)}; allowed: {sorted(allowed)}")
     th = Thresholds(**{**(thresholds or Thresholds()).to_dict(), **overrides})
+    if neurons is not None:
+        if hook is not None and hook != neurons:
+            raise TypeError(f"verify() got hook={hook!r} and neurons={neurons!r}; give the unit hook once, as hook=")
+        warnings.warn("verify(neurons=...) is deprecated; pass hook=", DeprecationWarning, stacklevel=2)
+        hook = neurons
     spec = model_spec(model)
-    if spec is None and neurons is None:
+    if spec is None and hook is None:
         names = sorted(getattr(model, "hook_dict", {}))
         raise ValueError(
-            f"{type(model).__name__} has no analysis_spec(): name its hidden units with neurons=<hook name> "
+            f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name> "
             f"(hooks include {names[:6]})"
         )
-    neurons = resolve_hook(model, neurons)
+    neurons = resolve_hook(model, hook)
     if embed is None and spec is not None:
         embed = spec.embed
     evidence = spec.evidence if spec is not None else frozenset()
