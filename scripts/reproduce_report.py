@@ -342,7 +342,8 @@ REDUCED_NOTE = ("\n!!! warning \"Reduced run\"\n    This page was written by `--
 HEADER = """
 # Reproductions
 
-The papers' measurements beside ours, over five or more seeds per setting, all from one command:
+The papers' measurements beside ours, over five seeds for each paper's main setting (three,
+or one per training-set size, for the side settings), from one script:
 
 ```bash
 python scripts/reproduce.py run      # trains every sweep below (resumable; about {train_h:.1f} CPU-hours here)
@@ -607,7 +608,7 @@ def notes_zhong(runs) -> str:
     return """
 **Where ours differ, and why.** Our transformer reads the answer at an '=' token with causal
 attention, as Nanda et al.'s does; Zhong et al.'s reads it at the second operand. With
-constant attention the '=' position receives the mean of the operands' residual streams, so
+constant attention the '=' position receives an equal-weight mix of every position's values, so
 the answer depends on the operands only through their sum and the gradient symmetricity is
 exactly 1 by construction (the library detects and reports this as *forced*). Distance
 irrelevance for softmax attention is lower than the paper's ~0.85 and varies more across
