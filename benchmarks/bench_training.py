@@ -218,3 +218,62 @@ def seeds(settings: Settings) -> list[Table]:
                          note=f"{n_seeds} separate runs would be ratio {n_seeds}")
         row.met = row.ratio <= SEEDS_GOAL
     return [table]
+
+
+# ------------------------------------------------------------------- threads
+# A competing process: one torch thread doing dense products without end, like a second
+# training run (or a test suite) sharing the machine.
+_COMPETITOR = ("import torch\ntorch.set_num_threads(1)\na = torch.randn(384, 384)\n"
+               "while True:\n    a = torch.tanh(a @ a)\n")
+
+
+def _competitors(n: int) -> list:
+    import subprocess
+
+    return [subprocess.Popen([sys.executable, "-c", _COMPETITOR]) for _ in range(n)]
+
+
+def threads(settings: Settings) -> list[Table]:
+    """nanda2023 training step at 1 vs 2 intra-op threads, alone and beside competing processes.
+
+    Both thread counts are timed interleaved in this process (the same weights, one step
+    each in turn), first with nothing else started by the benchmark, then with one and
+    with two single-thread competitors (a second run, or a test suite, sharing the cores).
+    The load average before each case is in the note: "alone" is only quiet if the machine
+    was. Ratio = 1 thread / 2 threads: below 1, one thread is faster.
+    """
+    import os
+
+    from fourier_interp.checks import torch_threads
+
+    cores = os.cpu_count() or 1
+    model, task, cfg = fi.from_preset("nanda2023", seed=0)
+    x, y = task.inputs[task.train_idx], task.labels[task.train_idx]
+    runs = {}
+    for n_threads in (1, 2):
+        own = copy.deepcopy(model)  # each thread count trains its own copy
+        runs[n_threads] = _adamw_step(own, own.fast_logits, x, y, cfg)
+
+    def at(n_threads: int) -> Callable[[], None]:
+        def go() -> None:
+            with torch_threads(n_threads):
+                runs[n_threads]()
+        return go
+
+    table = Table(f"threads: nanda2023 training step (fast path), 1 vs 2 torch threads, {cores} cores",
+                  ours="1 thread", reference="2 threads")
+    for n_comp in (0, 1, 2):
+        procs = _competitors(n_comp)
+        try:
+            time.sleep(2.0 if n_comp else 0.0)  # let the competitors start
+            load = os.getloadavg() if hasattr(os, "getloadavg") else None
+            say(f"[threads] {n_comp} competing process(es); load {load}")
+            t = interleaved({"1": at(1), "2": at(2)}, repeats=settings.n(20, 2), warmup=settings.n(3, 1))
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+        label = "alone" if n_comp == 0 else f"{n_comp} competing process{'es' if n_comp > 1 else ''}"
+        timing_row(table, label, t["1"], t["2"],
+                   note="load average " + ("-" if load is None else ", ".join(f"{v:.2f}" for v in load)))
+    return [table]

@@ -98,7 +98,8 @@ _EXPORTS: dict[str, str] = {
     "patch_units": "interventions",
     "patch_frequencies": "interventions",
     "PatchResult": "interventions",
-    "frequency_projection": "interventions",
+    "project_grid_frequencies": "interventions",
+    "frequency_projection": "interventions",  # deprecated name of project_grid_frequencies
     "frequency_ablation_hook": "interventions",
     "ablate_frequencies": "interventions",
     "project_frequencies": "interventions",

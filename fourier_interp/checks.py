@@ -130,25 +130,79 @@ def check_device(device: Any, what: str = "device") -> torch.device:
     return dev
 
 
-def check_threads(threads: Any, what: str = "threads") -> Optional[int]:
-    """``threads`` must be ``None`` (leave torch's setting alone) or an int ``>= 1``."""
-    if threads is None:
-        return None
+Threads = Union[int, str, None]  # an int >= 1, "auto", or None (leave torch's setting alone)
+
+
+def check_threads(threads: Any, what: str = "threads") -> Threads:
+    """``threads`` must be ``None`` (leave torch's setting alone), ``"auto"`` or an int ``>= 1``."""
+    if threads is None or threads == "auto":
+        return threads
     if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"{what} must be None or an int >= 1, got {type(threads).__name__} {threads!r}")
+        raise TypeError(f"{what} must be None, 'auto' or an int >= 1, got {type(threads).__name__} {threads!r}")
     if threads < 1:
-        raise InvalidArgumentError(f"{what}={threads} is not allowed; expected None or an int >= 1")
+        raise InvalidArgumentError(f"{what}={threads} is not allowed; expected None, 'auto' or an int >= 1")
     return threads
 
 
+def _other_runnable(samples: int = 5, pause: float = 0.01) -> Optional[int]:
+    """Runnable tasks on the machine other than the caller (Linux ``/proc/loadavg``), or ``None``.
+
+    The fourth field of ``/proc/loadavg`` counts the tasks runnable *now* (the caller
+    included); the median of a few readings smooths a momentary spike.
+    """
+    import statistics
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/loadavg") as f:
+                counts.append(int(f.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < samples:
+            time.sleep(pause)
+    return max(0, int(statistics.median(counts)) - 1)
+
+
+def auto_threads() -> int:
+    """The intra-op thread count ``threads="auto"`` picks: the cores no other task is using now.
+
+    ``usable cores - other runnable tasks``, at least 1 and at most torch's current
+    setting. With two cores: 2 on a quiet machine, 1 as soon as anything else runs
+    (two threads then wait on each other at every operation: a nanda2023 step took
+    57 ms with 2 threads and 88 ms with 1 alone, but 180 vs 90 ms beside one busy
+    process and 727 vs 158 ms beside two; docs/performance.md). Where the load cannot
+    be read (not Linux), torch's setting.
+
+    Example:
+        >>> import torch
+        >>> from fourier_interp.checks import auto_threads
+        >>> 1 <= auto_threads() <= torch.get_num_threads()
+        True
+    """
+    import os
+
+    current = torch.get_num_threads()
+    others = _other_runnable()
+    if others is None:
+        return current
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(current, cores - others))
+
+
 @contextmanager
-def torch_threads(threads: Optional[int]) -> Iterator[None]:
+def torch_threads(threads: Threads) -> Iterator[None]:
     """Run the block with torch's intra-op thread count set to ``threads``, then restore it.
 
-    ``None`` changes nothing. The previous count is restored in ``finally``, so an
-    exception or interrupt inside the block leaves torch as it was. The setting is
-    process-wide (``torch.set_num_threads``): other Python threads running torch code
-    at the same time see it too.
+    ``None`` changes nothing; ``"auto"`` uses :func:`auto_threads`, read once on entry.
+    The previous count is restored in ``finally``, so an exception or interrupt inside
+    the block leaves torch as it was. The setting is process-wide
+    (``torch.set_num_threads``): other Python threads running torch code at the same
+    time see it too.
 
     Example:
         >>> import torch
@@ -165,6 +219,11 @@ def torch_threads(threads: Optional[int]) -> Iterator[None]:
         yield
         return
     previous = torch.get_num_threads()
+    if threads == "auto":
+        threads = auto_threads()
+    if threads == previous:
+        yield
+        return
     torch.set_num_threads(threads)
     try:
         yield

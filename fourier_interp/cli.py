@@ -47,6 +47,19 @@ def _int_at_least(name: str, minimum: int, why: str = "") -> Callable[[str], int
     return parse
 
 
+def _threads(text: str):
+    """An argparse type for ``--threads``: ``auto`` or an int >= 1."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threads={text!r} is not allowed; expected 'auto' or an int >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"threads={value} is not allowed; expected 'auto' or an int >= 1")
+    return value
+
+
 def _fraction(name: str) -> Callable[[str], float]:
     """An argparse type: a float in ``(0, 1]``."""
 
@@ -75,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint directory written by model.save or `train`")
     v.add_argument("--out", metavar="DIR", help="report directory (default: a new verify-<name>-<time> folder here)")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
-    v.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
-                   help="torch intra-op threads while verifying (default: torch's choice; 1 is best on a busy machine)")
+    v.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="torch intra-op threads while verifying (default auto: the cores no other task is using)")
 
     t = sub.add_parser("train", help="train a model with a preset and save it",
                        description="Train with a preset's settings (overridable) and save the model, history and checkpoints to --out.")
@@ -93,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=_int_at_least("checkpoint-every", 1), metavar="N",
                    help="save a checkpoint every N steps")
     t.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
-    t.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
-                   help="torch intra-op threads while training (default: torch's choice; 1 is best on a busy machine)")
+    t.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+                   help="torch intra-op threads while training (default auto: the cores no other task is using; "
+                        "a fixed N makes runs repeat bit for bit)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, metavar="DIR", help="output directory")

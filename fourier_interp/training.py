@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -72,10 +72,13 @@ class TrainConfig:
             unless hooks are attached to the model, so attached interventions still apply.
         device: Train on this device (default: where the model is). Checked before
             training starts: a device this machine lacks is an ``InvalidArgumentError``.
-        threads: torch's intra-op thread count while :func:`train` runs (``None``: leave
-            torch's setting alone). Set for the call only and restored afterwards, even
-            on an exception; ``1`` is the robust choice on a shared or busy CPU (see
-            docs/performance.md).
+        threads: torch's intra-op thread count while :func:`train` runs. ``"auto"``
+            (default): the cores no other task is using when the call starts, at most
+            torch's setting (all of them on a quiet machine, 1 on a busy 2-core one, where
+            two threads are 2-5x slower than one); an int: exactly that many (runs on a
+            shared machine repeat bit for bit only with a fixed count); ``None``: leave
+            torch's setting alone. Set for the call only and restored afterwards, even on
+            an exception (docs/performance.md).
     """
 
     steps: int = 10_000
@@ -93,7 +96,7 @@ class TrainConfig:
     early_stop_patience: int = 5
     fast: Optional[bool] = None
     device: Optional[str] = None
-    threads: Optional[int] = None
+    threads: Union[int, str, None] = "auto"
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)

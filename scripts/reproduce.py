@@ -87,10 +87,49 @@ PAPER = {
 }
 
 
+def adopt_shipped(out: Path, configs: dict[str, dict]) -> list[str]:
+    """Place each shipped checkpoint that a sweep run made into that run's directory.
+
+    ``scripts/make_pretrained.py --from-sweep`` takes each family's seed-0 checkpoint from
+    a run of these sweeps, and its metadata names the run. A run whose final model exists is
+    only verified again by ``fi.sweep``, so copying the checkpoint back saves training it a
+    second time; the copy is checked to build the run's exact settings first.
+    """
+    import json
+    import shutil
+
+    from fourier_interp.pretrained import PRETRAINED_DIR
+    from fourier_interp.sweeps.config import load_config
+
+    runs = {spec.name: (sweep, spec) for sweep, config in configs.items()
+            for spec in load_config({**config, "name": sweep}).runs}
+    adopted = []
+    for meta_file in sorted(PRETRAINED_DIR.glob("*/config.json")):
+        command = json.loads(meta_file.read_text()).get("metadata", {}).get("command", "")
+        if "(sweep run " not in command:
+            continue
+        run = command.split("(sweep run ", 1)[1].split(")", 1)[0]
+        if run not in runs:
+            continue
+        sweep, spec = runs[run]
+        train_dir = out / sweep / "runs" / run / "train"
+        if (train_dir / "config.json").is_file():
+            continue
+        staged = train_dir.with_name("train.adopting")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(meta_file.parent, staged)
+        staged.rename(train_dir)  # the final model appears whole or not at all
+        adopted.append(f"{meta_file.parent.name} -> {sweep}/{run}")
+    return adopted
+
+
 def run(out: Path, reduced: bool, only: list[str], workers: int, seeds: list[int]) -> None:
     import fourier_interp as fi
 
     configs = sweeps(reduced)
+    if not reduced:
+        for line in adopt_shipped(out, {name: configs[name] for name in only or list(configs)}):
+            print(f"shipped checkpoint reused: {line}")
     for name in only or list(configs):  # in the order asked for
         config = configs[name]
         if seeds:  # a share of the seeds, e.g. on a second machine; the runs' names do not change

@@ -57,7 +57,7 @@ def measure_rangamani(model, task, row) -> dict[str, Any]:
 
     report = fi.analyze_frequencies(model, task)
     weights = {name: set(spectrum.frequencies()) for name, spectrum in report.weights.items()}
-    hidden = set(report.units.frequencies()) if callable(report.units.frequencies) else set(report.units.frequencies)
+    hidden = set(report.units.frequencies())
     shared = sorted(set.intersection(hidden, *weights.values())) if weights else sorted(hidden)
     n_weight = len(weights.get("embed", shared))
     low = weight_low_rank(model)
@@ -77,12 +77,12 @@ def measure_rangamani(model, task, row) -> dict[str, Any]:
         "lowrank_energy": energies,
         "lowrank_min": min(energies.values()),
         "lowrank_max": max(energies.values()),
-        "fit_sum": float((centred - fi.frequency_projection(centred, task, key, "keep", subspace="sum")).norm() / h.norm()),
-        "fit_operands": float((centred - fi.frequency_projection(centred, task, key, "keep", subspace="operands")).norm()
+        "fit_sum": float((centred - fi.project_grid_frequencies(centred, task, key, "keep", subspace="sum")).norm() / h.norm()),
+        "fit_operands": float((centred - fi.project_grid_frequencies(centred, task, key, "keep", subspace="operands")).norm()
                               / h.norm()),
         "fit_operands_harmonics": float(
-            (centred - fi.frequency_projection(centred, task, with_harm, "keep", subspace="operands")).norm() / h.norm()),
-        "fit_readout": float((readout_c - fi.frequency_projection(readout_c, task, key, "keep", subspace="sum")).norm()
+            (centred - fi.project_grid_frequencies(centred, task, with_harm, "keep", subspace="operands")).norm() / h.norm()),
+        "fit_readout": float((readout_c - fi.project_grid_frequencies(readout_c, task, key, "keep", subspace="sum")).norm()
                              / readout.norm()),
         "ablation_order": [int(f) for f in curve.order],
         "ablation_accuracy": [float(a) for a in curve.accuracy],

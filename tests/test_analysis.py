@@ -139,16 +139,16 @@ PLANTED = [(13, 2, "add", [2, 3, 6]), (11, 2, "sub", [2, 3]), (7, 3, "add", [1, 
 def test_planted_mlp_gives_exactly_its_frequencies_every_way(p, k, op, freqs):
     model, task = fi.planted_mlp(p, freqs, k=k, op=op), fi.ModularArithmetic(p=p, k=k, op=op)
     report = fi.analyze_frequencies(model, task)
-    assert report.accuracy == 1.0 and report.key_freqs == freqs and report.agree
+    assert report.accuracy == 1.0 and report.key_frequencies == freqs and report.agree
     assert report.methods == {"weights": freqs, "units": freqs, "logits": freqs}
     assert report.units.share_clustered == 1.0
     assert torch.allclose(report.units.fraction, torch.ones(model.cfg.d_hidden), atol=1e-6)
     assert report.logits.explained(freqs) == pytest.approx(1.0, abs=1e-5)
     assert fi.key_frequencies(model, task) == freqs
     grid = run_grid(model, task, ["hook_post", "hook_pre"])  # a caller's own single pass
-    assert fi.analyze_frequencies(model, task, grid=grid).key_freqs == freqs
+    assert fi.analyze_frequencies(model, task, grid=grid).key_frequencies == freqs
     align = neuron_alignment(model, task)
-    assert align.share_single == 1.0 and align.frequencies == freqs
+    assert align.share_single == 1.0 and align.frequencies() == freqs
     assert align.max_phase_error < 1e-6
     json.dumps(report.to_dict()), json.dumps(align.to_dict())
 
@@ -204,7 +204,7 @@ def test_a_users_own_model_works_from_hook_names_alone():
     planted = fi.planted_mlp(13, [3, 4])
     model, task = TinyPowerNet(planted), fi.ModularArithmetic(p=13)
     report = fi.analyze_frequencies(model, task)  # no spec: logits only
-    assert report.key_freqs == [3, 4] and report.units is None and "weights" not in report.methods
+    assert report.key_frequencies == [3, 4] and report.units is None and "weights" not in report.methods
     assert fi.key_frequencies(model, task, "hook_hidden") == [3, 4]
     assert fi.unit_frequencies(model, task, "hook_hidden").frequencies() == [3, 4]
     assert FourierProbe.from_hook(model, task, "hook_hidden").readable("sum") == [3, 4]
@@ -326,7 +326,7 @@ def test_grid_activations_positions_and_bad_hooks():
 def test_plots_have_one_bar_per_frequency():
     model, task = fi.planted_mlp(11, [2, 5]), fi.ModularArithmetic(p=11)
     report = fi.analyze_frequencies(model, task)
-    fig = plots.frequency_norms(list(report.weights.values()), highlight=report.key_freqs)
+    fig = plots.frequency_norms(list(report.weights.values()), highlight=report.key_frequencies)
     assert len(fig.axes) == 2 and all(len(ax.patches) == 5 for ax in fig.axes)
     assert len(plots.unit_frequencies(report.units).axes[0].patches) == 5
     assert len(plots.logit_frequencies(report.logits).axes[0].patches) == 5
@@ -348,7 +348,7 @@ def test_three_key_frequency_methods_agree_on_a_trained_transformer(grokked):
     report = fi.analyze_frequencies(model, task)
     assert report.accuracy > 0.99
     assert report.agree, report
-    key = report.key_freqs
+    key = report.key_frequencies
     assert 1 <= len(key) <= 7 and report.methods["logits"] == key
     assert report.logits.explained(key) > 0.8
     assert report.units.share_clustered > 0.5

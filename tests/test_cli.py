@@ -122,6 +122,7 @@ NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has
     (["--early-stop", "2"], "early-stop=2 is outside (0, 1]"),
     (["--checkpoint-every", "0"], "checkpoint-every=0 is not allowed"),
     (["--threads", "0"], "argument --threads: threads=0 is not allowed"),
+    (["--threads", "many"], "argument --threads: threads='many' is not allowed; expected 'auto' or an int >= 1"),
     (["--p", "1000", "--k", "3"], "too large a grid"),  # found by the library's own check, before any work
     (["--resume"], "holds no run to continue"),
 ])
@@ -174,3 +175,7 @@ def test_threads_option_trains_and_leaves_torch_as_it_was(tmp_path, capsys):
     assert torch.get_num_threads() == before
     config = json.loads((out / "config.json").read_text())
     assert config["metadata"]["train_config"]["threads"] == 1 and config["metadata"]["step"] == 3
+    out = tmp_path / "auto"  # the default, spelled out
+    assert main(["train", "--model", "mlp", "--p", "5", "--steps", "2", "--threads", "auto", "--quiet", "--out", str(out)]) == 0
+    assert torch.get_num_threads() == before
+    assert json.loads((out / "config.json").read_text())["metadata"]["train_config"]["threads"] == "auto"

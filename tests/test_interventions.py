@@ -57,7 +57,7 @@ def test_ablating_the_planted_set_destroys_the_model_and_other_frequencies_do_no
         assert fi.accuracy(model, task) == 1.0
 
 
-def test_frequency_projection_known_answers():
+def test_project_grid_frequencies_known_answers():
     p, task = 11, fi.ModularArithmetic(11)
     a, b = task.inputs.T.double()
     w = lambda f: 2 * math.pi * f / p
@@ -65,24 +65,35 @@ def test_frequency_projection_known_answers():
     s_op = torch.cos(w(2) * a) * torch.sin(w(4) * b)  # freq 2 on axis a, freq 4 on axis b
     other = torch.cos(w(3) * b) + 0.5           # another frequency plus a constant
     x = torch.stack([s_sum + s_op + other, 2 * s_sum], dim=-1).float()  # trailing axis of 2
-    keep_any = fi.frequency_projection(x, task, [2], mode="keep")
-    keep_sum = fi.frequency_projection(x, task, [2], mode="keep", subspace="sum")
+    keep_any = fi.project_grid_frequencies(x, task, [2], mode="keep")
+    keep_sum = fi.project_grid_frequencies(x, task, [2], mode="keep", subspace="sum")
     torch.testing.assert_close(keep_any[:, 0].double(), s_sum + s_op, atol=1e-5, rtol=0)
     torch.testing.assert_close(keep_sum[:, 0].double(), s_sum, atol=1e-5, rtol=0)
-    torch.testing.assert_close(keep_any + fi.frequency_projection(x, task, [2]), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(keep_any + fi.project_grid_frequencies(x, task, [2]), x, atol=1e-5, rtol=0)
     # mean ablation: nothing in 'remove' mode, the constant in 'keep' mode
-    torch.testing.assert_close(fi.frequency_projection(x, task, [2], mean=True), fi.frequency_projection(x, task, [2]))
-    kept_mean = fi.frequency_projection(x, task, [2], mode="keep", mean=True)
+    torch.testing.assert_close(fi.project_grid_frequencies(x, task, [2], mean=True), fi.project_grid_frequencies(x, task, [2]))
+    kept_mean = fi.project_grid_frequencies(x, task, [2], mode="keep", mean=True)
     torch.testing.assert_close(kept_mean, keep_any + x.mean(0), atol=1e-5, rtol=0)
     # k = 3 and subtraction use the task's signs; trailing shapes are kept
     task3 = fi.ModularArithmetic(7, k=3)
     cos3, _ = sum_directions(7, 3, 2)
     y = torch.stack([cos3] * 6).T.reshape(343, 2, 3)
-    torch.testing.assert_close(fi.frequency_projection(y, task3, [2], mode="keep", subspace="sum"), y, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fi.project_grid_frequencies(y, task3, [2], mode="keep", subspace="sum"), y, atol=1e-5, rtol=0)
     sub = fi.ModularArithmetic(7, op="sub")
     cos_diff, _ = sum_directions(7, 2, 3, signs=[1, -1])
-    assert fi.frequency_projection(cos_diff, sub, [3], subspace="sum").abs().max() < 1e-5
-    assert fi.frequency_projection(cos_diff, fi.ModularArithmetic(7), [3], subspace="sum").abs().max() > 0.5
+    assert fi.project_grid_frequencies(cos_diff, sub, [3], subspace="sum").abs().max() < 1e-5
+    assert fi.project_grid_frequencies(cos_diff, fi.ModularArithmetic(7), [3], subspace="sum").abs().max() > 0.5
+
+
+def test_renamed_names_keep_working_with_a_deprecation_warning():
+    task = fi.ModularArithmetic(11)
+    x = torch.randn(121, 3)
+    with pytest.warns(DeprecationWarning, match="project_grid_frequencies"):
+        old = fi.frequency_projection(x, task, [2], mode="keep")
+    torch.testing.assert_close(old, fi.project_grid_frequencies(x, task, [2], mode="keep"))
+    report = fi.analyze_frequencies(fi.planted_mlp(11, [2, 5]), task)
+    with pytest.warns(DeprecationWarning, match="key_frequencies"):
+        assert report.key_freqs == report.key_frequencies == [2, 5]
 
 
 def test_frequency_hook_rejects_activations_off_the_grid():

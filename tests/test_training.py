@@ -2,6 +2,8 @@
 
 import json
 
+import os
+
 import pytest
 import torch
 
@@ -160,11 +162,34 @@ def test_threads_are_set_for_the_call_only():
     with model.hooks(fwd_hooks=[("hook_post", fail)]), pytest.raises(RuntimeError, match="boom"):
         fi.train(model, task, fi.TrainConfig(steps=3, progress=False, threads=wanted))
     assert torch.get_num_threads() == before  # restored after the exception too
-    fi.train(model, task, fi.TrainConfig(steps=1, progress=False))  # threads=None: left alone
+    fi.train(model, task, fi.TrainConfig(steps=1, progress=False, threads=None))  # None: left alone
+    assert torch.get_num_threads() == before
+    fi.train(model, task, fi.TrainConfig(steps=1, progress=False))  # "auto" (default): restored too
     assert torch.get_num_threads() == before
 
 
-@pytest.mark.parametrize("threads,error", [(0, ValueError), (-2, ValueError), ("2", TypeError), (1.5, TypeError)])
+def test_auto_threads_use_the_idle_cores_only(monkeypatch):
+    """threads="auto": usable cores minus the other runnable tasks, within [1, torch's setting]."""
+    import fourier_interp.checks as checks
+
+    model = fi.HookedMLP(fi.MLPConfig(p=7, form="embed_relu", d_hidden=16, d_embed=8))
+    task = fi.ModularArithmetic(p=7, frac_train=0.5)
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    seen = []
+    with model.hooks(fwd_hooks=[("hook_post", lambda act, hook: seen.append(torch.get_num_threads()))]):
+        for others, wanted in [(0, min(before, cores)), (cores - 1, 1), (cores + 5, 1), (None, before)]:
+            monkeypatch.setattr(checks, "_other_runnable", lambda others=others: others)
+            seen.clear()
+            fi.train(model, task, fi.TrainConfig(steps=2, eval_every=1, progress=False, threads="auto"))
+            assert set(seen) == {wanted}, (others, seen)
+            assert torch.get_num_threads() == before
+    monkeypatch.undo()
+    assert 1 <= checks.auto_threads() <= before  # the real reading (Linux: /proc/loadavg)
+
+
+@pytest.mark.parametrize("threads,error", [(0, ValueError), (-2, ValueError), ("2", TypeError), (1.5, TypeError),
+                                           ("all", TypeError)])
 def test_bad_threads(threads, error):
     with pytest.raises(error, match="threads"):
         fi.TrainConfig(threads=threads)

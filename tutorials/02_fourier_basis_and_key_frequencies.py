@@ -127,7 +127,7 @@ print("share of the non-constant energy in the top 8:", f"{float((norms**2).sort
 
 # %%
 freq_report = fi.analyze_frequencies(model, task)
-plots.frequency_norms(list(freq_report.weights.values()), highlight=freq_report.key_freqs)
+plots.frequency_norms(list(freq_report.weights.values()), highlight=freq_report.key_frequencies)
 
 # %% [markdown]
 # ## 3 · Three methods, one answer
@@ -147,7 +147,7 @@ plots.frequency_norms(list(freq_report.weights.values()), highlight=freq_report.
 
 # %%
 print(freq_report)
-key = freq_report.key_freqs
+key = freq_report.key_frequencies
 print("\nall three methods agree:", freq_report.agree)
 for f in sorted(set().union(*freq_report.methods.values())):
     found_by = [method for method, freqs in freq_report.methods.items() if f in freqs]

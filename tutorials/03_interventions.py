@@ -50,7 +50,7 @@ model, task = fi.load_pretrained("transformer-p113")
 p = task.p
 NEURONS = model.analysis_spec().neurons          # 'blocks.0.mlp.hook_post': [batch, pos, d_mlp]
 freq_report = fi.analyze_frequencies(model, task)
-key = freq_report.key_freqs
+key = freq_report.key_frequencies
 units = freq_report.units                         # neuron -> frequency, clustered or not
 print(f"key frequencies {key}; {units.share_clustered:.0%} of neurons clustered")
 

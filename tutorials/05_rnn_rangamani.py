@@ -238,7 +238,7 @@ fig.tight_layout();
 #
 # 1. `cos/sin(w(a+b))` for each key frequency — the answer's own features, 18 functions;
 # 2. every product `{1, cos wa, sin wa} × {1, cos wb, sin wb}` in which `a` or `b` is at a key
-#    frequency (`fi.frequency_projection(..., subspace="operands", mode="keep")`, the
+#    frequency (`fi.project_grid_frequencies(..., subspace="operands", mode="keep")`, the
 #    complement of the frequency ablation of notebook 03);
 # 3. the same with the key frequencies' second harmonics `2f` added, which a ReLU creates.
 #
@@ -255,7 +255,7 @@ with_harmonics = sorted({g for f in key for g in harmonics(f, p, 2)})
 def relative_error(x, freqs, subspace):
     """|x - fit| / |x| for a least-squares fit by a constant plus the given functions of (a, b)."""
     centred = x - x.mean(0)                                               # the constant is fitted exactly
-    fit = fi.frequency_projection(centred, task, freqs, "keep", subspace=subspace)
+    fit = fi.project_grid_frequencies(centred, task, freqs, "keep", subspace=subspace)
     return float((centred - fit).norm() / x.norm())
 
 

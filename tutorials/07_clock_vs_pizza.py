@@ -109,8 +109,8 @@ p = task.p
 # %%
 freq_reports = {kind: fi.analyze_frequencies(model, t) for kind, (model, t) in models.items()}
 for kind, r in freq_reports.items():
-    print(f"{kind}: key frequencies {r.key_freqs}, {r.units.share_clustered:.0%} of neurons clustered, "
-          f"logits explained {r.logits.explained(r.key_freqs):.3f}")
+    print(f"{kind}: key frequencies {r.key_frequencies}, {r.units.share_clustered:.0%} of neurons clustered, "
+          f"logits explained {r.logits.explained(r.key_frequencies):.3f}")
 
 # %% [markdown]
 # Yes: each uses a handful of frequencies, most neurons are frequency-selective, and the
@@ -197,7 +197,7 @@ print("Zhong et al.: clock ~0.33, pizza ~0.99")
 # carries, 0 for a pure clock and 1 for a pure pizza.
 
 # %%
-forms = {kind: fi.logit_forms(model, t, freq_reports[kind].key_freqs) for kind, (model, t) in models.items()}
+forms = {kind: fi.logit_forms(model, t, freq_reports[kind].key_frequencies) for kind, (model, t) in models.items()}
 for kind, result in forms.items():
     print(f"{kind}: pizza index {result.pizza_index:.3f}; clock forms explain {result.clock_total:.1%} of the variance")
     for f, clock_share, index in zip(result.freqs, result.clock_share, result.pizza_index_by_freq):
@@ -228,7 +228,7 @@ for kind, result in forms.items():
 # power network, notebook 06). Plant both on the trained pizza's key frequencies.
 
 # %%
-planted_freqs = freq_reports["pizza"].key_freqs
+planted_freqs = freq_reports["pizza"].key_frequencies
 planted = {"planted clock": fi.planted_mlp(p, planted_freqs), "planted pizza": fi.planted_pizza(p, planted_freqs)}
 for kind, model in planted.items():
     print(f"{kind:13s} accuracy {fi.accuracy(model, task):.3f}; {fi.distance_irrelevance(model, task)}; "

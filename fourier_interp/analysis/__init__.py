@@ -17,7 +17,7 @@ Definitions and thresholds: docs/analysis.md.
 Example:
     >>> import fourier_interp as fi
     >>> report = fi.analyze_frequencies(fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11))
-    >>> report.key_freqs, report.agree
+    >>> report.key_frequencies, report.agree
     ([2, 5], True)
 """
 

@@ -302,7 +302,7 @@ def analyze_frequencies(
     Example:
         >>> import fourier_interp as fi
         >>> report = fi.analyze_frequencies(fi.planted_mlp(p=11, freqs=[1, 4]), fi.ModularArithmetic(p=11))
-        >>> report.key_freqs, report.methods, report.agree
+        >>> report.key_frequencies, report.methods, report.agree
         ([1, 4], {'weights': [1, 4], 'units': [1, 4], 'logits': [1, 4]}, True)
     """
     check_model(model, check_task(task))
@@ -345,7 +345,7 @@ def analyze_frequencies(
         units=units,
         weights=weights,
         methods=methods,
-        key_freqs=key,
+        key_frequencies=key,
         rule=rule,
         rel_threshold=float(rel_threshold),
     )
@@ -362,4 +362,4 @@ def key_frequencies(model: nn.Module, task: ModularArithmetic, hook: Optional[st
         >>> fi.key_frequencies(fi.planted_mlp(p=13, freqs=[2, 3, 6]), fi.ModularArithmetic(p=13))
         [2, 3, 6]
     """
-    return analyze_frequencies(model, task, hook, **kwargs).key_freqs
+    return analyze_frequencies(model, task, hook, **kwargs).key_frequencies

@@ -201,7 +201,7 @@ def neuron_alignment(
 
     Example:
         >>> import fourier_interp as fi
-        >>> fi.neuron_alignment(fi.planted_mlp(p=11, freqs=[2])).frequencies
+        >>> fi.neuron_alignment(fi.planted_mlp(p=11, freqs=[2])).frequencies()
         [2]
     """
     if task is not None:

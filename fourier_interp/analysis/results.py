@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -226,7 +227,7 @@ class FrequencyReport(Result):
         methods: The key-frequency set found by each method: ``"weights"`` (embedding /
             unembedding / unit-weight spectra), ``"units"`` (clustered hidden units) and
             ``"logits"``; a method without its inputs is absent.
-        key_freqs: The combined set (``rule`` says how it was formed).
+        key_frequencies: The combined set (``rule`` says how it was formed).
     """
 
     p: int
@@ -237,15 +238,15 @@ class FrequencyReport(Result):
     units: Optional[UnitFrequencies]
     weights: dict[str, WeightSpectrum]
     methods: dict[str, list[int]]
-    key_freqs: list[int]
+    key_frequencies: list[int]
     rule: str
     rel_threshold: float
 
     @property
-    def key_frequencies(self) -> list[int]:
-        """The key frequencies: the same list as :attr:`key_freqs`, under the name
-        ``VerificationReport`` and ``fi.key_frequencies`` use."""
-        return self.key_freqs
+    def key_freqs(self) -> list[int]:
+        """Deprecated name of :attr:`key_frequencies` (the name ``VerificationReport`` uses too)."""
+        warnings.warn("FrequencyReport.key_freqs is deprecated; use key_frequencies", DeprecationWarning, stacklevel=2)
+        return self.key_frequencies
 
     @property
     def agree(self) -> bool:
@@ -256,16 +257,16 @@ class FrequencyReport(Result):
     def summary(self) -> dict[str, Any]:
         return {
             "agree": self.agree,
-            "logit_explained_by_key": self.logits.explained(self.key_freqs),
+            "logit_explained_by_key": self.logits.explained(self.key_frequencies),
             "share_clustered": None if self.units is None else self.units.share_clustered,
         }
 
     def __repr__(self) -> str:
         lines = [f"FrequencyReport(p={self.p}, k={self.k}, hook={self.hook!r}, accuracy={self.accuracy:.3f})"]
-        lines.append(f"  key frequencies {self.key_freqs}  ({self.rule})")
+        lines.append(f"  key frequencies {self.key_frequencies}  ({self.rule})")
         for name, freqs in self.methods.items():
             lines.append(f"  {name:<8} {_fmt_freqs(freqs)}")
-        lines.append(f"  logits explained by key frequencies: {self.logits.explained(self.key_freqs):.3f}")
+        lines.append(f"  logits explained by key frequencies: {self.logits.explained(self.key_frequencies):.3f}")
         if self.units is not None:
             lines.append(f"  units clustered: {self.units.share_clustered:.1%}")
         for w in self.weights.values():
@@ -365,15 +366,14 @@ class NeuronAlignment(Result):
         """Single-frequency neurons / live neurons."""
         return float(self.single.sum()) / self.n_live if self.n_live else 0.0
 
-    @property
     def frequencies(self) -> list[int]:
-        """Frequencies used by single-frequency neurons."""
+        """Frequencies used by single-frequency neurons (a method, like every result's ``frequencies()``)."""
         return sorted({int(f) for f in self.freq[self.single].tolist()})
 
     @property
     def coverage(self) -> float:
         """Frequencies used by single-frequency neurons / ``(p-1)//2``."""
-        return len(self.frequencies) / self.n_freq
+        return len(self.frequencies()) / self.n_freq
 
     @property
     def max_phase_error(self) -> float:
@@ -393,7 +393,7 @@ class NeuronAlignment(Result):
             "share_single": self.share_single,
             "n_live": self.n_live,
             "coverage": self.coverage,
-            "frequencies": self.frequencies,
+            "frequencies": self.frequencies(),
             "max_phase_error": self.max_phase_error,
             "margin_ratio": self.margin_ratio,
         }

@@ -28,6 +28,7 @@ from .ablation import (
     ablate_weight_frequencies,
     frequency_ablation_hook,
     frequency_projection,
+    project_grid_frequencies,
     project_frequencies,
     token_weights,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "patch_frequencies",
     "PatchResult",
     "ResultTable",
+    "project_grid_frequencies",
     "frequency_projection",
     "frequency_ablation_hook",
     "FrequencyAblation",

@@ -2,7 +2,7 @@
 
 Over the input grid. An activation computed on ``task.inputs`` in order, ``x[n, ...]`` with
 ``n = p**k``, is a function of the operands ``(a_1, ..., a_k)`` for every trailing index
-(position, unit ...). :func:`frequency_projection` projects it, per trailing index, onto a
+(position, unit ...). :func:`project_grid_frequencies` projects it, per trailing index, onto a
 subspace of functions on the grid:
 
 * ``subspace="operands"`` (default) — the span of the k-D Fourier basis functions in which
@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -56,7 +57,7 @@ SUBSPACES = ("operands", "sum")
 
 
 # ------------------------------------------------------------------ over the grid
-def frequency_projection(
+def project_grid_frequencies(
     x: Float[Tensor, "n *rest"],
     task: ModularArithmetic,
     freqs: Freqs,
@@ -84,7 +85,7 @@ def frequency_projection(
         >>> task = fi.ModularArithmetic(p=7)
         >>> a, b = task.inputs.T.double()
         >>> x = torch.cos(2 * torch.pi * 2 * (a + b) / 7) + torch.cos(2 * torch.pi * 3 * a / 7)
-        >>> kept = fi.frequency_projection(x, task, [2], mode="keep")
+        >>> kept = fi.project_grid_frequencies(x, task, [2], mode="keep")
         >>> torch.allclose(kept, torch.cos(2 * torch.pi * 2 * (a + b) / 7))
         True
     """
@@ -136,7 +137,7 @@ def _sum_component(flat: Tensor, task: ModularArithmetic, freqs: list[int]) -> T
 
 
 class FrequencyAblation:
-    """A hook function ``fn(activation, hook)`` applying :func:`frequency_projection`.
+    """A hook function ``fn(activation, hook)`` applying :func:`project_grid_frequencies`.
 
     Built by :func:`frequency_ablation_hook`; its ``repr`` shows what it removes.
     """
@@ -152,12 +153,12 @@ class FrequencyAblation:
     def __call__(self, activation: Tensor, hook=None) -> Tensor:
         try:
             if self.where is None:
-                return frequency_projection(
+                return project_grid_frequencies(
                     activation, self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
                 )
             index = (slice(None), *self.where)
             out = activation.clone()
-            out[index] = frequency_projection(
+            out[index] = project_grid_frequencies(
                 activation[index], self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
             )
             return out
@@ -188,11 +189,11 @@ def frequency_ablation_hook(
     otherwise the hook raises a ``ValueError`` naming the hook and the shape it expected.
 
     Args:
-        task: As in :func:`frequency_projection`.
-        freqs: As in :func:`frequency_projection`.
-        mode: As in :func:`frequency_projection`.
-        subspace: As in :func:`frequency_projection`.
-        mean: As in :func:`frequency_projection`.
+        task: As in :func:`project_grid_frequencies`.
+        freqs: As in :func:`project_grid_frequencies`.
+        mode: As in :func:`project_grid_frequencies`.
+        subspace: As in :func:`project_grid_frequencies`.
+        mean: As in :func:`project_grid_frequencies`.
         where: Optional index after the batch axis restricting the ablation, e.g. ``-1``
             for the last position of a ``[batch, pos, d]`` activation (the readout
             position); the rest of the activation is left as it was.
@@ -240,6 +241,12 @@ def ablate_frequencies(
     fn = frequency_ablation_hook(task, freqs, mode, subspace=subspace, mean=mean)
     with model.hooks(fwd_hooks=[(name, fn) for name in names]):
         yield model
+
+
+def frequency_projection(*args: Any, **kwargs: Any) -> Tensor:
+    """Deprecated name of :func:`project_grid_frequencies` (same arguments, same result)."""
+    warnings.warn("frequency_projection is deprecated; use project_grid_frequencies", DeprecationWarning, stacklevel=2)
+    return project_grid_frequencies(*args, **kwargs)
 
 
 # ------------------------------------------------------------------ weight space

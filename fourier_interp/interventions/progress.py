@@ -12,7 +12,7 @@ for each answer c a function of the inputs. With ``s = task.signs`` and ``w = 2 
   cross-entropy over ``split`` (default the *training* set). It rises as the model comes to
   rely on ``freqs`` while the training loss stays low.
 
-Both are :func:`~.ablation.frequency_projection` of the logits with ``subspace="sum"``,
+Both are :func:`~.ablation.project_grid_frequencies` of the logits with ``subspace="sum"``,
 computed in float64. :func:`progress_measures` evaluates them, with train/test loss and
 accuracy, the sum of squared weights and the Gini coefficient of the embedding's Fourier
 norms, at every checkpoint of a training run.
@@ -40,18 +40,18 @@ from ..analysis.frequencies import gini as _gini
 from ..evaluation import grid_logits, split_loss, split_metrics
 from ..fourier import Freqs, as_freq_list, frequency_norms
 from ..tasks import ModularArithmetic
-from .ablation import frequency_projection
+from .ablation import project_grid_frequencies
 from .results import ResultTable
 
 
 def restricted_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
     """Full-grid logits keeping only the ``cos/sin(w s.a)`` components of ``freqs``, plus the grid mean."""
-    return frequency_projection(logits.double(), task, freqs, "keep", subspace="sum", mean=True)
+    return project_grid_frequencies(logits.double(), task, freqs, "keep", subspace="sum", mean=True)
 
 
 def excluded_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
     """Full-grid logits with the ``cos/sin(w s.a)`` components of ``freqs`` removed."""
-    return frequency_projection(logits.double(), task, freqs, "remove", subspace="sum")
+    return project_grid_frequencies(logits.double(), task, freqs, "remove", subspace="sum")
 
 
 def restricted_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "all") -> float:

@@ -146,7 +146,7 @@ def claim_units(freq: FrequencyReport, th: Thresholds) -> Claim:
 
 
 def claim_logits(freq: FrequencyReport, task: ModularArithmetic, th: Thresholds) -> Claim:
-    key = freq.key_freqs
+    key = freq.key_frequencies
     value = freq.logits.explained(key) if key else 0.0
     n_freq = n_frequencies(task.p)
     sparsity = (f"uses {len(key)} of {n_freq} frequencies ({len(key) / n_freq:.0%})"
@@ -167,7 +167,7 @@ def _family_share(fractions: Tensor, key: list[int], p: int, order: int) -> floa
 
 def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, th: Thresholds) -> list[Claim]:
     """Claim 4: the embedding's Fourier energy on the key frequencies; each unit's own weights on one."""
-    key, order = freq.key_freqs, freq.units.harmonic_order
+    key, order = freq.key_frequencies, freq.units.harmonic_order
     claims = []
     if embed is not None:
         spectrum = freq.weights.get("embed") or weight_frequencies(embed[: task.p].detach().cpu(), dim=0, name="embed")
@@ -183,7 +183,7 @@ def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, t
             share >= th.unit_weight_share,
             f"{share:.1%} of the {align.n_live} live units (of {len(align.single)}; the rest are switched off) have "
             f"every input vector u_ij and output vector w_i with >= {th.unit_weight_purity} of its energy on one "
-            f"frequency; they cover {len(align.frequencies)} of {align.n_freq} frequencies",
+            f"frequency; they cover {len(align.frequencies())} of {align.n_freq} frequencies",
             figure="unit_weights"))
     if not claims:
         claims.append(Claim("inputs are Fourier-sparse", None, f">= {th.input_fraction}", None,
@@ -223,7 +223,7 @@ def claims_extras(model, task: ModularArithmetic, align, attention_from_eq: Opti
             figure="unit_weights", counted=counted))
         claims.append(Claim(
             "frequency coverage", align.coverage, "finding", None,
-            f"single-frequency neurons use {len(align.frequencies)} of {align.n_freq} frequencies "
+            f"single-frequency neurons use {len(align.frequencies())} of {align.n_freq} frequencies "
             "(Li et al.: all of them at max margin)", counted=False))
         if align.margin is not None:
             ratio = align.margin_ratio

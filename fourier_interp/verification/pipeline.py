@@ -123,7 +123,7 @@ def verify(
             align = neuron_alignment(model, task, threshold=th.unit_weight_purity)
         timings["analysis_s"] = time.perf_counter() - start
 
-        key = freq.key_freqs
+        key = freq.key_frequencies
         claims = [
             claim_accuracy(logits, task, th),
             claim_units(freq, th),
