@@ -172,6 +172,11 @@ def mean_std(values: list[Optional[float]], fmt: str = "{:.3g}") -> str:
     return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
 
 
+def last(values: list) -> Optional[float]:
+    """The last entry of a curve, or ``None`` when the curve is empty (no key frequencies)."""
+    return values[-1] if values else None
+
+
 def ours_header(runs) -> str:
     return f"ours ({len(runs)} seed{'s' if len(runs) != 1 else ''})"
 
@@ -423,12 +428,12 @@ def section_rangamani(runs, frac_runs, fig) -> str:
         ["accuracy after removing 1 key frequency", "largely unchanged", after(1)],
         ["... 2 key frequencies", "", after(2)],
         ["... 3 key frequencies", "degrades drastically with several", after(3)],
-        ["... all key frequencies", "", mean_std([x["ablation_accuracy"][-1] for x in m], "{:.3f}")
+        ["... all key frequencies", "", mean_std([last(x["ablation_accuracy"]) for x in m], "{:.3f}")
          + f" (all = {', '.join(str(len(x['key'])) for x in m)})"],
         ["fewest key frequencies whose removal takes accuracy below 0.5", "several",
          ", ".join(str(collapse_at(x["ablation_accuracy"])) for x in m)],
         ["accuracy after removing as many random non-key frequencies", "—",
-         mean_std([x["control_accuracy"][-1] for x in m], "{:.3f}")],
+         mean_std([last(x["control_accuracy"]) for x in m], "{:.3f}")],
     ]
     text = [
         "## Rangamani (ICASSP 2025)",

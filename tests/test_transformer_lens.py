@@ -542,3 +542,30 @@ def test_attention_view_is_built_offline_with_bundled_javascript(monkeypatch, tw
     from_cache = attention_view(cache, task.inputs, example=9, hook="blocks.0.attn.hook_pattern", heads=[1])
     assert from_cache.head_names == ["L0H1"] and from_cache.tokens == ["1", "2", "="]
     torch.testing.assert_close(from_cache.pattern[0], cache["blocks.0.attn.hook_pattern"][9, 1])
+
+
+@pytest.mark.parametrize("kind", ["OV", "w_in", "w_out"])
+def test_svd_interpreter_reads_singular_vectors_through_the_unembedding(two_layer_ln, kind):
+    """TL's SVDInterpreter: each vector is W_U^T v for a right singular vector v of the matrix (up to
+    sign), with a zero row for '=' (never an answer)."""
+    from transformer_lens import SVDInterpreter
+
+    model, layer, n = two_layer_ln, 1, 3
+    block = model.blocks[layer]
+    if kind == "OV":
+        dense = block.attn.W_V[0] @ block.attn.W_O[0]             # [d_model, d_model], head 0
+    elif kind == "w_in":
+        dense = (block.mlp.W_in * block.ln2.w[:, None]).T          # [d_mlp, d_model]: TL scales by ln2 when unfolded
+    else:
+        dense = block.mlp.W_out                                    # [d_mlp, d_model]
+    vectors = SVDInterpreter(model).get_singular_vectors(kind, layer, num_vectors=n,
+                                                         head_index=0 if kind == "OV" else None)
+    assert vectors.shape == (model.cfg.d_vocab, 1, n)
+    assert torch.count_nonzero(vectors[model.cfg.p]) == 0              # the '=' row
+    s = torch.linalg.svd(dense.detach().double()).S
+    assert (s[:n] - s[1 : n + 1]).abs().min() > 1e-6                 # distinct: each vector is defined up to sign
+    _, _, Vh = torch.linalg.svd(dense.detach().double())
+    by_hand = model.W_U.detach().double().T @ Vh[:n].T                 # [p, n]
+    ours = vectors[: model.cfg.p, 0].double()
+    cosine = F.cosine_similarity(ours, by_hand, dim=0).abs()
+    torch.testing.assert_close(cosine, torch.ones(n, dtype=torch.float64), atol=1e-5, rtol=0)

@@ -301,9 +301,20 @@ class TransformerLensSurface:
         return super().run_with_hooks(*model_args, fwd_hooks=fwd_hooks, bwd_hooks=bwd_hooks, **kwargs)
 
     def tl_parameters(self) -> dict[str, Tensor]:
-        """Weights under TransformerLens names (``embed.W_E``, ``blocks.0.attn.W_Q``, ``unembed.W_U`` ...)."""
-        params = {"embed.W_E": self.W_E, "pos_embed.W_pos": self.W_pos,
-                  "unembed.W_U": self.W_U, "unembed.b_U": self.b_U}
+        """Weights under TransformerLens names (``embed.W_E``, ``blocks.0.attn.W_Q``, ``unembed.W_U`` ...).
+
+        TransformerLens assumes as many output classes as input tokens (``cfg.d_vocab``);
+        this model has one input token more than answers, '='. So ``unembed.W_U`` and
+        ``unembed.b_U`` here carry a zero column for '=' (the model never predicts it),
+        which lets ``transformer_lens.SVDInterpreter`` read singular vectors against the
+        vocabulary; ``model.W_U`` itself is ``[d_model, p]``.
+        """
+        extra = self.cfg.d_vocab - self.cfg.d_vocab_out
+        W_U, b_U = self.W_U, self.b_U
+        if extra > 0:
+            W_U = torch.cat([W_U, W_U.new_zeros(W_U.shape[0], extra)], dim=1)
+            b_U = torch.cat([b_U, b_U.new_zeros(extra)])
+        params = {"embed.W_E": self.W_E, "pos_embed.W_pos": self.W_pos, "unembed.W_U": W_U, "unembed.b_U": b_U}
         for l, block in enumerate(self.blocks):
             for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O"):
                 params[f"blocks.{l}.attn.{name}"] = getattr(block.attn, name)
