@@ -7,7 +7,8 @@ agree on three things:
 
 * **Chunking.** The grid ``task.inputs`` (``p**k`` rows, first operand slowest) goes through
   the model :data:`BATCH_ROWS` rows at a time (the p = 113, k = 3 grid has 1.4 M rows), on
-  the model's device, and the pieces are concatenated in order. With ``fwd_hooks`` the
+  the model's device, and the pieces are concatenated in order. With ``fwd_hooks``, or with
+  hooks already attached to the model (e.g. inside ``fi.ablate_frequencies(...)``), the
   default is one pass over the whole grid: an intervention hook may act on the grid as a
   whole (a frequency ablation transforms it over the operand axes, a mean ablation takes
   its mean), which a chunk of it would change.
@@ -66,6 +67,12 @@ def accuracy_of(logits: Float[Tensor, "n p"], labels: Int[Tensor, " n"]) -> floa
 
 
 # ------------------------------------------------------------- the grid
+def hooks_attached(model: nn.Module) -> bool:
+    """Whether any forward or backward hook is attached to ``model`` or a submodule (HookPoints included)."""
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+               for m in model.modules())
+
+
 def grid_batches(n: int, batch_rows: int = BATCH_ROWS) -> Iterator[slice]:
     """``slice``\\ s covering rows ``0..n-1`` in order, ``batch_rows`` at a time."""
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
@@ -111,7 +118,8 @@ def model_logits(
         forward: What to call instead of ``model`` (e.g. ``model.fast_logits``, or a
             function that also caches activations); not together with ``fwd_hooks``.
         batch_rows: Rows per forward pass; ``None``: :data:`BATCH_ROWS`, or every row in
-            one pass when ``fwd_hooks`` are given (see the module docstring).
+            one pass when ``fwd_hooks`` are given or hooks are attached to the model (see
+            the module docstring).
     """
     if fwd_hooks and forward is not None:
         raise InvalidArgumentError("pass fwd_hooks or forward, not both (hooks need the hooked forward)")
@@ -121,7 +129,7 @@ def model_logits(
         forward = lambda x: model.run_with_hooks(x, fwd_hooks=hooks)  # noqa: E731
     forward = forward or model
     if batch_rows is None:
-        batch_rows = max(len(inputs), 1) if fwd_hooks else BATCH_ROWS
+        batch_rows = max(len(inputs), 1) if (fwd_hooks or hooks_attached(model)) else BATCH_ROWS
     device = device_of(model)
     with torch.no_grad():
         pieces = [as_logits(forward(inputs[rows].to(device)), p) for rows in grid_batches(len(inputs), batch_rows)]

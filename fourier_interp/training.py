@@ -37,6 +37,7 @@ from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_met
     accuracy,
     evaluate,
     grid_logits,
+    hooks_attached,
     loss_fn,
     sample_rows,
     split_metrics,
@@ -291,7 +292,7 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
         start, elapsed, history = _load_state(out_dir, model, optimizer, schedule, cfg)
         history.out_dir = cfg.out_dir
 
-    use_fast = cfg.fast if cfg.fast is not None else not _has_hooks(model)
+    use_fast = cfg.fast if cfg.fast is not None else not hooks_attached(model)
     forward = model.fast_logits if (use_fast and hasattr(model, "fast_logits")) else model
     train_x = task.inputs[task.train_idx].to(device)
     train_y = task.labels[task.train_idx].to(device)
@@ -358,11 +359,6 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
 # ------------------------------------------------------------------ helpers
 def _fmt(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.3f}"
-
-
-def _has_hooks(model: nn.Module) -> bool:
-    hook_points = getattr(model, "hook_dict", {})
-    return any(hp.fwd_hooks or hp.bwd_hooks for hp in hook_points.values())
 
 
 def _save_checkpoint(out_dir: Path, model, task, step: int, history: History) -> None:

@@ -219,3 +219,18 @@ def test_a_verification_report_is_strict_json():
     data = _strict(report.to_json())
     assert data["key_frequencies"] == [2, 5]
     assert all(isinstance(c["name"], str) for c in data["claims"])
+
+
+def test_attached_intervention_hooks_see_the_whole_grid():
+    """Inside fi.ablate_frequencies the grid runs in one pass, also past BATCH_ROWS (p = 97: 9,409 rows):
+    a frequency ablation acts on the grid as a whole, which a chunk of it would break."""
+    from fourier_interp.evaluation import BATCH_ROWS, hooks_attached
+
+    model, task = fi.planted_mlp(97, [3, 7]), fi.ModularArithmetic(97)
+    assert len(task.inputs) > BATCH_ROWS and not hooks_attached(model)
+    with fi.ablate_frequencies(model, task, "hook_post", [5, 11]):  # frequencies the model does not use
+        assert hooks_attached(model)
+        assert fi.accuracy(model, task) == 1.0
+    with fi.ablate_frequencies(model, task, "hook_post", [3, 7]):  # the planted ones
+        assert fi.accuracy(model, task) < 0.1
+    assert not hooks_attached(model) and fi.accuracy(model, task) == 1.0
