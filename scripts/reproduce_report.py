@@ -329,6 +329,7 @@ def write_report(out: Path, docs: Path, configs: dict[str, dict], *, reduced: bo
         n_runs=n_runs, n_failed=sum(r.get("status") == "failed" for r in records),
         train_h=sum(r.get("train_s") or 0 for r in records if r.get("training") != "loaded") / 3600,
         date=time.strftime("%Y-%m-%d"), reduced=REDUCED_NOTE if reduced else "")]
+    parts.append(section_runs(records, configs))
     parts.append(section_nanda(nanda, figs["nanda"]))
     parts.append(section_rangamani(rnn, rnn_frac, figs["rangamani"]))
     parts.append(section_li(li, li_transformer))
@@ -363,8 +364,30 @@ exactly the settings of `scripts/make_pretrained.py`, so it is the shipped check
 `report` loads every finished model and measures it as its paper does; the per-run numbers
 are in [`reproductions/results.csv`](reproductions/results.csv). Numbers are mean ± sample
 standard deviation over seeds. This page: {n_runs} finished runs ({n_failed} failed), written
-{date}. One torch thread per run, two runs at a time on a 2-core machine.
+{date}. One torch thread per run on a 2-core machine, with two to four runs sharing its cores (so
+the `train_s` times in the table are not speed measurements).
 """
+
+
+def section_runs(records, configs: dict[str, dict]) -> str:
+    """Planned against finished runs per sweep, so a shortfall is on the page, not hidden in averages."""
+    from fourier_interp.sweeps.config import load_config
+
+    rows, short = [], []
+    for name, config in configs.items():
+        planned = load_config({**config, "name": name}).runs
+        done = [r for r in records if r["sweep"] == name and r.get("status") == "ok"]
+        failed = [r for r in records if r["sweep"] == name and r.get("status") == "failed"]
+        seeds = sorted({r["spec"]["seed"] for r in done})
+        rows.append([f"`{name}`", len(planned), len(done), len(failed), ", ".join(map(str, seeds)) or "—"])
+        if len(done) < len(planned):
+            short.append(name)
+    text = ["## The runs", table(["sweep", "planned", "finished", "failed", "seeds finished"], rows)]
+    if short:
+        text.append("Not every planned run finished before this page was written (" + ", ".join(f"`{n}`" for n in short)
+                    + "); the tables below average what did. `python scripts/reproduce.py run` trains the rest "
+                    "(finished runs are reused) and `report` rewrites the page.")
+    return "\n\n".join(text)
 
 
 def section_nanda(runs, fig) -> str:
