@@ -569,7 +569,8 @@ def section_verdict(records, controls) -> str:
     rows = []
     for family, runs in families.items():
         failed = [r for r in runs if not r.get("passed")]
-        why = "; ".join(f"{r['run'].rsplit('__', 1)[0]}: {', '.join(r.get('failed_claims') or [])}" for r in failed)
+        why = "; ".join(f"{r['run'].rsplit('__', 1)[0]}: " + ", ".join(
+            f"{c} ({dash(_round((r.get('claims') or {}).get(c)))})" for c in r.get("failed_claims") or []) for r in failed)
         rows.append([family, len(runs), f"{len(runs) - len(failed)}/{len(runs)}", why or "—"])
     not_grokked = [r for r in records if r.get("status") == "ok" and r["sweep"] != "memorisers" and not grokked(r)]
     control_rows = [[r["spec"]["preset"], r["spec"]["seed"], f"{r.get('train_acc', 0):.3f}", f"{r.get('test_acc', 0):.3f}",
@@ -586,9 +587,43 @@ def section_verdict(records, controls) -> str:
         "Negative controls: the same three families at p = 23 with no weight decay and 30% of the inputs for "
         "training, 3,000 steps. They fit the training set and do not generalise; all should fail.",
         table(["preset", "seed", "train acc", "test acc", "verify", "algorithm"], control_rows) if control_rows else "",
-        NOTES.get("verdict", ""),
+        notes_verdict([r for runs in families.values() for r in runs if not r.get("passed")]),
     ]
     return "\n\n".join(text)
+
+
+def _round(value: Any) -> Any:
+    return float(f"{value:.3g}") if isinstance(value, float) else value
+
+
+def notes_verdict(failed) -> str:
+    """Why the grokked runs that fail do so, from their claim values."""
+    if not failed:
+        return ""
+    logits_only = [r for r in failed if r.get("failed_claims") == ["logits are Fourier Multiplication"]]
+    lines = ["**The failures.**"]
+    if logits_only:
+        claims = [r.get("claims") or {} for r in logits_only]
+        sweeps = sorted({r["sweep"] for r in logits_only})
+        lines.append(
+            f"{len(logits_only)} of the {len(failed)} fail only the logits claim ({', '.join(f'`{n}`' for n in sweeps)}): "
+            f"the key frequencies' cos(w(Σa − c)) terms hold "
+            f"{mean_std([c.get('logits are Fourier Multiplication') for c in claims], '{:.2f}')} of the logit variance, "
+            "below the 0.90 the claim asks for, while every other claim holds: the units are frequency-selective "
+            f"({mean_std([c.get('units are frequency-selective') for c in claims], '{:.2f}')}), keeping only those "
+            f"terms gives a loss of {mean_std([c.get('restricted loss near full loss') for c in claims], '{:.1e}')} "
+            f"(restricted loss) and removing them one of "
+            f"{mean_std([c.get('excluded loss far above full loss') for c in claims], '{:.2f}')} (excluded loss). These "
+            "networks compute the answer by Fourier Multiplication and carry, beside it, a quarter of their logit "
+            "variance in terms that never change the argmax. The 0.90 threshold was calibrated on the sparse "
+            "transformers and RNNs and the MLPs at the width bound, where those terms are small; for a k = 3 power "
+            "MLP below the bound it is a false negative. The claim's threshold is left as it is: lowering it to "
+            "pass these runs would have to be checked against the negative controls first.")
+    other = [r for r in failed if r not in logits_only]
+    if other:
+        lines.append("Other failures: " + "; ".join(
+            f"`{r['run'].rsplit('__', 1)[0]}` ({', '.join(r.get('failed_claims') or [])})" for r in other) + ".")
+    return "\n\n".join(lines)
 
 
 NOTES: dict[str, str] = {}
