@@ -517,7 +517,7 @@ def section_li(li: dict[str, list], transformer: list) -> str:
             ["seed", "test acc", "key frequencies", "neurons clustered (pure block)", "logits explained", "verify"],
             [[r["spec"]["seed"], f"{r.get('test_acc') or 0:.3f}", x["key"], pct(x["clustered_pure"]),
               pct(x["logits_explained"]), "PASS" if r.get("passed") else "FAIL"] for r, x in zip(transformer, m)]))
-    text.append(notes_li(li))
+    text.append(notes_li(li, transformer))
     return "\n\n".join(text)
 
 
@@ -583,7 +583,8 @@ def section_verdict(records, controls) -> str:
         table(["family", "grokked runs", "pass", "failures (claims failed)"], rows),
         f"Runs that did not grok within their budget: {len(not_grokked)}"
         + ("" if not not_grokked else " (" + ", ".join(
-            f"{r['run'].rsplit('__', 1)[0]}: {'PASS' if r.get('passed') else 'FAIL'}" for r in not_grokked) + ")") + ".",
+            f"`{r['sweep']}` seed {r['spec']['seed']}: test accuracy {r.get('test_acc') or 0:.3f}, "
+            f"{'PASS' if r.get('passed') else 'FAIL'}" for r in not_grokked) + ")") + ".",
         "Negative controls: the same three families at p = 23 with no weight decay and 30% of the inputs for "
         "training, 3,000 steps. They fit the training set and do not generalise; all should fail.",
         table(["preset", "seed", "train acc", "test acc", "verify", "algorithm"], control_rows) if control_rows else "",
@@ -653,18 +654,24 @@ optimiser; ours is a ReLU RNN with 256 hidden units chosen because it groks reli
 """
 
 
-def notes_li(li) -> str:
-    ratios = [r["measures"]["margin_ratio"] for runs in li.values() for r in runs]
+def notes_li(li, transformer=()) -> str:
+    at_bound = [r for runs in li.values() for r in runs if grokked(r) and r["measures"]["width"] >= r["measures"]["bound"]]
+    ratios = [r["measures"]["margin_ratio"] for r in at_bound]
+    missed = [r for runs in list(li.values()) + [list(transformer)] for r in runs if not grokked(r)]
     return f"""
 **Where ours differ, and why.** The theorem is about the maximum-margin network; ours are
 trained by AdamW with a fixed weight decay and stopped early, so they approach it and do not
 reach it. Coverage and the phase relation hold; the share of single-frequency neurons is
 below 1 because weight decay switches many neurons off and `fi.neuron_alignment` counts a
 live neuron as single-frequency only at purity ≥ 0.9; the margin ratio
-({mean_std(ratios, "{:.2f}")} over all runs above) measures how far from the maximum margin
-training got. Below the width bound the theorem says nothing; the narrow rows show how much
-of the structure survives without it.
-"""
+({mean_std(ratios, "{:.2f}")} over the grokked runs at the width bound) measures how far from the
+maximum margin training got. Below the width bound the theorem says nothing; the narrow rows
+show how much of the structure survives without it (a negative margin: a few inputs are still
+misclassified).
+""" + ("" if not missed else "\n" + "Did not generalise within the budget, so the theorem's measures do not apply: " + "; ".join(
+        f"`{r['sweep']}` seed {r['spec']['seed']} (k = {r.get('k')}, p = {r.get('p')}: train accuracy "
+        f"{r.get('train_acc') or 0:.3f}, test accuracy {r.get('test_acc') or 0:.3f})" for r in missed)
+        + ". These settings need more data or steps than the budget gave them; they are left for a later run.\n")
 
 
 def notes_zhong(runs) -> str:
@@ -716,7 +723,7 @@ def notes_nanda(runs) -> str:
   level until the estimate settles on the circuit's frequencies, then drops within a few
   hundred steps. With a finished run's frequencies given (`fi.ProgressRecorder(freqs)`, or
   `fi.progress_measures` on saved checkpoints) the curve is theirs.
-* *Fewer key frequencies.* {", ".join(str(x["n_key"]) for x in m)} per seed, against 5 for their seed
+* *Key-frequency counts.* {", ".join(str(x["n_key"]) for x in m)} per seed, against 5 for their seed
   and 3–4 for the others they show: the number is seed-dependent in both, and ours is
   the set of frequencies the clustered neurons use (`fi.key_frequencies`).
 * *Clustered share.* Under their pure-block definition {mean_std([x["clustered_pure"] for x in m], "{:.1%}")}
