@@ -144,6 +144,16 @@ def check_threads(threads: Any, what: str = "threads") -> Threads:
     return threads
 
 
+def cpu_count() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def _other_runnable(samples: int = 5, pause: float = 0.01) -> Optional[int]:
     """Runnable tasks on the machine other than the caller (Linux ``/proc/loadavg``), or ``None``.
 
@@ -181,17 +191,11 @@ def auto_threads() -> int:
         >>> 1 <= auto_threads() <= torch.get_num_threads()
         True
     """
-    import os
-
     current = torch.get_num_threads()
     others = _other_runnable()
     if others is None:
         return current
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, min(current, cores - others))
+    return max(1, min(current, cpu_count() - others))
 
 
 @contextmanager

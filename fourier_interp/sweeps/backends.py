@@ -22,18 +22,11 @@ import os
 import re
 from typing import Any, Iterator, Optional, Union
 
+from ..checks import cpu_count  # noqa: F401  (also this module's public name)
 from ..errors import InvalidArgumentError
 from .runner import execute
 
 Outcome = Union[list, BaseException]
-
-
-def cpu_count() -> int:
-    """CPU cores this process may use (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def plan_local(workers: Optional[int], threads: Optional[int], cores: Optional[int] = None) -> tuple[int, int]:
