@@ -51,13 +51,13 @@ def sweeps(reduced: bool) -> dict[str, dict]:
         "li2025-k3-narrow": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2], d_hidden=[88]),
                                  overrides=dict(steps=30_000, early_stop_patience=40, **STOP)),
         "li2025-k4": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2]),
-                          overrides=dict(k=4, p=7, steps=30_000, early_stop_patience=40, **STOP)),
+                          overrides=dict(k=4, p=7, frac_train=0.7, steps=30_000, early_stop_patience=40, **STOP)),
         # ... and the one-layer transformer on k = 3 inputs (Li et al. report similar Fourier structure)
         "li2025-transformer-k3": dict(preset="nanda2023", grid=dict(seed=[0, 1, 2]),
-                                      overrides=dict(k=3, p=13, frac_train=0.5, steps=20_000, early_stop_patience=40,
+                                      overrides=dict(k=3, p=13, frac_train=0.7, steps=20_000, early_stop_patience=40,
                                                      **STOP)),
         # Zhong et al. 2023: softmax vs constant attention (seed 0 = transformer-clock/pizza-p59)
-        "zhong2023": dict(preset="zhong2023-clock", grid=dict(seed=SEEDS, attn_coeff=[1.0, 0.0]),
+        "zhong2023": dict(preset="zhong2023-clock", grid=dict(seed=SEEDS, attn_coeff=[1.0, 0.5, 0.0]),
                           overrides=dict(steps=20_000, early_stop_patience=30, **STOP)),
         # negative controls: no weight decay, small training set: memorise, never generalise
         "memorisers": dict(grid=dict(preset=["nanda2023", "rnn", "li2025-k2"], seed=[0, 1, 2]),
