@@ -51,7 +51,7 @@ def sweeps(reduced: bool) -> dict[str, dict]:
         "li2025-k3-narrow": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2], d_hidden=[88]),
                                  overrides=dict(steps=30_000, early_stop_patience=40, **STOP)),
         "li2025-k4": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2]),
-                          overrides=dict(k=4, p=7, frac_train=0.7, steps=30_000, early_stop_patience=40, **STOP)),
+                          overrides=dict(k=4, p=7, frac_train=0.7, steps=30_000, early_stop_patience=200, **STOP)),
         # ... and the one-layer transformer on k = 3 inputs (Li et al. report similar Fourier structure)
         "li2025-transformer-k3": dict(preset="nanda2023", grid=dict(seed=[0, 1, 2]),
                                       overrides=dict(k=3, p=13, frac_train=0.7, steps=20_000, early_stop_patience=40,
