@@ -780,6 +780,15 @@ def notes_zhong(runs) -> str:
                      + ", ".join(f"{name} ×{n}" for name, n in counts.items())
                      + f" over {len(between)} seeds (Zhong et al. report clock, pizza and other circuits as the "
                      "attention rate moves between its ends).")
+        split = [r for r in between if r.get("algorithm") == "clock" and r["measures"]["gradient_symmetricity"] > 0.8]
+        if split:
+            rate_note += (
+                " The clocks among them have gradient symmetricity "
+                + ", ".join(f"{r['measures']['gradient_symmetricity']:.2f}" for r in split)
+                + ", on the pizza's side of Zhong et al.'s measure: `verify` names the clock from distance "
+                "irrelevance alone (gradient symmetricity is reported, not counted, since constant attention "
+                "forces it to 1), so these runs are clocks by their logits' form but not by their gradients, "
+                "and their name is the less certain one.")
     return f"""
 **Where ours differ, and why.** Our transformer reads the answer at an '=' token with causal
 attention, as Nanda et al.'s does; Zhong et al.'s reads it at the second operand. With
