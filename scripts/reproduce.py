@@ -48,12 +48,12 @@ def sweeps(reduced: bool) -> dict[str, dict]:
                           overrides=dict(p=59, steps=30_000, early_stop_patience=200, **STOP)),
         "li2025-k3": dict(preset="li2025-k3", grid=dict(seed=SEEDS, d_hidden=[352]),
                           overrides=dict(steps=30_000, early_stop_patience=40, **STOP)),
-        "li2025-k3-narrow": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2], d_hidden=[88]),
+        "li2025-k3-narrow": dict(preset="li2025-k3", grid=dict(seed=SEEDS, d_hidden=[88]),
                                  overrides=dict(steps=30_000, early_stop_patience=40, **STOP)),
-        "li2025-k4": dict(preset="li2025-k3", grid=dict(seed=[0, 1, 2]),
+        "li2025-k4": dict(preset="li2025-k3", grid=dict(seed=SEEDS),
                           overrides=dict(k=4, p=7, frac_train=0.7, steps=30_000, early_stop_patience=200, **STOP)),
         # ... and the one-layer transformer on k = 3 inputs (Li et al. report similar Fourier structure)
-        "li2025-transformer-k3": dict(preset="nanda2023", grid=dict(seed=[0, 1, 2]),
+        "li2025-transformer-k3": dict(preset="nanda2023", grid=dict(seed=SEEDS),
                                       overrides=dict(k=3, p=13, frac_train=0.7, steps=20_000, early_stop_patience=40,
                                                      **STOP)),
         # Zhong et al. 2023: softmax vs constant attention (seed 0 = transformer-clock/pizza-p59)
