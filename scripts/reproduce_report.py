@@ -32,9 +32,9 @@ def full_loss(model, task) -> float:
     return float(torch.nn.functional.cross_entropy(logits, task.labels))
 
 
-def measure_nanda(model, task, row) -> dict[str, Any]:
+def measure_nanda(model, task, row, report=None) -> dict[str, Any]:
     """Key frequencies, clustered share (pure block and ours), logits explained, final losses."""
-    report = fi.analyze_frequencies(model, task)
+    report = report or fi.analyze_frequencies(model, task)
     key = [int(f) for f in row["key_frequencies"]]
     units = report.units
     out = {
@@ -53,8 +53,9 @@ def measure_nanda(model, task, row) -> dict[str, Any]:
 
 def measure_transformer_k(model, task, row) -> dict[str, Any]:
     """Nanda et al.'s measures, plus how a median live unit splits its variance over frequencies."""
-    out = measure_nanda(model, task, row)
-    units = fi.analyze_frequencies(model, task).units
+    report = fi.analyze_frequencies(model, task)
+    out = measure_nanda(model, task, row, report)
+    units = report.units
     blocks = units.fraction_by_freq[units.live]  # [live units, frequencies], pure blocks
     out["unit_top_share"] = float(blocks.max(1).values.median()) if len(blocks) else None
     out["unit_block_total"] = float(blocks.sum(1).median()) if len(blocks) else None
