@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "planted_mlp": "models",
     "memorizing_mlp": "models",
     "planted_pizza": "models",
+    "fourier_lookup_mlp": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",
@@ -84,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "distance_irrelevance": "analysis",
     "gradient_symmetricity": "analysis",
     "logit_forms": "analysis",
+    "amplitude_modulation": "analysis",
+    "circularity": "analysis",
     # --- end analysis
     # --- interventions (issue 4): add names here, e.g. "HookedWrapper": "interventions",
     "HookedWrapper": "interventions",
@@ -116,6 +119,8 @@ _EXPORTS: dict[str, str] = {
     "ProgressMeasures": "interventions",
     "ablation_curve": "interventions",
     "AblationCurve": "interventions",
+    "unit_projection": "interventions",
+    "UnitProjection": "interventions",
     # --- end interventions
     # --- verify (issue 5)
     "verify": "verification",

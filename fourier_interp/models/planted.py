@@ -12,6 +12,10 @@
 * :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
   for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
   negative control that verification must reject.
+* :func:`fourier_lookup_mlp` — a lookup table dressed as a clock: Fourier-sparse embeddings,
+  one ReLU unit per input pair, and a clock-shaped readout, so its embeddings, logits and
+  frequency ablations all look like Fourier Multiplication; only its units (each firing on
+  one pair) do not. The hardest negative control.
 
 Example:
     >>> import fourier_interp as fi
@@ -173,3 +177,52 @@ def memorizing_mlp(p: int, k: int = 2, op: str = "add", margin: float = 12.0) ->
         model.W_out[torch.arange(n), task.labels] = margin
         model.b_out.zero_()
     return model
+
+
+def fourier_lookup_mlp(p: int, freqs: Iterable[int], margin: float = 12.0) -> HookedMLP:
+    """A lookup table on Fourier-sparse embeddings with a clock-shaped readout (k = 2).
+
+    The embedding of ``a`` is ``(cos w a, sin w a)`` at each of ``freqs``; unit ``(a0, b0)``
+    computes ``relu(E(a0).E(a) + E(b0).E(b) - 2 n + delta)`` (``n = len(freqs)``), which is
+    positive only at ``(a0, b0)``, and writes ``sum_f cos(w_f (a0 + b0 - c))`` to answer ``c``.
+    So its logits are a clock's (up to scale) and its embedding is sparse on ``freqs``, yet
+    every unit is a lookup entry: its activation over the grid spreads over all frequencies.
+
+    Args:
+        p: Modulus (odd).
+        freqs: The embedding's frequencies, each in ``1..(p-1)//2``.
+        margin: As in :func:`planted_mlp`.
+
+    Returns:
+        A :class:`HookedMLP` (``form="embed_relu"``, ``p**2`` hidden units) in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> model, task = fi.fourier_lookup_mlp(p=11, freqs=[2, 3]), fi.ModularArithmetic(p=11)
+        >>> fi.accuracy(model, task), fi.verify(model, task).algorithm == "non-fourier"
+        (1.0, True)
+    """
+    freqs = sorted({int(f) for f in freqs})
+    if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
+        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+    task = ModularArithmetic(p=p)
+    n_f = len(freqs)
+    model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", combine="concat", d_embed=2 * n_f, d_hidden=task.n))
+    w = 2 * math.pi * torch.tensor(freqs, dtype=torch.float64) / p
+    angles = torch.arange(p, dtype=torch.float64)[:, None] * w  # [p, n_f]
+    embed = torch.cat([angles.cos(), angles.sin()], 1)  # [p, 2 n_f]
+    gap = min(1 - math.cos(2 * math.pi * math.gcd(f, p) / p) for f in freqs)  # the least drop off a unit's own pair
+    a0, b0 = task.inputs[:, 0], task.inputs[:, 1]
+    with torch.no_grad():
+        model.W_E.copy_(embed)
+        model.W_in.copy_(torch.cat([embed[a0], embed[b0]], 1).T)
+        model.b_in.fill_(-(2 * n_f) + gap / 2)
+        c = torch.arange(p, dtype=torch.float64)
+        readout = torch.cos(((a0 + b0)[:, None] - c[None, :])[..., None] * w).sum(-1)  # [pairs, p]
+        model.W_out.copy_(readout / (gap / 2))
+        model.b_out.zero_()
+        logits = model(task.inputs).double()
+        correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+        others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+        model.W_out.mul_(margin / float((correct - others).min()))
+    return model.eval()

@@ -170,7 +170,7 @@ def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float
         "key_frequencies": [int(f) for f in report.key_frequencies],
         "claims": {c.name: _number(c.value) for c in report.claims},
         "claims_passed": {c.name: c.passed for c in report.claims},
-        "failed_claims": [c.name for c in report.failed_claims],
+        "failed_claims": [c.key for c in report.failed_claims],
         "grokked_step": history.grokked_step,
         **phases,
         "final_step": final.get("step"),
