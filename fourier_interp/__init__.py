@@ -121,6 +121,7 @@ _EXPORTS: dict[str, str] = {
     "AblationCurve": "interventions",
     "unit_projection": "interventions",
     "UnitProjection": "interventions",
+    "locate_units": "interventions",
     # --- end interventions
     # --- verify (issue 5)
     "verify": "verification",

@@ -44,38 +44,66 @@ DEFAULT_OUT = ROOT / "sweeps" / "zoo"
 SEEDS = [0, 1, 2]
 P = 31
 
-# how long a grokked run keeps training: 30 evaluations (3,000 steps) past test accuracy 0.99
-GROKKED = dict(early_stop_acc=0.99, early_stop_patience=30)
-ZHONG = dict(p=P, steps=12_000, **GROKKED)
+# how long a grokked run keeps training: 15 evaluations (1,500 steps) past test accuracy 0.99;
+# the transformer classes trained first keep 30 (3,000 steps)
+GROKKED = dict(early_stop_acc=0.99, early_stop_patience=15)
+ZHONG = dict(p=P, steps=12_000, early_stop_acc=0.99, early_stop_patience=30)
+ZHONG59 = dict(p=59, steps=12_000, **GROKKED)
 MEMORISE = dict(frac_train=0.3, weight_decay=0.0, steps=1_500)
 
 # name -> (family, ground truth, why, how it is built)
 CLASSES: dict[str, dict] = {
+    # Zhong et al.'s setting (p = 59), where their measures separate the two algorithms
     "transformer-softmax": dict(
         family="transformer", truth="clock",
-        why="softmax attention: the operands meet multiplicatively in attention; Zhong et al.'s Model A",
+        why="softmax attention at p = 59: the operands meet multiplicatively in attention; Zhong et al.'s Model A",
+        preset="zhong2023-clock", overrides=ZHONG59),
+    "transformer-constant": dict(
+        family="transformer", truth="not-clock",
+        why="constant attention at p = 59: '=' reads the mean of the operands' embeddings; Zhong et al.'s Model B",
+        preset="zhong2023-pizza", overrides=ZHONG59),
+    "mlp-relu-sum": dict(
+        family="mlp", truth="not-clock", why="ReLU MLP on the summed embeddings (homogeneity: pizza-shaped units)",
+        preset="li2025-k2", overrides=dict(p=59, frac_train=0.6, form="embed_relu", combine="sum", steps=15_000,
+                                           **GROKKED)),
+    "wrapper-summed": dict(
+        family="wrapper", truth="not-clock", why="a user's summed-embedding ReLU MLP through HookedWrapper",
+        module="SummedReLU", p=59),
+    "mlp-relu-concat": dict(
+        family="mlp", truth="fourier", why="ReLU MLP on the concatenated embeddings: grokked",
+        preset="li2025-k2", overrides=dict(p=59, frac_train=0.6, form="embed_relu", combine="concat", steps=15_000,
+                                           **GROKKED)),
+    "wrapper-two-tower": dict(
+        family="wrapper", truth="fourier", why="a user's two-tower GELU MLP through HookedWrapper: grokked",
+        module="TwoTowerGELU", p=59),
+    "transformer-rate0.5": dict(
+        family="transformer", truth="fourier",
+        why="attention rate 0.5 at p = 59: Zhong et al. find clocks, pizzas and mixtures here",
+        preset="zhong2023-clock", overrides=dict(attn_coeff=0.5, **ZHONG59)),
+    # the same architectures at p = 31, where the shape measures of the two attention kinds overlap
+    "transformer-softmax-p31": dict(
+        family="transformer", truth="fourier", why="softmax attention at p = 31 (small p: the shape is not settled)",
         preset="zhong2023-clock", overrides=ZHONG),
+    "transformer-constant-p31": dict(
+        family="transformer", truth="fourier", why="constant attention at p = 31 (small p: the shape is not settled)",
+        preset="zhong2023-pizza", overrides=ZHONG),
     "transformer-at-grokking": dict(
         family="transformer", truth="fourier",
         why="the softmax transformer stopped as soon as it generalises (circuit formation)",
         preset="zhong2023-clock", overrides=dict(p=P, steps=12_000, early_stop_acc=0.99, early_stop_patience=1)),
-    "transformer-constant": dict(
-        family="transformer", truth="not-clock",
-        why="constant attention: '=' reads the mean of the operands' embeddings; Zhong et al.'s Model B",
-        preset="zhong2023-pizza", overrides=ZHONG),
-    "transformer-rate0.5": dict(
+    "transformer-rate0.5-p31": dict(
         family="transformer", truth="fourier",
-        why="attention rate 0.5: Zhong et al. find clocks, pizzas and mixtures here",
+        why="attention rate 0.5 at p = 31",
         preset="zhong2023-clock", overrides=dict(attn_coeff=0.5, **ZHONG)),
     "transformer-ln-gelu": dict(
         family="transformer", truth="fourier", why="grokked; LayerNorm and GELU",
         preset="zhong2023-clock", overrides=dict(normalization_type="LN", act_fn="gelu", **ZHONG)),
     "transformer-2layer": dict(
         family="transformer", truth="fourier", why="grokked; two layers",
-        preset="zhong2023-clock", overrides=dict(n_layers=2, **ZHONG)),
+        preset="zhong2023-clock", overrides=dict(n_layers=2, p=P, steps=12_000, **GROKKED)),
     "transformer-sub": dict(
         family="transformer", truth="fourier", why="grokked on a - b",
-        preset="zhong2023-clock", overrides=dict(op="sub", **ZHONG)),
+        preset="zhong2023-clock", overrides=dict(op="sub", p=P, steps=12_000, **GROKKED)),
     "transformer-k3": dict(
         family="transformer", truth="fourier", why="grokked on a + b + c",
         preset="nanda2023", overrides=dict(k=3, p=13, frac_train=0.7, steps=20_000, **GROKKED)),
@@ -94,20 +122,6 @@ CLASSES: dict[str, dict] = {
     "mlp-power-k3-narrow": dict(
         family="mlp", truth="fourier", why="x^3 network below the width bound (a quarter of it)",
         preset="li2025-k3", overrides=dict(p=11, frac_train=0.6, lr=3e-3, d_hidden=40, steps=15_000, **GROKKED)),
-    "mlp-relu-concat": dict(
-        family="mlp", truth="fourier", why="ReLU MLP on the concatenated embeddings: grokked",
-        preset="li2025-k2", overrides=dict(p=P, frac_train=0.6, form="embed_relu", combine="concat", steps=15_000,
-                                           **GROKKED)),
-    "mlp-relu-sum": dict(
-        family="mlp", truth="not-clock", why="ReLU MLP on the summed embeddings (homogeneity: pizza-shaped units)",
-        preset="li2025-k2", overrides=dict(p=P, frac_train=0.6, form="embed_relu", combine="sum", steps=15_000,
-                                           **GROKKED)),
-    "wrapper-two-tower": dict(
-        family="wrapper", truth="fourier", why="a user's two-tower GELU MLP through HookedWrapper: grokked",
-        module="TwoTowerGELU", hook="act2"),
-    "wrapper-summed": dict(
-        family="wrapper", truth="not-clock", why="a user's summed-embedding ReLU MLP through HookedWrapper",
-        module="SummedReLU", hook="act"),
     "memoriser-transformer": dict(
         family="transformer", truth="non-fourier", why="no weight decay, 30% train: held-out accuracy < 0.5",
         preset="zhong2023-clock", overrides=dict(p=P, **MEMORISE)),
@@ -145,7 +159,8 @@ REDUCED = {  # the zoo the test suite runs: one seed, small p, short training (n
 # ------------------------------------------------------------------ building
 def class_p(name: str, reduced: bool) -> int:
     spec = {**CLASSES[name], **(REDUCED.get(name, {}) if reduced else {})}
-    return int(spec.get("overrides", {}).get("p", 23 if reduced else P))
+    return int(spec.get("overrides", {}).get("p", spec.get("p", 23 if reduced else P)) if not (reduced and "module" in
+               spec) else 23)
 
 
 def build_static(name: str, seed: int, reduced: bool):
@@ -221,8 +236,7 @@ def finished(name: str, out: Path, seeds: list[int], reduced: bool):
             if not (train_dir / "config.json").is_file():
                 continue
             model, task = fi.load(train_dir, with_task=True)
-            seed = int(json.loads((run / "result.json").read_text()).get("seed", -1)) if (run / "result.json").is_file() \
-                else -1
+            seed = int(run.name.split("__seed")[1].split("__")[0])  # <preset>__seed<N>__<fingerprint>
             yield seed, model, task, fi.History.load(train_dir)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -257,8 +271,8 @@ def measure(out: Path, names: list[str], seeds: list[int], reduced: bool, thread
             logits = fi.grid_logits(model, task) if hasattr(fi, "grid_logits") else None
             acc = fi.accuracy(model, task, "test" if len(task.test_idx) else "all")
             truth = spec["truth"]
-            if truth == "fourier" and acc < 0.99:  # a run that did not grok is not a grokked Fourier model
-                truth = "not-grokked"
+            if "static" not in spec and truth in ("clock", "not-clock", "fourier") and acc < 0.99:
+                truth = "not-grokked"  # a run that did not generalise is not a grokked model of its class
             if truth == "non-fourier" and "preset" in spec and acc >= 0.5:
                 truth = "not-memorised"
             report = fi.verify(model, task, hook=spec.get("hook"), name=f"{name} seed {seed}")

@@ -59,7 +59,7 @@ from .progress import (
     restricted_loss,
 )
 from .results import PatchResult, ResultTable
-from .units import UnitProjection, project_unit_blocks, unit_projection
+from .units import UnitProjection, UnitScan, candidate_unit_hooks, locate_units, project_unit_blocks, unit_projection
 from .sweeps import patch_frequencies, patch_positions_layers, patch_steps, patch_sweep, patch_units
 from ..models.wrapper import HookedWrapper, WrapperConfig
 
@@ -67,6 +67,9 @@ __all__ = [
     "unit_projection",
     "UnitProjection",
     "project_unit_blocks",
+    "locate_units",
+    "UnitScan",
+    "candidate_unit_hooks",
     "HookedWrapper",
     "WrapperConfig",
     "patch_activation",

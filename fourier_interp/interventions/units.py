@@ -275,3 +275,111 @@ def _device(model: nn.Module) -> torch.device:
     from ..checks import device_of
 
     return device_of(model)
+
+
+@dataclass(repr=False)
+class UnitScan(Result):
+    """Where a model's mechanism lives: :func:`locate_units` over candidate hooks.
+
+    Attributes:
+        rows: One dict per hook: ``hook``, ``units``, ``interaction`` (share of the units'
+            variance over the grid that depends on two or more operands jointly: 0 for a
+            layer that sees one operand, such as a tower of a two-tower network), ``floor``
+            (accuracy with every unit at its mean), ``blocks`` (of :func:`unit_projection`)
+            and ``reason`` (why it was or was not chosen).
+        hook: The chosen hook (``None`` when none qualifies).
+    """
+
+    rows: list[dict[str, Any]]
+    hook: Optional[str]
+
+    def summary(self) -> dict[str, Any]:
+        return {"hook": self.hook}
+
+    def __repr__(self) -> str:
+        lines = [f"UnitScan(chosen {self.hook!r})"]
+        for r in self.rows:
+            lines.append(f"  {r['hook']!r}: {r['units']} units, interaction {r['interaction']:.2f}, floor "
+                         f"{r['floor'] if r['floor'] is None else round(r['floor'], 3)}, blocks {r['blocks']} — "
+                         f"{r['reason']}")
+        return "\n".join(lines)
+
+
+def candidate_unit_hooks(model: nn.Module, task: ModularArithmetic) -> list[str]:
+    """Hooks whose activation on one input is a vector of units ``[batch, units]`` (not the logits, not inputs)."""
+    names = [h for h in model.hook_dict if not (".hook_in" in h or h.endswith("hook_in"))]
+    _, cache = model.run_with_cache(task.inputs[:2].to(_device(model)), names_filter=names)
+    out = []
+    for h in names:
+        act = cache[h] if h in cache else None
+        if act is None or not act.is_floating_point() or act.ndim != 2 or act.shape[1] < 2:
+            continue
+        out.append(h)
+    return out
+
+
+def locate_units(model: nn.Module, task: ModularArithmetic, hooks: Optional[list[str]] = None, *,
+                 max_blocks: int = MAX_BLOCKS, harmonic_order: int = 2, min_interaction: float = 0.1,
+                 floor_max: float = 0.5) -> UnitScan:
+    """Scan a model's hidden layers for the one where its algorithm's units live.
+
+    A candidate qualifies when its units carry the computation (with every unit at its mean,
+    accuracy falls to ``floor_max`` or below), the operands have met there (at least
+    ``min_interaction`` of the units' variance depends on several operands jointly) and it is
+    not the logits. The chosen hook is the qualifying one whose per-unit projection
+    (:func:`unit_projection`) needs the fewest blocks, the latest such layer on a tie (the
+    one the readout reads); if none projects, the latest qualifying layer.
+
+    Args:
+        model: A hooked model (e.g. a ``fi.HookedWrapper`` of a network with several hidden layers).
+        task: The task.
+        hooks: Candidates (default: :func:`candidate_unit_hooks`, in forward order).
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> scan = fi.locate_units(fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11))
+        >>> scan.hook
+        'hook_post'
+    """
+    check_model(model, check_task(task))
+    hooks = candidate_unit_hooks(model, task) if hooks is None else list(hooks)
+    logits, acts = run_grid(model, task, hooks, pos=None)
+    rows = []
+    for h in hooks:
+        x = acts[h].double()
+        row: dict[str, Any] = {"hook": h, "units": x.shape[1], "interaction": 0.0, "floor": None, "blocks": None}
+        if x.shape == logits.shape and torch.allclose(x, logits.to(x), atol=1e-5):
+            row["reason"] = "the logits"
+            rows.append(row)
+            continue
+        coef = _transform(x - x.mean(0), task.p, task.k, inverse=False).pow(2).sum(1)  # [cells]
+        joint = _joint_cells(task.p, task.k)
+        total = float(coef.sum())
+        row["interaction"] = float(coef[joint].sum()) / total if total > 0 else 0.0
+        if row["interaction"] < min_interaction:
+            row["reason"] = "the operands have not met here"
+            rows.append(row)
+            continue
+        res = unit_projection(model, task, h, max_blocks=max_blocks, harmonic_order=harmonic_order, pos=None,
+                              grid=(logits, {h: acts[h]}))
+        row["floor"], row["blocks"] = res.floor_accuracy, res.blocks
+        row["reason"] = ("carries the computation" if res.floor_accuracy <= floor_max
+                         else "paths around these units solve the task")
+        rows.append(row)
+    ok = [r for r in rows if r["floor"] is not None and r["floor"] <= floor_max]
+    projected = [r for r in ok if r["blocks"] is not None]
+    if projected:
+        best = min(r["blocks"] for r in projected)
+        chosen = [r for r in projected if r["blocks"] == best][-1]["hook"]
+    else:
+        chosen = ok[-1]["hook"] if ok else None
+    return UnitScan(rows=rows, hook=chosen)
+
+
+def _joint_cells(p: int, k: int) -> Tensor:
+    """``[p**k]`` mask of the coefficients with two or more non-constant operand axes."""
+    nonconst = (row_frequency(p) != 0).long()
+    count = nonconst
+    for _ in range(k - 1):
+        count = (count[:, None] + nonconst[None, :]).flatten()
+    return count >= 2

@@ -127,9 +127,9 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     # the worst point of the cumulative removal: a unit rich in harmonics beyond the family's
     # order (a planted pizza's |x|) can point the right way again once its low harmonics are all gone
     rise = (max(steps.loss) - steps.loss[0]) / math.log(p)  # the loss's largest rise, in ln p
-    collapsed = min(accs) <= limit or rise >= th.excluded_gap
+    collapsed = min(accs) <= limit or rise >= th.break_loss
     claims = [Claim(
-        "ablating key frequencies breaks the model", ablated, f"<= {limit:.3f} (or loss + {th.excluded_gap} ln p)",
+        "ablating key frequencies breaks the model", ablated, f"<= {limit:.3f} (or loss + {th.break_loss} ln p)",
         floor <= FLOOR_MAX and collapsed,
         f"accuracy {accs[0]:.3f} -> {ablated:.3f} (lowest {min(accs):.3f}; loss up to +{rise:.2f} ln p) removing the "
         f"{len(family)} key "
@@ -182,7 +182,7 @@ def claim_unit_projection(model, task: ModularArithmetic, hook: str, grid, th: T
     """
     res = unit_projection(model, task, hook, max_blocks=th.max_blocks, harmonic_order=harmonic_order, pos=pos,
                           accuracy_drop=th.projection_accuracy_drop, loss_gap=th.projection_loss_gap,
-                          collapse=th.collapse, loss_rise=th.excluded_gap, grid=grid)
+                          collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
     steps = "; ".join(f"{m} block{'s' if m > 1 else ''}: accuracy {a:.3f}, loss {lo:.3g}, rest alone {r:.3f}"
                       for m, a, lo, r in zip(res.counts, res.keep_accuracy, res.keep_loss, res.rest_accuracy))
     if res.blocks is not None:

@@ -61,6 +61,10 @@ class Thresholds:
         projection_accuracy_drop: Core — the projected model's accuracy may fall at most this
             below the model's.
         projection_loss_gap: Core — the projected model's loss may rise at most this times ln p.
+        break_loss: Core — an intervention that should break the model (the key-frequency
+            ablation, the rest of the per-unit projection) does so when accuracy collapses or
+            when the loss rises by at least this times ln p: the right answer's probability
+            falls, on geometric average, below ``p ** -break_loss``.
     """
 
     accuracy: float = 0.99
@@ -82,6 +86,7 @@ class Thresholds:
     max_blocks: int = 3
     projection_accuracy_drop: float = 0.01
     projection_loss_gap: float = 0.1
+    break_loss: float = 0.5
 
     def __post_init__(self):
         for f in fields(self):
@@ -106,7 +111,7 @@ class Thresholds:
         return asdict(self)
 
 
-_UNBOUNDED = ("restricted_gap", "excluded_gap", "phase_error", "projection_loss_gap")  # ln p or radians
+_UNBOUNDED = ("restricted_gap", "excluded_gap", "phase_error", "projection_loss_gap", "break_loss")  # ln p or radians
 _COUNTS = ("max_blocks",)
 
 ROLES = ("core", "clock", "shape", "info")

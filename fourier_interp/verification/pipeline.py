@@ -15,9 +15,11 @@ from ..analysis.grid import model_spec, resolve_hook, run_grid
 from ..checks import device_of
 from ..tasks import ModularArithmetic
 from ..training import History
+from ..interventions import locate_units
 from .algorithm import claims_shape, name_algorithm
 from .causal import claim_unit_projection, claims_causal
 from .claims import (
+    Claim,
     Thresholds,
     claim_accuracy,
     claim_logits,
@@ -67,8 +69,12 @@ def verify(
             ``HookedRootModule`` mapping ``[batch, k]`` operands to ``[batch, p]`` logits
             (wrap a plain module with ``fi.HookedWrapper``).
         task: The task; the model is run on its full grid ``task.inputs``.
-        hook: Hook of the hidden units (required for models without ``analysis_spec``), the
-            ``hook`` of every other analysis and intervention.
+        hook: Hook of the hidden units, the ``hook`` of every other analysis and
+            intervention. Built-in models name theirs; for a model without
+            ``analysis_spec`` (a ``fi.HookedWrapper``) ``None`` scans its hidden layers with
+            :func:`fi.locate_units` and uses the layer where the operands have met, whose
+            units carry the computation and project onto the fewest frequency blocks (the
+            report's ``unit_scan`` claim says which and why).
         neurons: Deprecated name of ``hook`` (a ``DeprecationWarning``).
         embed: Token embedding ``[p, d]`` for claim 4 on a custom model (built-in models
             supply theirs); ``None`` there marks the claim not applicable.
@@ -109,12 +115,15 @@ def verify(
         warnings.warn("verify(neurons=...) is deprecated; pass hook=", DeprecationWarning, stacklevel=2)
         hook = neurons
     spec = model_spec(model)
-    if spec is None and hook is None:
-        names = sorted(getattr(model, "hook_dict", {}))
-        raise ValueError(
-            f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name> "
-            f"(hooks include {names[:6]})"
-        )
+    scan = None
+    if spec is None and hook is None:  # a model of the user's own: find the layer where its units live
+        scan = locate_units(model, task, max_blocks=th.max_blocks)
+        if scan.hook is None:
+            rows = "; ".join(f"{r['hook']}: {r['reason']}" for r in scan.rows)
+            raise ValueError(
+                f"{type(model).__name__} has no analysis_spec() and no hidden layer qualifies as its units ({rows}); "
+                "name them with hook=<hook name>")
+        hook = scan.hook
     neurons = resolve_hook(model, hook)
     if embed is None and spec is not None:
         embed = spec.embed
@@ -179,6 +188,15 @@ def verify(
         extras.update(shape_evidence)
         extras["unit_projection"] = projection
         claims += extra_claims
+        if scan is not None:
+            extras["unit_scan"] = scan
+            claims.append(Claim(
+                "where the units live", None, "finding", None,
+                f"no hook named: scanned {len(scan.rows)} layers and chose {scan.hook!r} (the operands have met there, "
+                "its units carry the computation and project onto the fewest frequency blocks; the latest such layer "
+                "on a tie): " + "; ".join(
+                    f"{r['hook']}: {r['reason']}" + (f", {r['blocks']} blocks" if r["blocks"] else "") for r in scan.rows),
+                key="unit_scan", role="info"))
         if examples is not None:
             extras["attention_examples"] = examples
         by_key = {c.key: c for c in claims}
