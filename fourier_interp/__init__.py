@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     "ModularArithmetic": "tasks",
+    "GroupTask": "tasks",
     "HookedTransformer": "models",
     "TransformerConfig": "models",
     "HookedRNN": "models",

@@ -51,8 +51,9 @@ class Preset:
         task_fields.setdefault("k", model_fields["k"])
         if model_fields.get("p") != task_fields.get("p"):
             task_fields["p"] = model_fields["p"]
-        cfg = self.family.config_class(**model_fields, seed=seed)
         task = ModularArithmetic(**task_fields, seed=seed)
+        model_fields.update(task.config_fields())  # the model records its task (p is the number of tokens)
+        cfg = self.family.config_class(**model_fields, seed=seed)
         return self.family(cfg), task, TrainConfig(**train_fields, seed=seed)
 
 

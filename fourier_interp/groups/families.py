@@ -88,13 +88,13 @@ def cyclic(n: int) -> Group:
 
 
 # ----------------------------------------------------------- multiplicative
-def _is_prime(p: int) -> bool:
+def is_prime(p: int) -> bool:
     return p >= 2 and all(p % d for d in range(2, math.isqrt(p) + 1))
 
 
 def primitive_root(p: int) -> int:
     """The smallest primitive root mod the prime ``p``."""
-    factors = {q for q in range(2, p) if (p - 1) % q == 0 and _is_prime(q)}
+    factors = {q for q in range(2, p) if (p - 1) % q == 0 and is_prime(q)}
     for g in range(2, p):
         if all(pow(g, (p - 1) // q, p) != 1 for q in factors):
             return g
@@ -140,7 +140,7 @@ def multiplicative(p: int) -> MultiplicativeGroup:
         1
     """
     _check_int("p", p, 3)
-    if not _is_prime(p):
+    if not is_prime(p):
         raise InvalidArgumentError(f"p={p} is not prime; multiplicative(p) is Z_p^*, a group only for prime p")
     return MultiplicativeGroup(p)
 

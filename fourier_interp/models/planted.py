@@ -29,7 +29,7 @@ from typing import Iterable, Optional
 
 import torch
 
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask, ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
 
@@ -73,7 +73,7 @@ def planted_mlp(
             u_rows.append(torch.stack([torch.cos(s * w * a + phi) for s, phi in zip(signs, phis)]))  # [k, p]
             w_rows.append(torch.cos(w * a + sum(phis)))
     m = len(u_rows)
-    model = HookedMLP(MLPConfig(p=p, k=k, form="power", d_hidden=m, power=k))
+    model = HookedMLP(MLPConfig(p=p, k=k, op=op, form="power", d_hidden=m, power=k))
     with torch.no_grad():
         model.U.copy_(torch.stack(u_rows).permute(1, 2, 0).float())  # [k, p, m]
         model.W_out.copy_(torch.stack(w_rows).float() / m)
@@ -136,7 +136,7 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
     if op == "sub":  # E(-b) = (cos w b, -sin w b): flip the sine rows of the second operand's block
         second[1::2] *= -1
     d = 2 * n_f
-    model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", d_embed=d, d_hidden=read.shape[1]))
+    model = HookedMLP(MLPConfig(p=p, k=2, op=op, form="embed_relu", d_embed=d, d_hidden=read.shape[1]))
     with torch.no_grad():
         model.W_E.copy_(embed.float())
         model.W_in.copy_(torch.cat([read, second]).float())
@@ -152,22 +152,40 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
     return model
 
 
-def memorizing_mlp(p: int, k: int = 2, op: str = "add", margin: float = 12.0) -> HookedMLP:
+def memorizing_mlp(p: Optional[int] = None, k: int = 2, op: str = "add", margin: float = 12.0, *,
+                   task: Optional[GroupTask] = None) -> HookedMLP:
     """A lookup table: one ReLU unit per input tuple, 100% accurate, no Fourier structure.
 
     Unit ``(a_1..a_k)`` receives ``+1`` from each matching operand and a bias of
     ``-(k - 1)``, so it is 1 exactly on its tuple and 0 elsewhere; it writes ``margin`` to
     its answer's logit (so its loss is as small as a trained model's).
+
+    Args:
+        p, k, op: The task ``fi.ModularArithmetic(p, k, op)``.
+        margin: The logit each unit writes to its answer.
+        task: Any task instead (a ``fi.GroupTask``: a lookup table on a group); then leave
+            ``p`` unset.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> task = fi.GroupTask(fi.groups.symmetric(3))
+        >>> fi.accuracy(fi.memorizing_mlp(task=task), task)
+        1.0
     """
-    task = ModularArithmetic(p=p, k=k, op=op)
-    n = task.n
-    model = HookedMLP(MLPConfig(p=p, k=k, form="embed_relu", d_embed=p, d_hidden=n))
+    if task is None:
+        if p is None:
+            raise TypeError("memorizing_mlp() needs p (with k and op) or task=")
+        task = ModularArithmetic(p=p, k=k, op=op)
+    elif p is not None:
+        raise TypeError("memorizing_mlp() takes p or task=, not both")
+    order, k, n = task.p, task.k, task.n
+    model = HookedMLP(MLPConfig(**task.config_fields(), form="embed_relu", d_embed=order, d_hidden=n))
     with torch.no_grad():
-        model.W_E.copy_(torch.eye(p))
-        w_in = torch.zeros(k, p, n)
+        model.W_E.copy_(torch.eye(order))
+        w_in = torch.zeros(k, order, n)
         for j in range(k):
             w_in[j, task.inputs[:, j], torch.arange(n)] = 1.0
-        model.W_in.copy_(w_in.reshape(k * p, n))
+        model.W_in.copy_(w_in.reshape(k * order, n))
         model.b_in.fill_(-(k - 1))
         model.W_out.zero_()
         model.W_out[torch.arange(n), task.labels] = margin
