@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "planted_mlp": "models",
     "memorizing_mlp": "models",
     "planted_pizza": "models",
+    "planted_gcr": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",

@@ -9,6 +9,8 @@
 * :func:`planted_pizza` — the *pizza* of Zhong et al. (NeurIPS 2023) as a ReLU MLP on the
   summed embeddings ``E(a) + E(b)``: accurate, built on the same Fourier features, but its
   correct logit's size depends on ``a - b``; the model ``fi.verify`` must not call a clock.
+* :func:`planted_gcr` — Chughtai et al.'s group composition via representations on chosen
+  irreps of any finite group: logits exactly ``sum_rho chi_rho(x y z^-1)``.
 * :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
   for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
   negative control that verification must reject.
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import torch
 
+from ..errors import InvalidArgumentError
+from ..groups import Group
 from ..tasks import GroupTask, ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
@@ -190,4 +194,62 @@ def memorizing_mlp(p: Optional[int] = None, k: int = 2, op: str = "add", margin:
         model.W_out.zero_()
         model.W_out[torch.arange(n), task.labels] = margin
         model.b_out.zero_()
+    return model
+
+
+def planted_gcr(group: Group, irreps: Sequence[str], margin: Optional[float] = 12.0) -> HookedMLP:
+    """A network computing group composition via representations (GCR) on exactly ``irreps``.
+
+    Chughtai et al.'s algorithm (ICML 2023) as a square-activation MLP on one-hot operands
+    (k = 2): for each chosen irrep ``rho`` and each index triple ``(a, b, c)``, two units read
+    ``rho(x)[a, b] + rho(y)[b, c]`` and ``rho(x)[a, b] - rho(y)[b, c]``; their squares differ by
+    ``4 rho(x)[a, b] rho(y)[b, c]``, summed over ``b`` that is ``(rho(x) rho(y))[a, c]``, and
+    the readout weights ``rho(z)[a, c]`` give ``tr(rho(x) rho(y) rho(z)^T)``. So the logits
+    are exactly ``const * sum_rho chi_rho(x y z^-1)`` (``rho(z)^T = rho(z^-1)``), which peak
+    at ``z = x y`` when the chosen irreps together are faithful. The group analogue of
+    :func:`planted_mlp` (for Z_p it is the clock on the chosen frequencies).
+
+    Args:
+        group: A :class:`fourier_interp.groups.Group`.
+        irreps: Names of the irreps to plant (``group.irrep_names``).
+        margin: As in :func:`planted_mlp` (``None`` keeps unit-scale readout weights).
+
+    Returns:
+        A :class:`HookedMLP` (``form="power"``, ``power=2``, ``2 sum_rho dim^3`` units) for
+        ``fi.GroupTask(group)``, in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> s4 = fi.groups.symmetric(4)
+        >>> fi.accuracy(fi.planted_gcr(s4, irreps=["(3,1)"]), fi.GroupTask(s4))
+        1.0
+    """
+    if not isinstance(group, Group):
+        raise TypeError(f"group must be a fi.groups.Group, got {type(group).__name__}")
+    names = group.check_irrep_names(irreps)
+    u_left, u_right, w_rows = [], [], []
+    for name in dict.fromkeys(names):
+        rho = group.irrep(name).matrices  # [order, d, d]
+        d = rho.shape[-1]
+        for a, b, c in itertools.product(range(d), repeat=3):
+            for sign in (1.0, -1.0):
+                u_left.append(rho[:, a, b])
+                u_right.append(sign * rho[:, b, c])
+                w_rows.append(sign * rho[:, a, c] / 4)
+    task = GroupTask(group)
+    m = len(w_rows)
+    model = HookedMLP(MLPConfig(**task.config_fields(), form="power", d_hidden=m, power=2))
+    with torch.no_grad():
+        model.U.copy_(torch.stack([torch.stack(u_left, 1), torch.stack(u_right, 1)]).float())  # [2, order, m]
+        model.W_out.copy_(torch.stack(w_rows).float())
+        if margin is not None:
+            logits = model(task.inputs).double()
+            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+            gap = float((correct - others).min())
+            if gap <= 0:
+                raise InvalidArgumentError(
+                    f"irreps={names} are not faithful together on {group.name} (some x y != z ties or beats the right "
+                    "answer); add an irrep whose kernel is trivial, or pass margin=None")
+            model.W_out.mul_(margin / gap)
     return model
