@@ -399,7 +399,18 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
     return IrrepReport(task, hook, logit_res, units, weights, list(logit_res.key))
 
 
+TIE_TOLERANCE = 1e-4  # a right answer must beat every other logit by more than float32 rounding of O(10) logits
+
+
 def irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: Sequence[str], mode: str = "remove") -> float:
-    """Accuracy on the whole grid with :func:`irrep_ablation_hook` at ``hook``."""
-    logits = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))])
-    return float((logits.argmax(-1).cpu() == task.labels).double().mean())
+    """Accuracy on the whole grid with :func:`irrep_ablation_hook` at ``hook``.
+
+    A row counts as right only when its answer's logit beats every other by more than
+    :data:`TIE_TOLERANCE`: an ablation that leaves the logits constant (up to rounding
+    noise) scores 0, not whatever the noise happens to pick.
+    """
+    logits = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]).cpu()
+    labels = task.labels[:, None]
+    correct = logits.gather(1, labels).squeeze(1)
+    others = logits.scatter(1, labels, float("-inf")).max(1).values
+    return float((correct > others + TIE_TOLERANCE).double().mean())

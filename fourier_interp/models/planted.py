@@ -165,7 +165,9 @@ def memorizing_mlp(p: Optional[int] = None, k: int = 2, op: str = "add", margin:
     its answer's logit (so its loss is as small as a trained model's).
 
     Args:
-        p, k, op: The task ``fi.ModularArithmetic(p, k, op)``.
+        p: With ``k`` and ``op``, the task ``fi.ModularArithmetic(p, k, op)``.
+        k: Number of operands.
+        op: ``"add"``, ``"sub"`` or ``"mul"``.
         margin: The logit each unit writes to its answer.
         task: Any task instead (a ``fi.GroupTask``: a lookup table on a group); then leave
             ``p`` unset.
