@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     "ModularArithmetic": "tasks",
+    "GroupTask": "tasks",
     "HookedTransformer": "models",
     "TransformerConfig": "models",
     "HookedRNN": "models",
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "memorizing_mlp": "models",
     "planted_pizza": "models",
     "fourier_lookup_mlp": "models",
+    "planted_gcr": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",

@@ -42,7 +42,7 @@ from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_met
     sample_rows,
     split_metrics,
 )
-from .tasks import ModularArithmetic
+from .tasks import GroupTask, ModularArithmetic
 
 GROK_ACC = 0.99
 STATE_DIR = "trainer_state"
@@ -256,8 +256,8 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
             back (see ``fi.save``); raised before the first step.
     """
     cfg = cfg or TrainConfig()
-    if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a ModularArithmetic, got {type(task).__name__}")
+    if not isinstance(task, GroupTask):
+        raise TypeError(f"task must be a fi.ModularArithmetic or fi.GroupTask, got {type(task).__name__}")
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     check_model_task(model, task)

@@ -64,7 +64,7 @@ def test_unknown_names_raise_attribute_error():
 #     only the analyses; ``verification`` builds its report and renders it through ``report``
 #     (``VerificationReport.to_html``), so ``report`` sits below ``verification``.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "tasks", "catalog", "jsonio", "checks")),
+    ("foundation", ("errors", "groups", "tasks", "catalog", "jsonio", "checks")),
     ("fourier", ("fourier",)),
     ("storage", ("storage",)),
     ("models", ("models",)),

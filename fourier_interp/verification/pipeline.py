@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..analysis import analyze_frequencies, neuron_alignment
 from ..analysis.grid import model_spec, resolve_hook, run_grid
 from ..checks import device_of
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask, ModularArithmetic
 from ..training import History
 from ..interventions import locate_units
 from .algorithm import claims_shape, name_algorithm
@@ -101,8 +101,16 @@ def verify(
         >>> pizza.passed, str(pizza.algorithm)
         (False, 'pizza')
     """
+    if isinstance(task, GroupTask) and (not isinstance(task, ModularArithmetic) or task.op == "mul"):
+        # any other group (and multiplication, Z_p^* in log coordinates): the claims in irreps
+        from .groups import verify_group
+
+        if embed is not None or history is not None or embed_hook is not None or neurons is not None:
+            raise TypeError("verify() on a group task takes model, task, hook=, thresholds=, name= and thresholds "
+                            "as keywords (see fi.verification.groups.verify_group)")
+        return verify_group(model, task, hook, thresholds=thresholds, name=name, **overrides)
     if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a fourier_interp.ModularArithmetic, got {type(task).__name__}")
+        raise TypeError(f"task must be a fourier_interp.ModularArithmetic or GroupTask, got {type(task).__name__}")
     if thresholds is not None and not isinstance(thresholds, Thresholds):
         raise TypeError(f"thresholds must be a fi.Thresholds, got {type(thresholds).__name__}")
     allowed = {f.name for f in fields(Thresholds)}
