@@ -308,14 +308,22 @@ class UnitScan(Result):
 def candidate_unit_hooks(model: nn.Module, task: ModularArithmetic) -> list[str]:
     """Hooks whose activation on one input is a vector of units ``[batch, units]`` (not the logits, not inputs)."""
     names = [h for h in model.hook_dict if not (".hook_in" in h or h.endswith("hook_in"))]
-    _, cache = model.run_with_cache(task.inputs[:2].to(_device(model)), names_filter=names)
+    batch = 3 if task.p != 3 else 5  # a batch size no weight slice shares
+    _, cache = model.run_with_cache(task.inputs[:batch].to(_device(model)), names_filter=names)
     out = []
     for h in names:
         act = cache[h] if h in cache else None
-        if act is None or not act.is_floating_point() or act.ndim != 2 or act.shape[1] < 2:
+        if (act is None or not act.is_floating_point() or act.ndim != 2 or act.shape[0] != batch
+                or act.shape[1] < 2):
             continue
         out.append(h)
-    return out
+    # one name per activation: a module's output and the traced operation that made it (``act`` and
+    # ``act.mul``) are the same tensor; keep the shorter name
+    kept: list[str] = []
+    for h in sorted(out, key=len):
+        if not any(cache[h].shape == cache[g].shape and torch.equal(cache[h], cache[g]) for g in kept):
+            kept.append(h)
+    return [h for h in out if h in kept]
 
 
 def locate_units(model: nn.Module, task: ModularArithmetic, hooks: Optional[list[str]] = None, *,
