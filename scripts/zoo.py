@@ -144,7 +144,7 @@ CLASSES: dict[str, dict] = {
 }
 
 REDUCED = {  # the zoo the test suite runs: one seed, small p, short training (names must still hold)
-    "transformer-softmax": dict(overrides=dict(p=23, frac_train=0.8, lr=3e-3, steps=2_500, early_stop_acc=0.99,
+    "transformer-softmax-p31": dict(overrides=dict(p=23, frac_train=0.8, lr=3e-3, steps=2_500, early_stop_acc=0.99,
                                                early_stop_patience=15)),
     "mlp-relu-sum": dict(overrides=dict(p=23, frac_train=0.8, form="embed_relu", combine="sum", lr=3e-3,
                                         steps=2_500, early_stop_acc=0.99, early_stop_patience=15)),
