@@ -14,6 +14,8 @@ about tables or plots.
   ``cluster="local"`` runs the jobs as local processes (submitit's LocalExecutor).
 
 Ray and submitit are optional: a backend that needs one that is missing says what to install.
+Importing this module imports neither them nor torch (the command line's parser reads
+:data:`BACKENDS` from here); :func:`runner.execute` is imported where jobs are run.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import os
 import re
 from typing import Any, Iterator, Optional, Union
 
-from ..checks import cpu_count  # noqa: F401  (also this module's public name)
 from ..errors import InvalidArgumentError
-from .runner import execute
 
 Outcome = Union[list, BaseException]
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (:func:`fourier_interp.checks.cpu_count`, imported when called)."""
+    from ..checks import cpu_count as count
+
+    return count()
 
 
 def plan_local(workers: Optional[int], threads: Optional[int], cores: Optional[int] = None) -> tuple[int, int]:
@@ -70,6 +77,8 @@ class LocalBackend:
         self.workers, self.threads = plan_local(workers, threads)
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
+        from .runner import execute
+
         if self.workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 yield job, execute(job)
@@ -128,6 +137,8 @@ class RayBackend:
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
         import ray
+
+        from .runner import execute
 
         started = False
         if not ray.is_initialized():
@@ -232,6 +243,8 @@ class SlurmBackend:
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
         import submitit
+
+        from .runner import execute
 
         executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         executor.update_parameters(**self.params)

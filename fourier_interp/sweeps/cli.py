@@ -1,9 +1,11 @@
 """``fourier-interp sweep CONFIG.toml --out DIR``: the command-line face of :func:`fi.sweep`.
 
 :func:`add_sweep_parser` adds the subcommand to the ``fourier-interp`` parser and
-:func:`cmd_sweep` runs it. Importing this module does not import torch, so ``--help`` and
-argument errors answer at once. Exit status: 0 when every run finished (whatever its
-verdict), 1 when a run failed (its row records why), 2 on bad input.
+:func:`cmd_sweep` runs it. Importing this module does not import torch (the sweep machinery
+is imported inside :func:`cmd_sweep`), so ``--help`` and argument errors answer at once.
+``--example NAME`` runs a config shipped with the package instead of a file. Exit status: 0
+when every run finished (whatever its verdict), 1 when a run failed (its row records why), 2
+on bad input.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import UsageError, _int_at_least
-from .backends import BACKENDS
+from .._cliargs import UsageError, int_at_least
+from .backends import BACKENDS  # torch-free at import
+from .examples import example_path, list_examples
 
 
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,22 +26,24 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
                     "[overrides]), verify every run, write DIR/results.parquet and DIR/plots/. Finished runs "
                     "are reused: run the same command again to resume an interrupted sweep. Exit 0 when every "
                     "run finished, 1 if one failed, 2 on bad input.")
-    s.add_argument("config", metavar="CONFIG.toml", help="the sweep config")
+    s.add_argument("config", metavar="CONFIG.toml", nargs="?", help="the sweep config (or --example NAME)")
+    s.add_argument("--example", metavar="NAME", choices=list_examples(),
+                   help=f"a sweep config shipped with the package instead of a file: {', '.join(list_examples())}")
     s.add_argument("--out", required=True, metavar="DIR", help="the sweep's directory (runs, table, plots)")
     s.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default: local)")
-    s.add_argument("--workers", type=_int_at_least("workers", 1), metavar="N",
+    s.add_argument("--workers", type=int_at_least("workers", 1), metavar="N",
                    help="runs at once (local, ray); workers x threads may not exceed the cores (default: fill them)")
-    s.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
+    s.add_argument("--threads", type=int_at_least("threads", 1), metavar="N",
                    help="torch threads per run (default 1, or the cores divided among --workers)")
     s.add_argument("--address", metavar="ADDR", help="ray: the cluster to connect to (default: start a local instance)")
     slurm = s.add_argument_group("slurm (submitit)")
     slurm.add_argument("--partition", help="SLURM partition")
     slurm.add_argument("--time", metavar="T", help="time limit per job: minutes or [D-]HH:MM:SS (default 60)")
-    slurm.add_argument("--cpus", type=_int_at_least("cpus", 1), metavar="N", help="CPUs per job (default: --threads or 1)")
+    slurm.add_argument("--cpus", type=int_at_least("cpus", 1), metavar="N", help="CPUs per job (default: --threads or 1)")
     slurm.add_argument("--mem", metavar="M", help="memory per job, e.g. 8G")
-    slurm.add_argument("--gpus", type=_int_at_least("gpus", 0), metavar="N", help="GPUs per job")
+    slurm.add_argument("--gpus", type=int_at_least("gpus", 0), metavar="N", help="GPUs per job")
     slurm.add_argument("--account", help="SLURM account")
-    slurm.add_argument("--parallelism", type=_int_at_least("parallelism", 1), metavar="N",
+    slurm.add_argument("--parallelism", type=int_at_least("parallelism", 1), metavar="N",
                        help="array tasks running at once")
     slurm.add_argument("--no-array", action="store_true", help="one job per run instead of one job array")
     slurm.add_argument("--slurm-cluster", choices=("slurm", "local", "debug"),
@@ -72,21 +77,25 @@ def cmd_sweep(args) -> int:
     """Run ``fourier-interp sweep``; returns the exit status."""
     from pathlib import Path
 
-    from ..checkpoint import CheckpointError
-    from ..errors import InvalidArgumentError
-
+    if (args.config is None) == (args.example is None):
+        raise UsageError("fourier-interp sweep: give a config file or --example NAME, not both and not neither "
+                         f"(examples: {', '.join(list_examples())})")
+    config_path = Path(args.config) if args.config is not None else example_path(args.example)
     slurm = _slurm_options(args)
     if args.address is not None and args.backend != "ray":
         raise UsageError(f"--address belongs to --backend ray, not --backend {args.backend}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
+    # the arguments are checked: now the sweep machinery (torch) is worth importing
+    from ..checkpoint import CheckpointError
+    from ..errors import InvalidArgumentError
     from .api import sweep
     from .config import load_config
     from .runner import plan, read_result
 
     try:
-        config = load_config(Path(args.config))
+        config = load_config(config_path)
         if args.dry_run:
             for spec in config.runs:
                 done = read_result(out, spec, config.verify)
