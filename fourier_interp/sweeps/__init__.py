@@ -28,7 +28,14 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and the API reference read; at run time each loads on first use
+    from .api import SweepResult, sweep
+    from .backends import LocalBackend, RayBackend, SlurmBackend, cpu_count, plan_local
+    from .config import RunSpec, SweepConfig, load_config
+    from .examples import example_path, list_examples
+    from .tracking import SweepLogger, WandbLogger
 
 # public name -> the module of this package that defines it (imported on first use)
 _EXPORTS: dict[str, str] = {
