@@ -8,7 +8,8 @@ and collects their reports into one table. Nothing below imports it.
     backends.py  local process pool, Ray, SLURM via submitit: one interface
     table.py     the results table (Parquet, CSV) and the summary plots
     tracking.py  optional loggers (Weights & Biases, offline)
-    api.py       fi.sweep and SweepResult
+    api.py       fi.sweep and SweepResult; status and collect for a detached sweep
+    slurm.py     SLURM jobs that requeue on their time limit and are submitted once
     examples.py  the sweep configs shipped with the package
     cli.py       the ``fourier-interp sweep`` subcommand
 
@@ -31,7 +32,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and the API reference read; at run time each loads on first use
-    from .api import SweepResult, sweep
+    from .api import SweepResult, collect, status, sweep
     from .backends import LocalBackend, RayBackend, SlurmBackend, cpu_count, plan_local
     from .config import RunSpec, SweepConfig, load_config
     from .examples import example_path, list_examples
@@ -41,6 +42,8 @@ if TYPE_CHECKING:  # what type checkers and the API reference read; at run time 
 _EXPORTS: dict[str, str] = {
     "sweep": "api",
     "SweepResult": "api",
+    "status": "api",
+    "collect": "api",
     "SweepConfig": "config",
     "RunSpec": "config",
     "load_config": "config",
