@@ -179,3 +179,18 @@ def test_status_before_any_job_says_what_the_next_sweep_would_do(tmp_path):
     run = fi.sweeps.load_config(quick).runs[0].name
     (out / "runs" / run / "result.json").unlink()
     assert [s["state"] for s in fi.sweeps.status(out)] == ["verify"]
+
+
+@pytest.mark.slow
+def test_a_job_that_reaches_its_time_limit_is_requeued_from_its_checkpoint(tmp_path):
+    # submitit's local executor enforces the limit itself: a 45 s limit, signalled 30 s before it
+    out = tmp_path / "sweep"
+    limit = {"local_timeout_min": 45 / 60}
+    long_run = {**RUN, "overrides": {**RUN["overrides"], "steps": 3 * STEPS}}  # longer than the 15 s before the signal
+    result = fi.sweep(long_run, out, backend="slurm", threads=1,
+                      slurm={"cluster": "local", "cpus": 1, "max_timeouts": 4, "extra": limit}, **QUIET)
+    row = result.table.iloc[0]
+    logs = "".join(p.read_text() for p in (out / "slurm").glob("*_log.*"))
+    assert row["status"] == "ok" and row["final_step"] == 3 * STEPS, logs[-2000:]
+    assert "this job is timed-out" in logs and "Requeued job" in logs
+    assert row["training"] == "resumed" and 1 <= int(row["resumed_from_step"]) < 3 * STEPS
