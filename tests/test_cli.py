@@ -120,6 +120,9 @@ TORCH_FREE = [
     ["sweep", "--out", "x"],
     ["sweep", "--example", "sweep-small", "--out", "x", "--partition", "a"],
     ["sweep", "--example", "sweep-small", "--out", "x", "--address", "auto"],
+    ["sweep", "status"],
+    ["sweep", "collect", "x", "--out", "y"],
+    ["sweep", "--example", "sweep-small", "--out", "x", "--detach"],
 ]
 
 

@@ -140,9 +140,6 @@ def cmd_sweep(args) -> int:
 
 def _follow_up(args) -> int:
     """``sweep status DIR`` and ``sweep collect DIR``: read a sweep's directory, run nothing."""
-    from ..errors import InvalidArgumentError
-    from .api import collect, status
-
     if args.dir is None:
         raise UsageError(f"fourier-interp sweep {args.config}: give the sweep's directory, e.g. "
                          f"fourier-interp sweep {args.config} sweeps/small")
@@ -150,6 +147,9 @@ def _follow_up(args) -> int:
                                         ("--dry-run", args.dry_run or None)) if value]
     if ignored:
         raise UsageError(f"fourier-interp sweep {args.config} takes only the sweep's DIR, not {', '.join(ignored)}")
+    from ..errors import InvalidArgumentError
+    from .api import collect, status
+
     try:
         if args.config == "status":
             states = status(args.dir)
