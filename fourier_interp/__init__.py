@@ -135,6 +135,8 @@ _EXPORTS: dict[str, str] = {
     "AttentionView": "report.attention",
     "ModelCache": "models.running",
     "process_weights": "models.weight_processing",
+    "export_tl": "models.transformer_bridge",
+    "import_tl_checkpoint": "models.transformer_bridge",
     "Algorithm": "verification",
     "Thresholds": "verification",
     "Claim": "verification",

@@ -49,6 +49,37 @@ STATE_DIR = "trainer_state"
 CHECKPOINTS_DIR = "checkpoints"
 
 
+# ------------------------------------------------------- stopping on request (a cluster's signal)
+class StopRequested(BaseException):
+    """Raised by :func:`train` after :func:`request_stop`: the run saved a checkpoint and its trainer
+    state at step ``step``, and ``train(..., resume=True)`` continues it. A ``BaseException``, like
+    ``KeyboardInterrupt``, so code that records a run's errors lets it through."""
+
+    def __init__(self, step: int):
+        super().__init__(f"training stopped on request at step {step}; resume=True continues it")
+        self.step = step
+
+
+_stop_requested = False
+
+
+def request_stop(requested: bool = True) -> None:
+    """Ask a running :func:`train` that saves to ``cfg.out_dir`` to stop at the end of its step.
+
+    It saves a checkpoint and the trainer state, then raises :class:`StopRequested`. Safe to
+    call from a signal handler (it sets a flag); ``request_stop(False)`` clears it. Training
+    without an ``out_dir`` has nowhere to save and ignores the request.
+
+    Example:
+        >>> import signal
+        >>> from fourier_interp.training import request_stop
+        >>> previous = signal.signal(signal.SIGUSR2, lambda signum, frame: request_stop())  # doctest: +SKIP
+        >>> request_stop(False)  # clear it again
+    """
+    global _stop_requested
+    _stop_requested = bool(requested)
+
+
 @dataclass
 class TrainConfig:
     """Optimisation settings. Defaults are nanda2023's (AdamW, lr 1e-3, wd 1, betas 0.9/0.98).
@@ -342,6 +373,11 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and out_dir is not None:
                 _save_checkpoint(out_dir, model, task, step, history)
                 save_state(step)
+            elif _stop_requested and out_dir is not None and step < cfg.steps:
+                _save_checkpoint(out_dir, model, task, step, history)
+                save_state(step)
+            if _stop_requested and out_dir is not None and step < cfg.steps:
+                raise StopRequested(step)
     finally:
         bar.close()
 

@@ -27,7 +27,6 @@ from fourier_interp.sweeps import load_config, plan_local, sweep
 from fourier_interp.sweeps.backends import cpu_count, parse_gb, parse_minutes
 from fourier_interp.sweeps.table import claim_column
 
-ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {"p": 11, "steps": 200, "eval_every": 50, "frac_train": 0.8, "d_model": 16, "d_mlp": 32, "n_heads": 2, "d_head": 8}
 CONFIG = {"name": "tiny", "preset": "zhong2023-clock", "grid": {"seed": [0, 1], "attn_coeff": [0.0, 1.0]}, "overrides": TINY}
@@ -322,9 +321,14 @@ def test_config_expands_families_presets_and_per_preset_overrides():
     assert load_config({"preset": "zhong2023-clock", "grid": {"attn_coeff": [0, 1]}}).runs[0].overrides == {"attn_coeff": 0.0}
 
 
-def test_example_config_is_valid():
-    config = load_config(ROOT / "examples" / "sweep-small.toml")
+def test_example_configs_are_valid():
+    from fourier_interp.sweeps.examples import example_path, list_examples
+
+    config = load_config(example_path("sweep-small"))
     assert config.name == "clock-vs-pizza-small" and len(config.runs) == 4 and config.varied == ["seed", "attn_coeff"]
+    assert all(load_config(example_path(name)).runs for name in list_examples())
+    with pytest.raises(InvalidArgumentError, match="'nope' is not a shipped sweep config"):
+        example_path("nope")
 
 
 def test_toml_errors_name_the_file(tmp_path):
