@@ -215,7 +215,8 @@ def unit_projection(
         model: Any hooked model mapping ``[batch, k]`` operands to ``[batch, p]`` logits.
         task: The task; the model runs on its whole grid.
         hook: The unit hook (default: the model's ``analysis_spec().neurons``).
-        max_blocks: Largest count tried (and always fewer than all ``(p-1)//2`` frequencies).
+        max_blocks: Largest count tried; never more than a third of the ``(p-1)//2``
+            frequencies (at least 1), or a unit that needs many frequencies would pass.
         harmonic_order: Harmonics in a frequency's family (default: the model's nonlinearity).
         pos: Position of a ``[batch, pos, units]`` hook to project (default the last, the
             readout); ``None`` for a hook without positions.
@@ -224,8 +225,8 @@ def unit_projection(
 
     Example:
         >>> import fourier_interp as fi
-        >>> lookup = fi.memorizing_mlp(p=11)
-        >>> fi.unit_projection(lookup, fi.ModularArithmetic(p=11)).blocks is None
+        >>> lookup = fi.memorizing_mlp(p=13)
+        >>> fi.unit_projection(lookup, fi.ModularArithmetic(p=13)).blocks is None
         True
     """
     check_model(model, check_task(task))
@@ -251,8 +252,8 @@ def unit_projection(
     target = max(chance, floor)
     limit = target + collapse * (1 - target)
     ln_p = math.log(task.p)
-    # a unit that needs every frequency is not frequency-selective: the counts stop short of all of them
-    counts = list(range(1, max(1, min(max_blocks, n_frequencies(task.p) - 1)) + 1))
+    # a unit that needs many of the frequencies is not frequency-selective: at most a third of them
+    counts = list(range(1, max(1, min(max_blocks, n_frequencies(task.p) // 3)) + 1))
     keep_acc, keep_loss, rest_acc, rest_loss, works, breaks, chosen_at = [], [], [], [], [], [], {}
     for m in counts:
         kept, rest, chosen = project_unit_blocks(x, task.p, task.k, m, order)
