@@ -39,6 +39,8 @@ SMALL_RUNS = {
     "rnn": ("rnn", dict(p=23, frac_train=0.8, d_hidden=128, steps=4000)),
     "mlp_k2": ("li2025-k2", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000)),
     "mlp_k3": ("li2025-k3", dict(p=11, frac_train=0.6, lr=3e-3, steps=3000)),
+    "transformer_k3": ("nanda2023", dict(k=3, p=11, frac_train=0.8, lr=3e-3, steps=6000)),
+    "transformer_sub": ("nanda2023", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000, op="sub")),
 }
 
 

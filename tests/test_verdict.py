@@ -227,6 +227,28 @@ def test_centred_distance_irrelevance_ignores_a_shift_on_planted_models():
 
 
 # ------------------------------------------------------------------ names on real models
+@pytest.mark.slow
+def test_k3_transformer_is_named_a_clock_by_the_projection_not_the_variance(trained_small):
+    """Its units do not hold 85% of their variance in one frequency, yet each computes with a block or two."""
+    model, task, history = trained_small("transformer_k3")
+    assert fi.accuracy(model, task, "test") >= 0.99
+    report = fi.verify(model, task, history=history)
+    assert report.algorithm in ("clock", "clock-superposed"), report.reason
+    assert report.claim("unit_projection").passed and report.blocks is not None
+    assert report.claim("unit_variance").value < 0.5  # the variance criterion alone would call it non-fourier
+    res = report.extras["unit_projection"]
+    assert res.rest_accuracy[res.counts.index(report.blocks)] < 0.3  # the cross-frequency rest alone fails
+
+
+@pytest.mark.slow
+def test_subtraction_transformer_gets_a_fourier_name(trained_small):
+    model, task, history = trained_small("transformer_sub")
+    assert fi.accuracy(model, task, "test") >= 0.99
+    assert model(task.inputs[:64], return_type="loss") < 0.1  # the model's own loss asks the task
+    assert fi.verify(model, task).algorithm != "non-fourier"
+
+
+
 def test_shipped_zhong_models_keep_their_names():
     for name, algorithm in (("transformer-clock-p59", "clock"), ("transformer-pizza-p59", "pizza")):
         model, task = fi.load_pretrained(name)

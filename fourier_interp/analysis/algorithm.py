@@ -413,6 +413,11 @@ class AmplitudeModulation(Result):
             pizza with one frequency (whose relative amplitude is always 1).
         weight: ``[len(freqs)]`` each frequency's mean amplitude (the weights of ``value``).
         value: ``raw`` averaged with weights ``weight``.
+        pizza_shaped: ``[len(freqs)]`` the part of ``raw`` shaped like the pizza's
+            ``|cos(w (a - b) / 2)|``: the least-squares slope of the orbit-mean amplitude on the
+            orbit-mean pizza magnitude, times that magnitude's standard deviation, over the mean
+            amplitude (signed; ~0.48 for a pizza, ~0 for a clock whose amplitude only wobbles).
+        pizza_value: ``pizza_shaped`` averaged with weights ``weight``.
     """
 
     freqs: list[int]
@@ -420,9 +425,12 @@ class AmplitudeModulation(Result):
     relative: Tensor
     weight: Tensor
     value: float
+    pizza_shaped: Optional[Tensor] = None
+    pizza_value: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"value": self.value, "max_relative": float(self.relative.max()) if len(self.freqs) else 0.0}
+        return {"value": self.value, "pizza_value": self.pizza_value,
+                "max_relative": float(self.relative.max()) if len(self.freqs) else 0.0}
 
     def __repr__(self) -> str:
         per = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(self.freqs, self.raw))
@@ -455,7 +463,7 @@ def amplitude_modulation(x: LogitsOrModel, task: ModularArithmetic, freqs: Seque
         raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
     empty = torch.zeros(0, dtype=torch.float64)
     if not freqs:
-        return AmplitudeModulation(freqs=[], raw=empty, relative=empty, weight=empty, value=0.0)
+        return AmplitudeModulation(freqs=[], raw=empty, relative=empty, weight=empty, value=0.0, pizza_shaped=empty)
     L = logits - logits.mean(1, keepdim=True)
     c = torch.arange(task.p, dtype=torch.float64)
     w = 2 * math.pi * torch.tensor(freqs, dtype=torch.float64) / task.p
@@ -470,11 +478,21 @@ def amplitude_modulation(x: LogitsOrModel, task: ModularArithmetic, freqs: Seque
         return means.std(0, unbiased=False) / a.mean(0).clamp_min(1e-300)
 
     raw, relative, weight = modulation(amp), modulation(rel), amp.mean(0)
+    # the pizza-shaped part: regress each frequency's orbit-mean amplitude on its pizza magnitude
+    mag = torch.stack([pizza_magnitude(task, f) for f in freqs], 1)  # [n, F]
+    amp_o = torch.zeros(n_orbits, len(freqs), dtype=torch.float64).index_add_(0, orbit, amp) / counts
+    mag_o = torch.zeros(n_orbits, len(freqs), dtype=torch.float64).index_add_(0, orbit, mag) / counts
+    x, y = mag_o - mag_o.mean(0), amp_o - amp_o.mean(0)
+    slope = (x * y).sum(0) / x.pow(2).sum(0).clamp_min(1e-300)
+    shaped = slope * mag_o.std(0, unbiased=False) / amp.mean(0).clamp_min(1e-300)
     scale = float(weight.max())
     live = weight > 1e-9 * max(scale, 1e-300)
-    raw, relative = torch.where(live, raw, torch.zeros_like(raw)), torch.where(live, relative, torch.zeros_like(raw))
+    zero = torch.zeros_like(raw)
+    raw, relative, shaped = (torch.where(live, v, zero) for v in (raw, relative, shaped))
     value = float((raw * weight).sum() / weight.sum()) if scale > 0 else 0.0
-    return AmplitudeModulation(freqs=freqs, raw=raw, relative=relative, weight=weight, value=value)
+    pizza_value = float((shaped * weight).sum() / weight.sum()) if scale > 0 else 0.0
+    return AmplitudeModulation(freqs=freqs, raw=raw, relative=relative, weight=weight, value=value,
+                               pizza_shaped=shaped, pizza_value=pizza_value)
 
 
 # ----------------------------------------------------------------- circularity

@@ -151,8 +151,9 @@ def claims_shape(
             "logit amplitude does not follow a - b", mod.value, f"<= {th.amplitude_modulation}",
             mod.value <= th.amplitude_modulation,
             f"each key frequency's logit amplitude varies across the a - b groups by {{{per}}} of its mean (a clock 0, "
-            f"a pizza ~0.48); after dividing each input's amplitudes by their total (blind to a per-input rescaling of "
-            f"the logits) {{{rel}}}", figure="algorithm", key="amplitude_modulation"))
+            f"a pizza ~0.48); of it, shaped like the pizza's |cos(w(a-b)/2)|: {mod.pizza_value:.3f}; after dividing each "
+            f"input's amplitudes by their total (blind to a per-input rescaling of the logits) {{{rel}}}",
+            figure="algorithm", key="amplitude_modulation"))
         forms = logit_forms(logits, task, key)
         evidence["logit_forms"] = forms
         per = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(forms.freqs, forms.pizza_index_by_freq))

@@ -82,7 +82,7 @@ class Thresholds:
     distance_irrelevance: float = 0.55
     pizza_distance_irrelevance: float = 0.35
     difference_share: float = 0.35
-    amplitude_modulation: float = 0.2
+    amplitude_modulation: float = 0.18
     max_blocks: int = 3
     projection_accuracy_drop: float = 0.01
     projection_loss_gap: float = 0.1
