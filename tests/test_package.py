@@ -76,7 +76,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("report",)),
     ("verification", ("verification",)),
     ("sweeps", ("sweeps",)),
-    ("cli", ("cli", "__main__", "sweeps.cli")),
+    ("cli", ("cli", "__main__", "sweeps.cli", "sweeps.phase_cli")),
 ]
 # Upward imports not yet removed, each with its reason. Keep this empty; an entry is a debt.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
