@@ -251,3 +251,60 @@ def test_the_audit_sees_a_host_buffer_meet_a_model_tensor():
         fine = torch.zeros(3, device=model.W_out.device) + model.W_out[:3, 0]  # built where the model is
         fine = fine * torch.tensor(2.0)  # a host scalar is allowed, as on CUDA
     assert [v.split(":")[0] for v in audit.violations] == ["index_add_", "numpy"]
+
+
+# ------------------------------------------------------------------ the captured step
+def test_cuda_graph_and_matmul_precision_options_are_checked():
+    with pytest.raises(fi.InvalidArgumentError, match="cuda_graph"):
+        fi.TrainConfig(cuda_graph="yes")
+    with pytest.raises(fi.InvalidArgumentError, match="matmul_precision"):
+        fi.TrainConfig(matmul_precision="fast")
+    model, task, cfg = fi.from_preset("li2025-k2", p=7, steps=2, progress=False, cuda_graph=True)
+    with pytest.raises(fi.InvalidArgumentError, match="needs a CUDA device"):
+        fi.train(model, task, cfg)
+
+
+def test_on_a_cpu_the_default_step_is_the_eager_one():
+    """cuda_graph=None and False run the same ops on a CPU: identical weights, bit for bit."""
+    runs = []
+    for graph in (None, False):
+        model, task, cfg = fi.from_preset("nanda2023", p=11, d_model=16, n_heads=2, d_head=8, d_mlp=32, steps=12,
+                                          eval_every=4, progress=False, threads=1, batch_size=40, cuda_graph=graph)
+        history = fi.train(model, task, cfg)
+        runs.append(([r["train_loss"] for r in history.records], model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_graphed_and_eager_cuda_steps_give_the_same_losses_and_verdicts(batch_size):
+    results = {}
+    for graph in (False, True):
+        model, task, cfg = fi.from_preset("li2025-k2", p=23, frac_train=0.8, lr=3e-3, steps=600, eval_every=100,
+                                          progress=False, device="cuda", cuda_graph=graph, batch_size=batch_size)
+        history = fi.train(model, task, cfg)
+        report = fi.verify(model, task)
+        results[graph] = ([r["train_loss"] for r in history.records], str(report.algorithm), report.passed,
+                          report.key_frequencies)
+    eager, graphed = results[False], results[True]
+    assert graphed[1:] == eager[1:]
+    torch.testing.assert_close(torch.tensor(graphed[0]), torch.tensor(eager[0]), rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graphed_train_many_matches_eager_and_resume_works_with_a_graph(tmp_path):
+    runs = {}
+    for graph in (False, True):
+        sweep = fi.train_seeds("nanda2023", seeds=[0, 1, 2], progress=False, p=13, steps=40, eval_every=10,
+                               device="cuda", cuda_graph=graph, batch_size=50)
+        runs[graph] = [[r["train_loss"] for r in h.records] for h in sweep.histories]
+    torch.testing.assert_close(torch.tensor(runs[True]), torch.tensor(runs[False]), rtol=1e-4, atol=1e-7)
+    model, task, cfg = fi.from_preset("li2025-k2", p=11, steps=10, eval_every=5, checkpoint_every=5, progress=False,
+                                      device="cuda", out_dir=str(tmp_path))
+    fi.train(model, task, cfg)
+    cfg.steps = 20
+    history = fi.train(model, task, cfg, resume=True)
+    assert history.records[-1]["step"] == 20 and model.device.type == "cuda"
