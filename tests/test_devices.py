@@ -308,3 +308,14 @@ def test_graphed_train_many_matches_eager_and_resume_works_with_a_graph(tmp_path
     cfg.steps = 20
     history = fi.train(model, task, cfg, resume=True)
     assert history.records[-1]["step"] == 20 and model.device.type == "cuda"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_phase_diagram_trains_and_verifies_on_the_device(device, tmp_path):
+    """The sweep machinery end to end with ``device=`` among the settings (two seeds: on CUDA, trained together)."""
+    diagram = fi.phase_diagram("li2025-k2", x=("weight_decay", [1.0]), y=("frac_train", [0.6]), seeds=[0, 1],
+                               out_dir=tmp_path, workers=1, threads=1, progress=False, p=7, steps=30, eval_every=10,
+                               device=device)
+    assert (diagram.table["status"] == "ok").all() and diagram.table["verdict"].notna().all()
+    model, _ = fi.load(tmp_path / "runs" / diagram.table["run"][0] / "train", with_task=True)
+    assert model.cfg.device.startswith("cpu")  # checkpoints load on the CPU by default, wherever they trained
