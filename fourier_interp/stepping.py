@@ -91,6 +91,8 @@ class StepRunner:
         if not self.graph_wanted:
             self.step(rows)
             return
+        if self._calls == 1:
+            self._make_capturable()
         if self._calls <= self.eager_steps:  # warm up on a side stream, as capture requires
             self._stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self._stream):
@@ -100,11 +102,17 @@ class StepRunner:
         self._capture(rows)
         self.graph.replay()  # capture records the step without running it
 
+    def _make_capturable(self) -> None:
+        """Step counts and learning rates on the device: a resumed run brings them back as host values."""
+        for state in self.optimizer.state.values():
+            if "step" in state and torch.is_tensor(state["step"]) and state["step"].device != self.device:
+                state["step"] = state["step"].to(device=self.device, dtype=torch.float32)
+        for group in self.optimizer.param_groups:
+            if not torch.is_tensor(group["lr"]):  # the schedule then fills it in place
+                group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=self.device)
+
     def _capture(self, rows: Optional[Tensor]) -> None:
         self._rows = None if rows is None else rows.clone()
-        for state in self.optimizer.state.values():  # a resumed run's step counts come back on the host
-            if "step" in state and torch.is_tensor(state["step"]) and state["step"].device != self.device:
-                state["step"] = state["step"].to(self.device)
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import io
+import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -425,8 +426,6 @@ def _write_png(fig, path: Path) -> Path:
 
 def _write_csv(df, path: Path) -> Path:
     from ..checkpoint import atomic_write_bytes
-
-    import json
 
     flat = df.copy()
     flat["key_frequencies"] = [None if v is None else json.dumps(v) for v in flat["key_frequencies"]]
