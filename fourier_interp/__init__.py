@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 # public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     "ModularArithmetic": "tasks",
+    "GroupTask": "tasks",
     "HookedTransformer": "models",
     "TransformerConfig": "models",
     "HookedRNN": "models",
@@ -43,6 +44,8 @@ _EXPORTS: dict[str, str] = {
     "planted_mlp": "models",
     "memorizing_mlp": "models",
     "planted_pizza": "models",
+    "fourier_lookup_mlp": "models",
+    "planted_gcr": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",
@@ -84,6 +87,8 @@ _EXPORTS: dict[str, str] = {
     "distance_irrelevance": "analysis",
     "gradient_symmetricity": "analysis",
     "logit_forms": "analysis",
+    "amplitude_modulation": "analysis",
+    "circularity": "analysis",
     # --- end analysis
     # --- interventions (issue 4): add names here, e.g. "HookedWrapper": "interventions",
     "HookedWrapper": "interventions",
@@ -116,6 +121,9 @@ _EXPORTS: dict[str, str] = {
     "ProgressMeasures": "interventions",
     "ablation_curve": "interventions",
     "AblationCurve": "interventions",
+    "unit_projection": "interventions",
+    "UnitProjection": "interventions",
+    "locate_units": "interventions",
     # --- end interventions
     # --- verify (issue 5)
     "verify": "verification",
@@ -129,6 +137,8 @@ _EXPORTS: dict[str, str] = {
     "AttentionView": "report.attention",
     "ModelCache": "models.running",
     "process_weights": "models.weight_processing",
+    "export_tl": "models.transformer_bridge",
+    "import_tl_checkpoint": "models.transformer_bridge",
     "Algorithm": "verification",
     "Thresholds": "verification",
     "Claim": "verification",

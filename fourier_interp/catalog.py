@@ -15,6 +15,12 @@ PRESET_FAMILY: dict[str, str] = {
     "rnn": "rnn",
     "li2025-k2": "mlp",
     "li2025-k3": "mlp",
+    "chughtai2023-s5": "mlp",
+    "chughtai2023-s5-transformer": "transformer",
+    "chughtai2023-s6": "mlp",
+    "chughtai2023-a5": "mlp",
+    "chughtai2023-d59": "mlp",
+    "mul113": "transformer",
 }
 
 # family -> the preset `fourier-interp train --model FAMILY` uses by default (its paper's)

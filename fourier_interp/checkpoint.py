@@ -160,8 +160,11 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
                 f"registered: {sorted(MODEL_REGISTRY)}"
             )
         cls = MODEL_REGISTRY[cls_name]
+        fields, record = dict(config["config"]), config.get("task")
+        if "op" not in fields and isinstance(record, dict) and record.get("op") in ("add", "sub"):
+            fields["op"] = record["op"]  # saved before configs recorded their task's op
         try:
-            cfg = cls.config_class.from_dict(config["config"])
+            cfg = cls.config_class.from_dict(fields)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{path / CONFIG_FILE}: bad {cls.config_class.__name__} ({e})") from None
         model = cls(cfg)
@@ -195,12 +198,12 @@ def _load_tensors(path: Path, config: dict[str, Any], model: torch.nn.Module, wh
 
 
 def _read_task(path: Path, config: dict[str, Any]):
-    from .tasks import ModularArithmetic
+    from .tasks import task_from_dict
 
     if config.get("task") is None:
         return None
     try:
-        return ModularArithmetic.from_dict(config["task"])
+        return task_from_dict(config["task"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path / CONFIG_FILE}: bad task record ({e})") from None
 

@@ -15,13 +15,61 @@ import torch
 from torch import nn
 
 from .errors import InvalidArgumentError
-from .tasks import ModularArithmetic
+from .tasks import GroupTask, ModularArithmetic
+
+
+def check_group_task(task: Any) -> GroupTask:
+    """``task`` must be a task (``fi.ModularArithmetic`` or ``fi.GroupTask``)."""
+    if not isinstance(task, GroupTask):
+        raise TypeError(f"task must be a fi.ModularArithmetic or fi.GroupTask, got {type(task).__name__}")
+    return task
 
 
 def check_task(task: Any) -> ModularArithmetic:
+    """``task`` must be addition or subtraction mod p: the analyses that read frequencies of Z_p.
+
+    Other groups (and multiplication, Z_p^*, whose frequencies live in the log basis) are
+    analysed over their irreps: :mod:`fourier_interp.analysis.irreps`.
+    """
+    if isinstance(task, GroupTask) and (not isinstance(task, ModularArithmetic) or task.op == "mul"):
+        raise InvalidArgumentError(
+            f"task={task!r}: this analysis reads frequencies of Z_p (addition or subtraction mod p); for "
+            "multiplication and other groups use fi.analysis.irreps (irreps; frequencies in the log basis for Z_p^*) "
+            "or fi.verification.groups.verify_group"
+        )
     if not isinstance(task, ModularArithmetic):
         raise TypeError(f"task must be a fi.ModularArithmetic, got {type(task).__name__}")
     return task
+
+
+def check_model_task(model: Any, task: Any) -> None:
+    """Raise if the model's config (when it has one) was built for another task.
+
+    Compares ``cfg.p`` (element tokens), ``cfg.k`` and, where the config records them, the
+    task's group and op (``cfg.group``, ``cfg.op``; see ``task.config_fields()``).
+    """
+    check_group_task(task)
+    cfg = getattr(model, "cfg", None)
+    for attr in ("p", "k"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value != getattr(task, attr):
+            raise InvalidArgumentError(
+                f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}; "
+                "use the task the model was built for"
+            )
+    op, spec = getattr(cfg, "op", None), getattr(cfg, "group", None)
+    if isinstance(op, str) and isinstance(spec, str):
+        from .tasks import rule_group, rule_signs
+
+        model_rule = (rule_group(spec, op, cfg.p).spec, tuple(rule_signs(op, cfg.k)))
+        task_rule = (task.group.spec, tuple(task.signs.tolist()))
+        if model_rule != task_rule:
+            raise InvalidArgumentError(
+                f"the model was built for {spec or ('Z_(p+1)^*' if op == 'mul' else 'Z_p')} with op={op!r} "
+                f"(cfg.group, cfg.op) but the task is {task!r}; "
+                f"use the task the model was built for, or build the model with task.config_fields() "
+                f"({task.config_fields()})"
+            )
 
 
 def check_hooked(model: Any, what: str = "model") -> nn.Module:
@@ -33,19 +81,6 @@ def check_hooked(model: Any, what: str = "model") -> nn.Module:
             "wrap a plain nn.Module with fi.HookedWrapper first"
         )
     return model
-
-
-def check_model_task(model: Any, task: Any) -> None:
-    """Raise if the model's ``cfg.p`` / ``cfg.k`` (when it has them) disagree with the task."""
-    check_task(task)
-    cfg = getattr(model, "cfg", None)
-    for attr in ("p", "k"):
-        value = getattr(cfg, attr, None)
-        if isinstance(value, int) and value != getattr(task, attr):
-            raise InvalidArgumentError(
-                f"model.cfg.{attr}={value} does not match task.{attr}={getattr(task, attr)}; "
-                "use the task the model was built for"
-            )
 
 
 def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: str = "hook") -> list[str]:

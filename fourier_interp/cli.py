@@ -12,73 +12,30 @@ stays a traceback. ``python -m fourier_interp`` is the same command.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
+from . import __version__  # the package's __init__ loads its names lazily: no torch
+from ._cliargs import Parser, UsageError, fraction, int_at_least, threads
 from .catalog import FAMILY_PRESETS, PRESET_FAMILY  # torch-free preset names
+from .sweeps.cli import add_sweep_parser  # torch-free
 
-
-class UsageError(Exception):
-    """A mistake in the command line or its inputs: reported in one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+__all__ = ["main", "build_parser", "UsageError"]
 
 
 MIN_P = 3  # fourier_interp.tasks.MIN_P (not imported: that would import torch before parsing)
 
 
-def _int_at_least(name: str, minimum: int, why: str = "") -> Callable[[str], int]:
-    """An argparse type: an int ``>= minimum``; the message names ``name`` and the bound."""
-
-    def parse(text: str) -> int:
-        value = int(text)  # a ValueError here reads "invalid int value: 'seven'"
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{name}={value} is not allowed; expected an int >= {minimum}{why}")
-        return value
-
-    parse.__name__ = "int"
-    return parse
-
-
-def _threads(text: str):
-    """An argparse type for ``--threads``: ``auto`` or an int >= 1."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"threads={text!r} is not allowed; expected 'auto' or an int >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"threads={value} is not allowed; expected 'auto' or an int >= 1")
-    return value
-
-
-def _fraction(name: str) -> Callable[[str], float]:
-    """An argparse type: a float in ``(0, 1]``."""
-
-    def parse(text: str) -> float:
-        value = float(text)
-        if math.isnan(value) or not 0 < value <= 1:
-            raise argparse.ArgumentTypeError(f"{name}={text} is outside (0, 1]")
-        return value
-
-    parse.__name__ = "float"
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="fourier-interp",
         description="Train small networks on modular arithmetic and verify that they use Fourier Multiplication.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     v = sub.add_parser("verify", help="verify Fourier Multiplication on a model and write a report",
                        description="Run every claim on a model; print the claim table, write report.html and report.json. "
@@ -88,35 +45,33 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint directory written by model.save or `train`")
     v.add_argument("--out", metavar="DIR", help="report directory (default: a new verify-<name>-<time> folder here)")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
-    v.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+    v.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
                    help="torch intra-op threads while verifying (default auto: the cores no other task is using)")
 
     t = sub.add_parser("train", help="train a model with a preset and save it",
                        description="Train with a preset's settings (overridable) and save the model, history and checkpoints to --out.")
     t.add_argument("--model", required=True, choices=sorted(FAMILY_PRESETS), help="model family")
     t.add_argument("--preset", choices=sorted(PRESET_FAMILY), help="settings (default: the family's paper preset)")
-    t.add_argument("--p", type=_int_at_least("p", MIN_P, " (Z_2 has no Fourier frequency)"),
+    t.add_argument("--p", type=int_at_least("p", MIN_P, " (Z_2 has no Fourier frequency)"),
                    help="modulus, >= 3 (default: the preset's)")
-    t.add_argument("--k", type=_int_at_least("k", 1), help="number of operands (default: the preset's)")
-    t.add_argument("--seed", type=_int_at_least("seed", 0), default=0, help="seed of init, split and training (default 0)")
-    t.add_argument("--steps", type=_int_at_least("steps", 0), help="optimiser steps (default: the preset's)")
-    t.add_argument("--frac-train", type=_fraction("frac-train"), help="training fraction in (0, 1] (default: the preset's)")
-    t.add_argument("--early-stop", type=_fraction("early-stop"), metavar="ACC",
+    t.add_argument("--k", type=int_at_least("k", 1), help="number of operands (default: the preset's)")
+    t.add_argument("--seed", type=int_at_least("seed", 0), default=0, help="seed of init, split and training (default 0)")
+    t.add_argument("--steps", type=int_at_least("steps", 0), help="optimiser steps (default: the preset's)")
+    t.add_argument("--frac-train", type=fraction("frac-train"), help="training fraction in (0, 1] (default: the preset's)")
+    t.add_argument("--early-stop", type=fraction("early-stop"), metavar="ACC",
                    help="stop once test accuracy holds >= ACC for 5 evaluations")
-    t.add_argument("--checkpoint-every", type=_int_at_least("checkpoint-every", 1), metavar="N",
+    t.add_argument("--checkpoint-every", type=int_at_least("checkpoint-every", 1), metavar="N",
                    help="save a checkpoint every N steps")
     t.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
-    t.add_argument("--threads", type=_threads, default="auto", metavar="N|auto",
+    t.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
                    help="torch intra-op threads while training (default auto: the cores no other task is using; "
                         "a fixed N makes runs repeat bit for bit)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, metavar="DIR", help="output directory")
 
-    sub.add_parser("list", help="list shipped pretrained models and presets",
-                   description="List the shipped pretrained checkpoints and the training presets.")
-    from .sweeps.cli import add_sweep_parser  # torch-free
-
+    sub.add_parser("list", help="list shipped pretrained models, presets and sweep examples",
+                   description="List the shipped pretrained checkpoints, the training presets and the sweep configs.")
     add_sweep_parser(sub)
     from .sweeps.phase_cli import add_phase_parser  # torch-free
 
@@ -187,6 +142,7 @@ def _check_device(device: Optional[str]) -> None:
 # ------------------------------------------------------------------- list
 def cmd_list(args) -> int:
     from .pretrained import describe_pretrained
+    from .sweeps.examples import list_examples
 
     print("Pretrained models (fourier-interp verify --pretrained NAME):")
     for r in describe_pretrained():
@@ -196,6 +152,9 @@ def cmd_list(args) -> int:
     print("Presets (fourier-interp train --preset NAME):")
     for name, family in PRESET_FAMILY.items():
         print(f"  {name:<18} {family}")
+    print("Sweep configs (fourier-interp sweep --example NAME --out DIR):")
+    for name in list_examples():
+        print(f"  {name}")
     return 0
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 from .models import HookedMLP, HookedModel, HookedRNN, HookedTransformer, MLPConfig, RNNConfig, TransformerConfig
-from .tasks import ModularArithmetic
+from .groups import from_spec
+from .tasks import GroupTask, ModularArithmetic
 from .training import TrainConfig
 
 
@@ -37,6 +38,8 @@ class Preset:
         """``(model, task, train_cfg)``; ``overrides`` may set p, k, frac_train, steps and model fields."""
         model_fields, task_fields, train_fields = dict(self.model), dict(self.task), dict(self.train)
         for key, value in overrides.items():
+            if key == "p" and "group" in task_fields:
+                raise InvalidArgumentError(f"from_preset({self.name!r}) poses a group task; p is its order, not an override")
             if key in ("p", "k"):
                 model_fields[key] = task_fields[key] = value
             elif key in ("frac_train", "op"):
@@ -51,8 +54,13 @@ class Preset:
         task_fields.setdefault("k", model_fields["k"])
         if model_fields.get("p") != task_fields.get("p"):
             task_fields["p"] = model_fields["p"]
+        if "group" in task_fields:
+            spec = task_fields.pop("group")
+            task = GroupTask(from_spec(spec), **{key: task_fields[key] for key in ("k", "frac_train")}, seed=seed)
+        else:
+            task = ModularArithmetic(**task_fields, seed=seed)
+        model_fields.update(task.config_fields())  # the model records its task (p is the number of tokens)
         cfg = self.family.config_class(**model_fields, seed=seed)
-        task = ModularArithmetic(**task_fields, seed=seed)
         return self.family(cfg), task, TrainConfig(**train_fields, seed=seed)
 
 
@@ -68,6 +76,22 @@ def _zhong(name: str, attn_coeff: float, notes: str) -> Preset:
     return Preset(name=name, family=HookedTransformer, model=dict(p=59, k=2, attn_coeff=attn_coeff),
                   task=dict(p=59, k=2, frac_train=0.8), train=dict(steps=20_000, **_ZHONG_TRAIN), source=_ZHONG,
                   notes=notes)
+
+_CHUGHTAI = ("Chughtai, Chan, Nanda, 'A Toy Model of Universality: Reverse Engineering How Networks Learn Group "
+             "Operations', ICML 2023 (code: bilal-chughtai/rep-theory-mech-interp)")
+_CHUGHTAI_TRAIN = dict(lr=1e-3, weight_decay=1.0, betas=(0.9, 0.98), warmup_steps=10, eval_every=100)
+_CHUGHTAI_MLP = dict(k=2, form="embed_relu", combine="concat", d_embed=256, d_hidden=128)
+
+
+def _chughtai(name: str, group: str, family: type[HookedModel], frac_train: float, steps: int) -> Preset:
+    """Chughtai et al.'s batch-experiment setting for one group and architecture."""
+    model = dict(_CHUGHTAI_MLP) if family is HookedMLP else dict(k=2)
+    notes = ("MLP: left/right operand embeddings of width 256 concatenated, ReLU hidden layer of 128 (here one shared "
+             "token table with per-operand input blocks, and biases); " if family is HookedMLP else
+             "transformer as nanda2023; ") + f"full batch on {frac_train:.0%}, their {steps} epochs"
+    return Preset(name=name, family=family, model=model, task=dict(group=group, k=2, frac_train=frac_train),
+                  train=dict(steps=steps, **_CHUGHTAI_TRAIN), source=_CHUGHTAI, notes=notes)
+
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -110,6 +134,20 @@ PRESETS: dict[str, Preset] = {
         ),
         _zhong("zhong2023-clock", 1.0, "softmax attention (attention rate 1), which tends to the clock; 1 layer, "
                "d_model 128, 4 heads x 32, d_mlp 512, ReLU; full batch on 80%"),
+        _chughtai("chughtai2023-s5", "symmetric(5)", HookedMLP, 0.4, 250_000),
+        _chughtai("chughtai2023-s5-transformer", "symmetric(5)", HookedTransformer, 0.6, 50_000),
+        _chughtai("chughtai2023-s6", "symmetric(6)", HookedMLP, 0.25, 250_000),
+        _chughtai("chughtai2023-a5", "alternating(5)", HookedMLP, 0.5, 250_000),
+        _chughtai("chughtai2023-d59", "dihedral(59)", HookedMLP, 0.3, 250_000),
+        Preset(
+            name="mul113",
+            family=HookedTransformer,
+            model=dict(p=113, k=2),
+            task=dict(p=113, k=2, op="mul", frac_train=0.3),
+            train=dict(steps=40_000, **_NANDA_TRAIN),
+            source="multiplication mod 113 (the group Z_113^*, cyclic of order 112) in nanda2023's setting",
+            notes="tokens are the residues 1..112 as indices 0..111 (cfg.p = 112); frequencies live in the log basis",
+        ),
         _zhong("zhong2023-pizza", 0.0, "constant attention (attention rate 0: '=' sums the operands' values), which "
                "tends to the pizza; otherwise as zhong2023-clock"),
     ]

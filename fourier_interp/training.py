@@ -43,11 +43,42 @@ from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_met
     split_metrics,
 )
 from .stepping import MATMUL_PRECISIONS, StepRunner, capturable_optimizer_options, matmul_precision, use_graph
-from .tasks import ModularArithmetic
+from .tasks import GroupTask, ModularArithmetic
 
 GROK_ACC = 0.99
 STATE_DIR = "trainer_state"
 CHECKPOINTS_DIR = "checkpoints"
+
+
+# ------------------------------------------------------- stopping on request (a cluster's signal)
+class StopRequested(BaseException):
+    """Raised by :func:`train` after :func:`request_stop`: the run saved a checkpoint and its trainer
+    state at step ``step``, and ``train(..., resume=True)`` continues it. A ``BaseException``, like
+    ``KeyboardInterrupt``, so code that records a run's errors lets it through."""
+
+    def __init__(self, step: int):
+        super().__init__(f"training stopped on request at step {step}; resume=True continues it")
+        self.step = step
+
+
+_stop_requested = False
+
+
+def request_stop(requested: bool = True) -> None:
+    """Ask a running :func:`train` that saves to ``cfg.out_dir`` to stop at the end of its step.
+
+    It saves a checkpoint and the trainer state, then raises :class:`StopRequested`. Safe to
+    call from a signal handler (it sets a flag); ``request_stop(False)`` clears it. Training
+    without an ``out_dir`` has nowhere to save and ignores the request.
+
+    Example:
+        >>> import signal
+        >>> from fourier_interp.training import request_stop
+        >>> previous = signal.signal(signal.SIGUSR2, lambda signum, frame: request_stop())  # doctest: +SKIP
+        >>> request_stop(False)  # clear it again
+    """
+    global _stop_requested
+    _stop_requested = bool(requested)
 
 
 @dataclass
@@ -275,8 +306,8 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
             back (see ``fi.save``); raised before the first step.
     """
     cfg = cfg or TrainConfig()
-    if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a ModularArithmetic, got {type(task).__name__}")
+    if not isinstance(task, GroupTask):
+        raise TypeError(f"task must be a fi.ModularArithmetic or fi.GroupTask, got {type(task).__name__}")
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
     check_model_task(model, task)
@@ -372,6 +403,11 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and out_dir is not None:
                 _save_checkpoint(out_dir, model, task, step, history)
                 save_state(step)
+            elif _stop_requested and out_dir is not None and step < cfg.steps:
+                _save_checkpoint(out_dir, model, task, step, history)
+                save_state(step)
+            if _stop_requested and out_dir is not None and step < cfg.steps:
+                raise StopRequested(step)
     finally:
         bar.close()
 

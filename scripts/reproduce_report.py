@@ -59,7 +59,7 @@ def measure_transformer_k(model, task, row) -> dict[str, Any]:
     blocks = units.fraction_by_freq[units.live]  # [live units, frequencies], pure blocks
     out["unit_top_share"] = float(blocks.max(1).values.median()) if len(blocks) else None
     out["unit_block_total"] = float(blocks.sum(1).median()) if len(blocks) else None
-    out["logits_explained_key"] = float(row.get("claims", {}).get("logits are Fourier Multiplication") or 0.0)
+    out["logits_explained_key"] = float(row.get("claims", {}).get("logits") or 0.0)
     return out
 
 
@@ -122,9 +122,9 @@ def measure_zhong(model, task, row) -> dict[str, Any]:
     claims = row["claims"]
     return {
         "attn_coeff": float(model.cfg.attn_coeff),
-        "distance_irrelevance": claims.get("correct logit does not depend on a - b (clock, not pizza)"),
-        "gradient_symmetricity": claims.get("gradient symmetricity"),
-        "pizza_index": claims.get("pizza form's share of the logit amplitude"),
+        "distance_irrelevance": claims.get("distance_irrelevance"),
+        "gradient_symmetricity": claims.get("gradient_symmetricity"),
+        "pizza_index": claims.get("pizza_index"),
     }
 
 
@@ -635,7 +635,7 @@ def notes_verdict(failed) -> str:
     """Why the grokked runs that fail do so, from their claim values."""
     if not failed:
         return ""
-    logits_only = [r for r in failed if r.get("failed_claims") == ["logits are Fourier Multiplication"]]
+    logits_only = [r for r in failed if r.get("failed_claims") == ["logits"]]
     lines = ["**The failures.**"]
     if logits_only:
         claims = [r.get("claims") or {} for r in logits_only]
@@ -643,7 +643,7 @@ def notes_verdict(failed) -> str:
         lines.append(
             f"{len(logits_only)} of the {len(failed)} fail only the logits claim ({', '.join(f'`{n}`' for n in sweeps)}): "
             f"the key frequencies' cos(w(Σa − c)) terms hold "
-            f"{mean_std([c.get('logits are Fourier Multiplication') for c in claims], '{:.2f}')} of the logit variance, "
+            f"{mean_std([c.get('logits') for c in claims], '{:.2f}')} of the logit variance, "
             "below the 0.90 the claim asks for, while every other claim holds: the units are frequency-selective "
             f"({mean_std([c.get('units are frequency-selective') for c in claims], '{:.2f}')}), keeping only those "
             f"terms gives a loss of {mean_std([c.get('restricted loss near full loss') for c in claims], '{:.1e}')} "
@@ -662,7 +662,7 @@ def notes_verdict(failed) -> str:
             "frequency the sparse-set claims fail too. They are counted here as the verdict's misses on this "
             "setting: the unit claim cannot tell whether such units still multiply per frequency with several "
             "frequencies superposed, and we leave that open rather than loosen the claim.")
-    purity = [r for r in failed if r.get("failed_claims") == ["unit input weights are single-frequency"]]
+    purity = [r for r in failed if r.get("failed_claims") == ["unit_weights"]]
     if purity:
         claims = [r.get("claims") or {} for r in purity]
         ratios = [(r.get("measures") or {}).get("margin_ratio") for r in purity]

@@ -9,7 +9,7 @@ import fourier_interp as fi
 from fourier_interp.analysis import distance_irrelevance, gradient_symmetricity, logit_forms
 from fourier_interp.analysis.algorithm import pizza_magnitude, shift_orbits
 
-PIZZA_CLAIM = "correct logit does not depend on a - b (clock, not pizza)"
+PIZZA_CLAIM = "distance_irrelevance"  # the key of the shape claim a pizza fails
 
 
 def _forms(p, freqs, clock=1.0, pizza=0.0, op="add"):
@@ -148,10 +148,12 @@ def test_planted_pizza_is_named_pizza_and_fails_the_pizza_claim(op):
     assert fi.accuracy(model, task) == 1.0
     report = fi.verify(model, task)
     assert report.algorithm == "pizza" and report.algorithm is fi.Algorithm.PIZZA
-    assert not report.passed and PIZZA_CLAIM in {c.name for c in report.failed_claims}
+    assert not report.passed and PIZZA_CLAIM in {c.key for c in report.failed_claims}
     assert report.key_frequencies == [3, 7]
-    assert report.claim("units are frequency-selective").passed  # the same Fourier features as a clock
-    assert report.claim("pizza form's share of the logit amplitude").value > 0.9
+    assert report.claim("unit_variance").passed  # the same Fourier features as a clock
+    assert report.claim("unit_projection").passed and report.blocks == 1
+    assert report.claim("pizza_index").value > 0.9
+    assert report.claim("amplitude_modulation").value > 0.4
 
 
 @pytest.mark.parametrize("k,freqs", [(2, [3, 7]), (3, [2, 5])])
@@ -168,18 +170,15 @@ def test_lookup_and_untrained_models_are_non_fourier():
     assert fi.verify(untrained, fi.ModularArithmetic(p=23)).algorithm == "non-fourier"
 
 
-def test_mixed_band_and_thresholds():
-    from fourier_interp.verification.algorithm import name_algorithm
-
-    th = fi.Thresholds()
-    assert [name_algorithm(True, di, th) for di in (0.9, 0.5, 0.2)] == ["clock", "mixed", "pizza"]
-    assert name_algorithm(False, 0.9, th) == "non-fourier"
+def test_thresholds_are_checked():
     with pytest.raises(ValueError, match="pizza band"):
         fi.Thresholds(distance_irrelevance=0.3, pizza_distance_irrelevance=0.4)
     with pytest.raises(ValueError, match="distance_irrelevance"):
         fi.Thresholds(distance_irrelevance=1.5)
     with pytest.raises(TypeError, match="collapse"):
         fi.Thresholds(collapse="0.1")
+    with pytest.raises(ValueError, match="max_blocks"):
+        fi.Thresholds(max_blocks=0)
 
 
 def test_report_carries_the_algorithm(tmp_path):
@@ -197,8 +196,9 @@ def test_shipped_zhong_models_are_named_right(name, algorithm):
     report = fi.verify(model, task, name=name)
     assert report.algorithm == algorithm
     assert report.passed == (algorithm == "clock")
-    if algorithm == "pizza":  # every other claim holds: only the new claim tells it from a clock
-        assert [c.name for c in report.failed_claims] == [PIZZA_CLAIM]
+    if algorithm == "pizza":  # every core and clock claim holds: only the shape tells it from a clock
+        assert {c.role for c in report.failed_claims} == {"shape"} and PIZZA_CLAIM in report.reason + str(
+            [c.key for c in report.failed_claims])
 
 
 def test_shipped_zhong_pair_falls_on_the_papers_side():

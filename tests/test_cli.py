@@ -92,6 +92,67 @@ def test_list_names_every_shipped_model(capsys):
     assert "nanda2023" in out
 
 
+def test_list_names_the_shipped_sweep_configs(capsys):
+    from fourier_interp.sweeps.examples import list_examples
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert list_examples() == ["sweep-small", "zhong2023"]
+    assert all(f"  {name}\n" in out for name in list_examples())
+
+
+def test_version_is_the_package_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"fourier-interp {fi.__version__}"
+
+
+# The command line answers these without importing torch: run each in a fresh interpreter and
+# look at sys.modules afterwards. (Times are not asserted; the absence of torch is the cause.)
+TORCH_FREE = [
+    ["--help"], ["--version"], ["list"], ["sweep", "--help"], ["train", "--help"], ["verify", "--help"],
+    ["frobnicate"],
+    ["train", "--model", "mlp", "--p", "2", "--out", "x"],
+    ["train", "--model", "rnn", "--preset", "nanda2023", "--out", "x"],
+    ["verify", "--pretrained", "nope"],
+    ["verify", "--checkpoint", "/no/such/dir"],
+    ["sweep", "--example", "nope", "--out", "x"],
+    ["sweep", "--out", "x"],
+    ["sweep", "--example", "sweep-small", "--out", "x", "--partition", "a"],
+    ["sweep", "--example", "sweep-small", "--out", "x", "--address", "auto"],
+    ["sweep", "status"],
+    ["sweep", "collect", "x", "--out", "y"],
+    ["sweep", "--example", "sweep-small", "--out", "x", "--detach"],
+]
+
+
+@pytest.mark.parametrize("args", TORCH_FREE, ids=" ".join)
+def test_help_list_version_and_argument_errors_do_not_import_torch(args):
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from fourier_interp.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    try:\n"
+        "        status = main(sys.argv[1:])\n"
+        "    except SystemExit as e:  # --help and --version exit through argparse\n"
+        "        status = e.code\n"
+        "print(json.dumps({'status': status, 'torch': 'torch' in sys.modules}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] in (0, 2)
+    assert outcome["torch"] is False
+
+
+def test_a_command_that_does_work_does_import_torch():
+    # the negative control: the check above can see torch when it is loaded
+    code = ("import sys\nfrom fourier_interp.cli import main\nfrom fourier_interp.sweeps import cpu_count\n"
+            "import fourier_interp as fi\nfi.ModularArithmetic\nprint('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "True", result.stderr
+
+
 def test_python_dash_m_is_the_same_command():
     via_module, via_cli = run_module("list"), run_cli("list")
     assert via_module.returncode == 0 and via_module.stdout == via_cli.stdout

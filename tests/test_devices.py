@@ -215,11 +215,11 @@ def test_verify_report_and_save_load(case, tmp_path):
 def test_verify_names_planted_algorithms_on_every_device(device, tmp_path):
     """Known answers through every claim (the untrained models above skip those with no key frequencies)."""
     audit = DeviceAudit() if device == "cpu" else None
-    task = fi.ModularArithmetic(p=P)
+    task = fi.ModularArithmetic(p=23)  # the known answers of fi.verify's own example
     found = {}
     with audit if audit is not None else contextlib.nullcontext():
-        for name, model in (("clock", fi.planted_mlp(p=P, freqs=[2, 5])), ("pizza", fi.planted_pizza(p=P, freqs=[2, 5])),
-                            ("table", fi.memorizing_mlp(P))):
+        for name, model in (("clock", fi.planted_mlp(p=23, freqs=[3, 7])), ("pizza", fi.planted_pizza(p=23, freqs=[3, 7])),
+                            ("table", fi.memorizing_mlp(23))):
             model.to(device)
             if audit is not None:
                 audit.place(model)
@@ -227,14 +227,14 @@ def test_verify_names_planted_algorithms_on_every_device(device, tmp_path):
             report.to_html(tmp_path / f"{name}.html")
             found[name] = (str(report.algorithm), report.passed, report.key_frequencies)
         clean, corrupted = fi.resample_operand(task, operand=1, seed=0)
-        model = fi.planted_mlp(p=P, freqs=[2, 5]).to(device)
+        model = fi.planted_mlp(p=23, freqs=[3, 7]).to(device)
         if audit is not None:
             audit.place(model)
-        freqs = fi.patch_frequencies(model, task, clean, corrupted, "hook_post", [2, 5], model.W_out, token_dim=1)
-        sub = fi.patch_activation(model, clean, corrupted, "hook_post", fi.Subspace.frequency(model.W_out, 2, token_dim=1))
-    assert found["clock"] == ("clock", True, [2, 5])
+        freqs = fi.patch_frequencies(model, task, clean, corrupted, "hook_post", [3, 7], model.W_out, token_dim=1)
+        sub = fi.patch_activation(model, clean, corrupted, "hook_post", fi.Subspace.frequency(model.W_out, 3, token_dim=1))
+    assert found["clock"] == ("clock", True, [3, 7])
     assert found["pizza"][:2] == ("pizza", False) and found["table"][:2] == ("non-fourier", False)
-    assert [c["freq"] for c in freqs.cells] == [2, 5, "all"] and sub.device.type == device
+    assert [c["freq"] for c in freqs.cells] == [3, 7, "all"] and sub.device.type == device
     if audit is not None:
         assert audit.violations == [], "\n".join(audit.violations)
 

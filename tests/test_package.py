@@ -64,7 +64,7 @@ def test_unknown_names_raise_attribute_error():
 #     only the analyses; ``verification`` builds its report and renders it through ``report``
 #     (``VerificationReport.to_html``), so ``report`` sits below ``verification``.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("errors", "tasks", "catalog", "jsonio", "checks")),
+    ("foundation", ("errors", "groups", "tasks", "catalog", "jsonio", "checks")),
     ("fourier", ("fourier",)),
     ("storage", ("storage",)),
     ("models", ("models",)),
@@ -76,10 +76,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("report", ("report",)),
     ("verification", ("verification",)),
     ("sweeps", ("sweeps",)),
-    ("cli", ("cli", "__main__", "sweeps.cli", "sweeps.phase_cli")),
+    ("cli", ("_cliargs", "cli", "__main__", "sweeps.cli", "sweeps.phase_cli")),
 ]
 # Upward imports not yet removed, each with its reason. Keep this empty; an entry is a debt.
 KNOWN_UPWARD: set[tuple[str, str]] = set()
+# Import circles not yet broken (modules that import each other, directly or through others),
+# each with its reason. Keep this empty too; an entry is a debt.
+KNOWN_CYCLES: set[frozenset[str]] = {
+    # the transformer's TransformerLens protocol and weight processing call back into the model
+    # (kept alive by imports inside functions) until the transformer becomes a package
+    frozenset({"fourier_interp.models.transformer", "fourier_interp.models.tl_protocol",
+               "fourier_interp.models.weight_processing"}),
+}
 
 
 def _package_modules() -> dict[str, "Path"]:
@@ -161,3 +169,106 @@ def test_the_layer_check_sees_lazy_imports():
     assert "fourier_interp.report" in _imports("fourier_interp.verification.result", modules["fourier_interp.verification.result"])
     assert "fourier_interp.storage" in _imports("fourier_interp.models.base", modules["fourier_interp.models.base"])
     assert _layer_of("fourier_interp.sweeps.cli") > _layer_of("fourier_interp.sweeps.api")
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
+    """The circles of a graph ``node -> nodes it points to``: each strongly connected set of two or more."""
+    order, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph.get(module, ()):
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            members = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                members.add(member)
+                if member == module:
+                    break
+            if len(members) > 1:
+                cycles.append(frozenset(members))
+
+    for module in sorted(graph):
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def _import_cycles() -> list[frozenset[str]]:
+    return _cycles({m: _imports(m, path) for m, path in _package_modules().items() if m != "fourier_interp"})
+
+
+def test_no_import_cycles():
+    new = [sorted(c) for c in _import_cycles() if c not in KNOWN_CYCLES]
+    assert not new, "modules that import each other (directly or through others):\n" + "\n".join(map(str, new))
+
+
+def test_the_cycle_check_finds_circles_and_only_circles():
+    # known answers: a three-step circle with a tail into it, a two-step circle, a chain without one
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "tail": {"a"}, "x": {"y"}, "y": {"x", "z"}, "z": set()}
+    assert sorted(map(sorted, _cycles(graph))) == [["a", "b", "c"], ["x", "y"]]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_two_command_lines_share_a_module_below_them_instead_of_importing_each_other():
+    modules = _package_modules()
+    sweep_cli = _imports("fourier_interp.sweeps.cli", modules["fourier_interp.sweeps.cli"])
+    top_cli = _imports("fourier_interp.cli", modules["fourier_interp.cli"])
+    assert "fourier_interp.cli" not in sweep_cli and "fourier_interp._cliargs" in sweep_cli
+    assert "fourier_interp.sweeps.cli" in top_cli and "fourier_interp._cliargs" in top_cli
+
+
+# ------------------------------------------------------------------ release
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_the_version_has_one_source_and_the_release_files_follow_it():
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "fourier_interp.__version__"}
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cff = (ROOT / "CITATION.cff").read_text()
+    assert re.search(r"^version: (.+)$", cff, flags=re.M).group(1) == fi.__version__
+    releases = re.findall(r"^## \[(\d[^\]]*)\]", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)
+    assert releases[0] == fi.__version__
+
+
+def test_the_wheel_holds_the_checkpoints_the_examples_and_the_type_marker(tmp_path):
+    # build from a copy of the sources, so the checkout is left as it was
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "fourier_interp", src / "fourier_interp",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "dist"), str(src)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    assert "License classifiers are deprecated" not in build.stderr and "project.license" not in build.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    assert wheel.name == f"fourier_interp-{fi.__version__}-py3-none-any.whl"
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "fourier_interp/py.typed" in names
+    assert {f"fourier_interp/examples/{n}.toml" for n in fi.sweeps.list_examples()} <= names
+    for name in fi.list_pretrained():
+        shipped = {p.name for p in (ROOT / "fourier_interp" / "pretrained" / name).iterdir()}
+        assert {f"fourier_interp/pretrained/{name}/{f}" for f in shipped} <= names
+    metadata = zipfile.ZipFile(wheel).read(f"fourier_interp-{fi.__version__}.dist-info/METADATA").decode()
+    assert f"Version: {fi.__version__}\n" in metadata and "License-Expression: MIT\n" in metadata
+    assert "Project-URL: Source, " in metadata
+    assert f"fourier_interp-{fi.__version__}.dist-info/licenses/LICENSE" in names

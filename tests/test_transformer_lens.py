@@ -10,6 +10,7 @@ training; LayerNorm weights and MLP biases are randomised so folding is not triv
 from __future__ import annotations
 
 import copy
+import math
 import socket
 
 import pytest
@@ -25,6 +26,7 @@ from fourier_interp.models.running import ModelCache
 from fourier_interp.report.attention import attention_view
 
 P = 7
+P_CTX = 3  # [a, b, =]
 
 
 def _randomise(model: fi.HookedTransformer, seed: int = 0) -> fi.HookedTransformer:
@@ -170,10 +172,34 @@ def test_logit_lens_at_the_last_layer_equals_the_logits(two_layer_ln, task):
     torch.testing.assert_close(lens.values[-1], logits, atol=1e-5, rtol=1e-5)
     by_hand = model.ln_final(cache["blocks.0.hook_resid_post"][:, -1:])[:, 0] @ model.W_U
     torch.testing.assert_close(lens.values[1], by_hand, atol=1e-5, rtol=1e-5)
-    # The readout is at '=' only, so TransformerLens's model-run check refuses the model's
-    # [batch, p] logits rather than reading a wrong axis: go through a cache instead.
+    # By default the readout is at '=' only, so TransformerLens's model-run check refuses the
+    # model's [batch, p] logits rather than reading a wrong axis ...
     with pytest.raises(ValueError, match="logits of shape"):
         logit_lens(model, tokens)
+
+
+def test_logits_at_every_position_let_the_logit_lens_run_on_the_model(two_layer_ln, task):
+    model = copy.deepcopy(two_layer_ln)
+    tokens = model.to_tokens(task.inputs[:15])
+    last = model(tokens)
+    every = model(tokens, all_positions=True)
+    assert every.shape == (15, P_CTX, P)
+    torch.testing.assert_close(every[:, -1], last, rtol=0, atol=0)
+    # every position is ln_final -> unembed of its own residual stream
+    _, cache = model.run_with_cache(tokens)
+    by_hand = model.ln_final(cache["blocks.1.hook_resid_post"]) @ model.W_U
+    torch.testing.assert_close(every, by_hand, atol=1e-5, rtol=1e-5)
+    # the loss still reads '=' (the answer's position), whatever the logits' shape
+    both_logits, loss = model(tokens, return_type="both", all_positions=True)
+    assert both_logits.shape == every.shape
+    torch.testing.assert_close(loss, model(tokens, return_type="loss"), rtol=0, atol=0)
+    # ... switched on in the config, TransformerLens's own logit lens runs on the model
+    model.cfg.logits_all_positions = True
+    lens = logit_lens(model, tokens)
+    assert lens.labels == ["0_pre", "1_pre", "final_post"]
+    torch.testing.assert_close(lens.values[-1], last, atol=1e-5, rtol=1e-5)
+    layer_0 = model.ln_final(cache["blocks.0.hook_resid_post"][:, -1]) @ model.W_U  # "1_pre": after layer 0
+    torch.testing.assert_close(lens.values[1], layer_0, atol=1e-4, rtol=1e-4)
 
 
 # ---------------------------------------------------------------- weight processing
@@ -569,3 +595,191 @@ def test_svd_interpreter_reads_singular_vectors_through_the_unembedding(two_laye
     ours = vectors[: model.cfg.p, 0].double()
     cosine = F.cosine_similarity(ours, by_hand, dim=0).abs()
     torch.testing.assert_close(cosine, torch.ones(n, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------- TransformerLens's own formats
+from fourier_interp.errors import InvalidArgumentError  # noqa: E402
+from fourier_interp.models.transformer_bridge import tl_config, tl_state_dict  # noqa: E402
+
+EXPORTED = {
+    "nanda-like": dict(),
+    "two layers, LayerNorm, biases": dict(n_layers=2, normalization_type="LN", attn_bias=True, unembed_bias=True),
+    "gelu": dict(act_fn="gelu"),
+    "constant attention (pizza)": dict(attn_coeff=0.0),
+    "attention rate 0.5": dict(attn_coeff=0.5, n_layers=2),
+}
+
+
+def _random_biases(model, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.rpartition(".")[2] in ("b_Q", "b_K", "b_V", "b_O", "b_U"):
+                param.copy_(0.3 * torch.randn(param.shape, generator=gen))
+    return model
+
+
+@pytest.mark.parametrize("overrides", EXPORTED.values(), ids=EXPORTED.keys())
+def test_export_builds_transformer_lens_native_model_with_the_same_logits_everywhere(overrides, task):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    model = _random_biases(small(**overrides))
+    bridge = fi.export_tl(model)
+    assert isinstance(bridge, TransformerBridge) and not bridge.training
+    tokens = model.to_tokens(task.inputs)
+    theirs = bridge(tokens)
+    assert theirs.shape == (P * P, P_CTX, P)
+    torch.testing.assert_close(theirs, model(tokens, all_positions=True), atol=2e-5, rtol=2e-5)
+    # the patterns they cache are the ones they use: the same as ours, attention rate included
+    _, their_cache = bridge.run_with_cache(tokens)
+    _, our_cache = model.run_with_cache(tokens)
+    torch.testing.assert_close(their_cache["blocks.0.attn.hook_pattern"], our_cache["blocks.0.attn.hook_pattern"],
+                               atol=1e-5, rtol=1e-5)
+
+
+def test_exporting_the_shipped_transformer_keeps_every_answer_and_the_logit_lens_runs_on_it():
+    model, task = fi.load_pretrained("transformer-p113")
+    bridge = fi.export_tl(model)
+    tokens = model.to_tokens(task.inputs)
+    ours = model(tokens)
+    theirs = torch.cat([bridge(chunk)[:, -1] for chunk in tokens.split(4096)])
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-5)
+    assert torch.equal(theirs.argmax(-1), ours.argmax(-1))
+    assert (theirs.argmax(-1) == task.labels).float().mean() > 0.99
+    lens = logit_lens(bridge, tokens[:64])
+    torch.testing.assert_close(lens.values[-1], ours[:64], atol=1e-4, rtol=1e-5)
+
+
+def _hooked_transformer_state_dict(cfg: dict, seed: int = 0, zero_biases: bool = False) -> dict:
+    """A state dict as TransformerLens's HookedTransformer saves it (keys, shapes, buffers), random values."""
+    gen = torch.Generator().manual_seed(seed)
+    d, h, e, m = cfg["d_model"], cfg["n_heads"], cfg["d_head"], cfg["d_mlp"]
+    state = {"embed.W_E": (cfg["d_vocab"], d), "pos_embed.W_pos": (cfg["n_ctx"], d)}
+    for l in range(cfg["n_layers"]):
+        b = f"blocks.{l}."
+        if cfg["normalization_type"] == "LN":
+            state.update({b + "ln1.w": (d,), b + "ln1.b": (d,), b + "ln2.w": (d,), b + "ln2.b": (d,)})
+        state.update({b + "attn.W_Q": (h, d, e), b + "attn.W_K": (h, d, e), b + "attn.W_V": (h, d, e),
+                      b + "attn.W_O": (h, e, d), b + "attn.b_Q": (h, e), b + "attn.b_K": (h, e),
+                      b + "attn.b_V": (h, e), b + "attn.b_O": (d,), b + "mlp.W_in": (d, m), b + "mlp.b_in": (m,),
+                      b + "mlp.W_out": (m, d), b + "mlp.b_out": (d,)})
+    if cfg["normalization_type"] == "LN":
+        state.update({"ln_final.w": (d,), "ln_final.b": (d,)})
+    state.update({"unembed.W_U": (d, cfg["d_vocab_out"]), "unembed.b_U": (cfg["d_vocab_out"],)})
+    out = {}
+    for key, shape in state.items():
+        value = torch.randn(shape, generator=gen) / math.sqrt(shape[-2] if len(shape) > 1 else 4)
+        if key.endswith((".w",)):
+            value = 1 + 0.3 * value
+        if zero_biases and key.rpartition(".")[2] in ("b_Q", "b_K", "b_V", "b_O", "b_U"):
+            value = torch.zeros(shape)
+        out[key] = value
+    for l in range(cfg["n_layers"]):  # the buffers HookedTransformer saves with its weights
+        out[f"blocks.{l}.attn.mask"] = torch.tril(torch.ones(cfg["n_ctx"], cfg["n_ctx"])).bool()
+        out[f"blocks.{l}.attn.IGNORE"] = torch.tensor(-1e5)
+    return out
+
+
+NANDA_CFG = dict(n_layers=1, d_model=16, n_heads=2, d_head=8, d_mlp=24, d_vocab=P + 1, d_vocab_out=P, n_ctx=3,
+                 act_fn="relu", normalization_type=None)
+
+
+@pytest.mark.parametrize("cfg", [NANDA_CFG, {**NANDA_CFG, "n_layers": 2, "normalization_type": "LN", "act_fn": "gelu"}],
+                         ids=["nanda-like", "two layers, LayerNorm, gelu"])
+def test_import_of_a_hooked_transformer_checkpoint_computes_what_transformer_lens_computes(cfg, task):
+    # the reference is TransformerLens's own: its converter and its native model on the same state dict
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.model_bridge.sources import native  # noqa: F401
+    from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+
+    state = _hooked_transformer_state_dict(cfg)
+    model = fi.import_tl_checkpoint(state, cfg)
+    assert model.cfg.p == P and model.cfg.k == 2 and model.cfg.attn_bias and model.cfg.unembed_bias
+    reference = TransformerBridge.boot_native(TransformerBridgeConfig(**cfg, architecture="TransformerLensNative"))
+    reference.load_state_dict(convert_tl_checkpoint(state, reference.cfg), strict=True)
+    tokens = model.to_tokens(task.inputs)
+    torch.testing.assert_close(model(tokens, all_positions=True), reference.eval()(tokens), atol=2e-5, rtol=2e-5)
+
+
+def test_import_takes_the_config_as_an_object_too_and_zero_biases_stay_fixed_zeros(task):
+    from transformer_lens.config import TransformerBridgeConfig
+
+    state = _hooked_transformer_state_dict(NANDA_CFG, zero_biases=True)  # ARENA freezes the biases at zero
+    model = fi.import_tl_checkpoint(state, TransformerBridgeConfig(**NANDA_CFG))
+    assert not model.cfg.attn_bias and not model.cfg.unembed_bias  # the nanda2023 architecture
+    assert torch.equal(model.W_E, state["embed.W_E"]) and torch.equal(model.blocks[0].mlp.W_in, state["blocks.0.mlp.W_in"])
+
+
+def test_export_and_import_round_trip_exactly(task):
+    model = _random_biases(small(n_layers=2, normalization_type="LN", attn_bias=True, unembed_bias=True))
+    again = fi.import_tl_checkpoint(tl_state_dict(model), tl_config(model))
+    assert again.cfg.attn_bias and again.cfg.unembed_bias and again.cfg.normalization_type == "LN"
+    for (name, ours), (_, theirs) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(ours, theirs), name
+    assert torch.equal(again(task.inputs), model(task.inputs))
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda s, c: s.update({"blocks.0.attn.W_Q": torch.zeros(2, 16, 4)}), r"blocks.0.attn.W_Q.*shape \(2, 16, 4\)"),
+        (lambda s, c: s.update({"blocks.0.attn.W_gate": torch.zeros(3)}), "W_gate"),
+        (lambda s, c: s.pop("blocks.0.mlp.W_out"), "lacks.*blocks.0.mlp.W_out"),
+        (lambda s, c: c.update(d_vocab=P + 3), "'=' token"),
+        (lambda s, c: c.update(gated_mlp=True), "cfg.gated_mlp=True"),
+        (lambda s, c: c.update(normalization_type="RMS"), "normalization_type='RMS'"),
+    ],
+)
+def test_import_refuses_what_does_not_fit_naming_it(change, match):
+    state, cfg = _hooked_transformer_state_dict(NANDA_CFG), dict(NANDA_CFG)
+    change(state, cfg)
+    with pytest.raises(InvalidArgumentError, match=match):
+        fi.import_tl_checkpoint(state, cfg)
+
+
+ZHONG_CFG = {"name": "modadd_7", "C": P, "n_heads": 2, "d_model": 16, "n_layers": 1, "act_fn": "ReLU",
+             "attn_coeff": 0.3, "diff_vocab": 0, "eqn_sign": 1}
+
+
+def _zhong_state_dict(cfg: dict, seed: int = 0) -> dict:
+    """Random weights in the layout of Zhong et al.'s code: W_E [d_model, vocab], W_Q [head, d_head, d_model] ..."""
+    gen = torch.Generator().manual_seed(seed)
+    d, h, vocab = cfg["d_model"], cfg["n_heads"], cfg["C"] + 1
+    e, m = d // h, 4 * d
+    shapes = {"embed.W_E": (d, vocab), "pos_embed.W_pos": (3, d), "blocks.0.attn.W_K": (h, e, d),
+              "blocks.0.attn.W_Q": (h, e, d), "blocks.0.attn.W_V": (h, e, d), "blocks.0.attn.W_O": (d, h * e),
+              "blocks.0.mlp.W_in": (m, d), "blocks.0.mlp.b_in": (m,), "blocks.0.mlp.W_out": (d, m),
+              "blocks.0.mlp.b_out": (d,), "unembed.W_U": (d, vocab)}
+    state = {k: torch.randn(s, generator=gen) / math.sqrt(s[-1]) for k, s in shapes.items()}
+    state["blocks.0.attn.mask"] = torch.tril(torch.ones(3, 3))
+    return state
+
+
+def _zhong_forward(state: dict, cfg: dict, tokens: torch.Tensor) -> torch.Tensor:
+    """Their model's maths, written out: attention with no causal mask, rate c * softmax + (1 - c)."""
+    c, d_head = cfg["attn_coeff"], cfg["d_model"] // cfg["n_heads"]
+    x = state["embed.W_E"].T[tokens] + state["pos_embed.W_pos"]  # [batch, pos, d_model]
+    q, k, v = (torch.einsum("hed,bpd->bhpe", state[f"blocks.0.attn.W_{n}"], x) for n in "QKV")
+    pattern = c * (q @ k.transpose(-1, -2) / math.sqrt(d_head)).softmax(-1) + (1 - c)  # [batch, head, q, k]
+    z = (pattern @ v).transpose(1, 2).flatten(2)  # [batch, pos, head * d_head], head-major
+    x = x + z @ state["blocks.0.attn.W_O"].T
+    hidden = torch.relu(x @ state["blocks.0.mlp.W_in"].T + state["blocks.0.mlp.b_in"])
+    x = x + hidden @ state["blocks.0.mlp.W_out"].T + state["blocks.0.mlp.b_out"]
+    return (x @ state["unembed.W_U"])[:, -1, : cfg["C"]]  # the answers' logits at the last position
+
+
+def test_import_of_a_zhong_checkpoint_computes_their_model(task):
+    state = _zhong_state_dict(ZHONG_CFG)
+    model = fi.import_tl_checkpoint(state, ZHONG_CFG)
+    assert model.cfg.attn_coeff == 0.3 and model.cfg.d_mlp == 64 and model.cfg.p == P
+    tokens = model.to_tokens(task.inputs)
+    torch.testing.assert_close(model(tokens), _zhong_forward(state, ZHONG_CFG, tokens), atol=2e-5, rtol=2e-5)
+    torch.testing.assert_close(model.fast_logits(tokens), model(tokens), atol=2e-5, rtol=2e-5)
+
+
+@pytest.mark.parametrize("change,match", [({"eqn_sign": 0}, "HookedWrapper"), ({"diff_vocab": 1}, "HookedWrapper"),
+                                          ({"n_layers": 2}, "one layer"), ({"act_fn": "Tanh"}, "ReLU and GeLU")])
+def test_zhong_checkpoints_that_are_another_architecture_are_refused(change, match):
+    with pytest.raises(InvalidArgumentError, match=match):
+        fi.import_tl_checkpoint(_zhong_state_dict(ZHONG_CFG), {**ZHONG_CFG, **change})

@@ -17,8 +17,12 @@ report.html, stay out of the repository). A notebook that loads a shipped checkp
 ``scripts/make_pretrained.py`` has not generated that checkpoint yet.
 
 Every notebook is paired with a jupytext percent-format script (``tutorials/NN_name.py``,
-the file to review and diff); both must hold the same code cells, and the notebook is
-stored without outputs. Edit either, then ``jupytext --sync tutorials/*.py``.
+the file to review and diff); both must hold the same code cells. The notebook is stored
+executed, with its outputs, because the documentation site shows it as stored: its metadata
+holds the hash of the code that made them, and a notebook edited since it was run fails here.
+Edit either file, then ``jupytext --sync tutorials/NN_name.py`` and
+``python scripts/execute_tutorials.py NN``. The fresh run here also checks that every cell
+still shows the kinds of output stored for it (text, a figure, a table).
 
 One notebook: ``pytest tests/test_tutorials.py -k 05 -s`` (``-s`` prints its run time and
 slowest cells).
@@ -148,14 +152,62 @@ def test_notebook_runs_top_to_bottom(notebook, tmp_path):
     assert not stderr, f"{notebook.name} wrote to stderr (warnings fail the test):\n" + "\n".join(stderr)
     undrawn = undrawn_figures(nb)
     assert not undrawn, f"{notebook.name} shows figures as text, not images (no %matplotlib inline?):\n" + "\n".join(undrawn)
+    fresh = output_kinds([cell for cell in nb.cells[1:] if cell.cell_type == "code"])
+    stored = output_kinds([cell for cell in read(notebook).cells if cell.cell_type == "code"])
+    changed = [f"code cell {n}: stored {s}, now {f}" for n, (s, f) in enumerate(zip(stored, fresh), 1) if s != f]
+    assert not changed, (f"{notebook.name} shows other outputs than the stored ones; run "
+                         f"python scripts/execute_tutorials.py {notebook.name[:2]}:\n" + "\n".join(changed))
+
+
+def output_kinds(cells) -> list[list[str]]:
+    """Per code cell, the kinds of output it shows: ``stdout``, ``image/png``, ``text/html`` ... (stderr left out)."""
+    kinds = []
+    for cell in cells:
+        found = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                kind = out.get("name")
+            elif out.get("output_type") == "error":
+                kind = "error"
+            else:
+                data = out.get("data", {})
+                kind = next((k for k in ("image/png", "text/html", "application/json") if k in data), "text/plain")
+            if kind != "stderr" and kind not in found:
+                found.append(kind)
+        kinds.append(sorted(found))
+    return kinds
+
+
+def code_sha256(nb) -> str:
+    """Hash of the notebook's code cells: scripts/execute_tutorials.py's, which stored it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("execute_tutorials", ROOT / "scripts" / "execute_tutorials.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.code_sha256(nb)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])
-def test_notebook_is_stored_without_outputs(notebook):
-    for cell in read(notebook).cells:
-        if cell.cell_type == "code":
-            assert not cell.get("outputs") and cell.get("execution_count") is None, (
-                f"{notebook.name}: clear the outputs before committing (jupyter nbconvert --clear-output --inplace)")
+def test_notebook_is_stored_with_the_outputs_of_its_current_code(notebook):
+    nb = read(notebook)
+    rerun = f"run python scripts/execute_tutorials.py {notebook.name[:2]} (after jupytext --sync)"
+    recorded = nb.metadata.get("fourier_interp", {}).get("code_sha256")
+    assert recorded is not None, f"{notebook.name} is stored without outputs; {rerun}"
+    assert recorded == code_sha256(nb), f"{notebook.name} was edited after its outputs were made; {rerun}"
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    assert all(cell.get("execution_count") for cell in code), f"{notebook.name} has cells that did not run; {rerun}"
+    assert not any(out.get("output_type") == "error" for cell in code for out in cell.get("outputs", []))
+    assert any(output_kinds(code)), f"{notebook.name} shows no output at all; {rerun}"
+
+
+def test_the_freshness_check_sees_a_code_edit_and_not_a_prose_edit():
+    nb = read(NOTEBOOKS[0])
+    before = code_sha256(nb)
+    next(cell for cell in nb.cells if cell.cell_type == "markdown").source += "\nA sentence more."
+    assert code_sha256(nb) == before  # the outputs do not depend on the prose
+    next(cell for cell in nb.cells if cell.cell_type == "code").source += "\n1 + 1"
+    assert code_sha256(nb) != before
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[nb.stem for nb in NOTEBOOKS])

@@ -265,8 +265,9 @@ with fi.ablate_neurons(model, NEURONS, unclustered, "mean"):
 # Here is a plain PyTorch network on `a + b mod 23` — Gromov's quadratic MLP (Li et al.'s
 # power network with `k = 2`): embed each operand, add, square, read out. Its width
 # `4(p−1)` is the one for which Li et al. prove that the max-margin solution uses every
-# frequency. (A nonlinearity needs to be a submodule, not a function call in `forward`, to get
-# a hook point of its own.)
+# frequency. The square is a small submodule only to give its output a readable name (`act`):
+# the wrapper traces `forward`, so an operation written inline gets a hook point too, named by
+# the operation (the sum of the two embeddings is `add`, the product inside `act` is `act.mul`).
 
 # %%
 from torch import nn
@@ -317,6 +318,7 @@ print(f"train loss {loss.item():.2e}, test accuracy {test_acc:.3f}")
 wrapped = fi.HookedWrapper(net, p=23, k=2)
 logits, cache = wrapped.run_with_cache(small_task.inputs)
 print("same logits as net(x):", torch.equal(logits, net(small_task.inputs)))
+assert {"add", "act.mul", "act"} <= set(cache.keys())  # inline operations are hooked too (see above)
 {name: tuple(act.shape) for name, act in cache.items()}
 
 # %% [markdown]

@@ -111,11 +111,16 @@ freq_reports = {kind: fi.analyze_frequencies(model, t) for kind, (model, t) in m
 for kind, r in freq_reports.items():
     print(f"{kind}: key frequencies {r.key_frequencies}, {r.units.share_clustered:.0%} of neurons clustered, "
           f"logits explained {r.logits.explained(r.key_frequencies):.3f}")
+    # what the next paragraph says of both
+    assert 1 <= len(r.key_frequencies) <= 6 and r.units.share_clustered > 0.5
+    assert r.logits.explained(r.key_frequencies) > 0.5
 
 # %% [markdown]
 # Yes: each uses a handful of frequencies, most neurons are frequency-selective, and the
-# `cos(w(a+b−c))` terms explain most of the (centred) logits in both. Those measurements
-# cannot tell the two algorithms apart. What differs is how the operands meet.
+# `cos(w(a+b−c))` terms explain most of the (centred) logits in both. The frequencies
+# themselves differ (which ones a network settles on depends on its seed and setting, for a
+# clock as for a pizza). None of these measurements can tell the two algorithms apart. What
+# differs is how the operands meet.
 
 # %% [markdown]
 # ## 2 · Distance irrelevance
@@ -247,33 +252,36 @@ plots.correct_logit(fi.distance_irrelevance(planted["planted pizza"], task), tit
 # %% [markdown]
 # ## 6 · What `fi.verify` says
 #
-# `fi.verify` checks Fourier Multiplication — the clock. Its claims 1–8 (notebook 01) are the
-# shared Fourier ingredients, which a pizza has too; the claim that separates them is
-# **"correct logit does not depend on a − b"**: distance irrelevance ≥ 0.55 for a clock, and
-# the report names the algorithm (`clock` at ≥ 0.55, `pizza` at ≤ 0.35, `mixed` between,
-# `non-fourier` when the Fourier claims fail). The pizza index and the gradient symmetricity
-# are reported beside it as findings, not counted.
+# `fi.verify` names the algorithm from its claims, each with a key and a role. The *core*
+# claims (the model solves the task, ablating its key frequencies breaks it, each unit computes
+# with a few frequency blocks) are the shared Fourier ingredients, which a pizza has too. The
+# *shape* claims separate them, each read from logits centred over answers: distance
+# irrelevance (≥ 0.55 for a clock, ≤ 0.35 names a pizza), the share of the correct logit that
+# `a − b` explains, and how much each key frequency's logit amplitude follows `a − b`. The name
+# is `clock` when every claim holds, `pizza` or `mixed` when the core holds and the shape does
+# not, and `non-fourier` when a core claim fails. The pizza index and the gradient symmetricity
+# are reported beside them, deciding nothing.
 
 # %%
 reports = {kind: fi.verify(model, t, name=kind) for kind, (model, t) in {**models, "planted pizza": (planted["planted pizza"], task)}.items()}
 for kind, report in reports.items():
     print(f"{kind:13s} {'PASS' if report.passed else 'FAIL'}   algorithm: {report.algorithm}   "
-          f"failed: {[claim.name for claim in report.failed_claims]}")
+          f"failed: {[claim.key for claim in report.failed_claims]}")
+# what the next paragraph says: only the clock passes; both pizzas fail only shape claims (about a − b)
+assert reports["clock"].passed and not reports["pizza"].passed and not reports["planted pizza"].passed
+for kind in ("pizza", "planted pizza"):
+    assert reports[kind].algorithm == "pizza" and reports[kind].failed_claims
+    assert {claim.role for claim in reports[kind].failed_claims} == {"shape"}
 
 # %%
 print(reports["pizza"])
 
 # %% [markdown]
-# Only the clock passes. The trained pizza passes every Fourier claim — it *is* built from
-# Fourier features, and removing its key frequencies breaks it — and fails exactly one: its
-# correct logit depends on `a − b`. The report names it a pizza rather than calling it a
-# clock. The hand-built pizza fails that claim too, and two more, both artefacts of how it
-# was built: each of its ReLU units writes to a single answer, so the units' output weights
-# are one-hot — spread over every frequency — and fail the single-frequency check; and its
-# units are absolute values of waves (`|x| = relu(x) + relu(−x)`), which spread each
-# frequency over many harmonics `2f, 3f, 4f, ...`, so removing the key frequencies and their
-# second harmonics from its units (the ablation the claim uses, designed for ReLU and power
-# units) leaves it accurate.
+# Only the clock passes. The trained pizza passes every core claim — it *is* built from
+# Fourier features, removing its key frequencies breaks it, and each of its units computes with
+# one frequency — and fails only the shape claims: its correct logit depends on `a − b`. The
+# report names it a pizza rather than calling it a clock. The hand-built pizza is named a pizza
+# too, for the same reason.
 #
 # ## Summary
 #
@@ -292,6 +300,6 @@ pd.DataFrame({
 }, index=["distance irrelevance", "gradient symmetricity", "pizza index", "fi.verify names it"])
 
 # %% [markdown]
-# Same frequencies, same clustered neurons, same causal dependence on the key frequencies —
-# and still two algorithms. Finding Fourier features is not the end of an explanation: ask
+# Fourier features in both — a handful of key frequencies each (not the same ones), most
+# neurons clustered on them, the same causal dependence on them — and still two algorithms. Finding Fourier features is not the end of an explanation: ask
 # how the operands meet.

@@ -22,9 +22,13 @@ Example:
 """
 
 from .algorithm import (
+    AmplitudeModulation,
+    Circularity,
     DistanceIrrelevance,
     GradientSymmetricity,
     LogitForms,
+    amplitude_modulation,
+    circularity,
     distance_irrelevance,
     gradient_symmetricity,
     logit_forms,
@@ -58,6 +62,10 @@ __all__ = [
     "analyze_frequencies",
     "cluster_units",
     "distance_irrelevance",
+    "amplitude_modulation",
+    "circularity",
+    "AmplitudeModulation",
+    "Circularity",
     "gradient_symmetricity",
     "logit_forms",
     "fourier_alignment",

@@ -138,7 +138,8 @@ class DistanceIrrelevance(Result):
                 f"a-b explains {self.difference_share:.1%} of its variance)")
 
 
-def distance_irrelevance(x: LogitsOrModel, task: ModularArithmetic, logit: str = "correct") -> DistanceIrrelevance:
+def distance_irrelevance(x: LogitsOrModel, task: ModularArithmetic, logit: str = "correct",
+                         centre: bool = True) -> DistanceIrrelevance:
     """Zhong et al.'s distance irrelevance of a model (or of its full-grid logits).
 
     Args:
@@ -148,6 +149,11 @@ def distance_irrelevance(x: LogitsOrModel, task: ModularArithmetic, logit: str =
         logit: ``"correct"`` — the correct answer's logit (Zhong et al.'s evaluation
             notebooks and paper); ``"wrong"`` — the largest wrong logit (the variant
             their training script stores).
+        centre: Read the logit after removing each input's mean over answers (default).
+            Adding one amount to every answer's logit of an input changes nothing the
+            model computes (softmax, accuracy and loss are unchanged) but, read raw, it can
+            move the measure anywhere in [0, 1]; centred, the measure cannot see it.
+            ``centre=False`` is the paper's raw reading.
 
     Example:
         >>> import fourier_interp as fi
@@ -158,6 +164,8 @@ def distance_irrelevance(x: LogitsOrModel, task: ModularArithmetic, logit: str =
     if logit not in ("correct", "wrong"):
         raise ValueError(f"logit={logit!r}: expected 'correct' or 'wrong'")
     logits = _grid_logits(x, task)
+    if centre:
+        logits = logits - logits.mean(1, keepdim=True)
     labels = task.labels[:, None]
     if logit == "correct":
         y = logits.gather(1, labels).squeeze(1)
@@ -383,3 +391,156 @@ def logit_forms(x: LogitsOrModel, task: ModularArithmetic, freqs: Sequence[int])
     t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
     return LogitForms(freqs=freqs, clock_share=t(cols[0]), pizza_share=t(cols[1]),
                       pizza_index_by_freq=t(cols[2]), mean_magnitude=t(cols[3]))
+
+
+# ------------------------------------------------------- amplitude modulation
+@dataclass(repr=False)
+class AmplitudeModulation(Result):
+    """How much each frequency's logit amplitude follows the operands' differences.
+
+    For each input ``x`` and frequency ``f``, ``A_f(x)`` is the amplitude of the centred logits'
+    component ``cos(w (t - c))`` over the answers ``c`` (the modulus of their discrete Fourier
+    coefficient at ``f``). A clock's is the same for every input; a pizza's is proportional to
+    ``|cos(w (a - b) / 2)|`` (for k operands, the length of the mean of the operands' unit
+    vectors), so it varies across the shift orbits (the groups of inputs sharing ``a - b``).
+
+    Attributes:
+        freqs: The frequencies measured.
+        raw: ``[len(freqs)]`` the standard deviation over shift orbits of the orbit-mean
+            amplitude, over the mean amplitude: 0 for a clock, ~0.48 for a k = 2 pizza.
+        relative: ``[len(freqs)]`` the same for the amplitudes divided by each input's total
+            amplitude over ``freqs``: blind to a per-input rescaling of the logits, and to a
+            pizza with one frequency (whose relative amplitude is always 1).
+        weight: ``[len(freqs)]`` each frequency's mean amplitude (the weights of ``value``).
+        value: ``raw`` averaged with weights ``weight``.
+    """
+
+    freqs: list[int]
+    raw: Tensor
+    relative: Tensor
+    weight: Tensor
+    value: float
+
+    def summary(self) -> dict[str, Any]:
+        return {"value": self.value, "max_relative": float(self.relative.max()) if len(self.freqs) else 0.0}
+
+    def __repr__(self) -> str:
+        per = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(self.freqs, self.raw))
+        return f"AmplitudeModulation({self.value:.3f}; per frequency {{{per}}})"
+
+
+def amplitude_modulation(x: LogitsOrModel, task: ModularArithmetic, freqs: Sequence[int]) -> AmplitudeModulation:
+    """Per-frequency modulation of the logit amplitude by the operands' differences (0 clock, ~0.48 pizza).
+
+    Read from logits centred over answers, so a softmax-invariant shift cannot move it.
+
+    Args:
+        x: A hooked model, or its ``[p**k, p]`` logits on ``task.inputs``.
+        task: The task.
+        freqs: Frequencies to measure (usually the key frequencies).
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> from fourier_interp.analysis import amplitude_modulation
+        >>> task = fi.ModularArithmetic(p=23)
+        >>> clock = amplitude_modulation(fi.planted_mlp(p=23, freqs=[3, 7]), task, [3, 7])
+        >>> pizza = amplitude_modulation(fi.planted_pizza(p=23, freqs=[3, 7]), task, [3, 7])
+        >>> round(clock.value, 6), pizza.value > 0.3
+        (0.0, True)
+    """
+    logits = _grid_logits(x, task)
+    freqs = [int(f) for f in freqs]
+    n_freq = n_frequencies(task.p)
+    if any(not 1 <= f <= n_freq for f in freqs):
+        raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
+    empty = torch.zeros(0, dtype=torch.float64)
+    if not freqs:
+        return AmplitudeModulation(freqs=[], raw=empty, relative=empty, weight=empty, value=0.0)
+    L = logits - logits.mean(1, keepdim=True)
+    c = torch.arange(task.p, dtype=torch.float64)
+    w = 2 * math.pi * torch.tensor(freqs, dtype=torch.float64) / task.p
+    amp = torch.sqrt((L @ torch.cos(c[:, None] * w)) ** 2 + (L @ torch.sin(c[:, None] * w)) ** 2)  # [n, F]
+    rel = amp / amp.pow(2).sum(1, keepdim=True).sqrt().clamp_min(1e-300)
+    orbit = shift_orbits(task)
+    n_orbits = int(orbit.max()) + 1
+    counts = torch.bincount(orbit, minlength=n_orbits).double().clamp_min(1)[:, None]
+
+    def modulation(a: Tensor) -> Tensor:
+        means = torch.zeros(n_orbits, a.shape[1], dtype=torch.float64).index_add_(0, orbit, a) / counts
+        return means.std(0, unbiased=False) / a.mean(0).clamp_min(1e-300)
+
+    raw, relative, weight = modulation(amp), modulation(rel), amp.mean(0)
+    scale = float(weight.max())
+    live = weight > 1e-9 * max(scale, 1e-300)
+    raw, relative = torch.where(live, raw, torch.zeros_like(raw)), torch.where(live, relative, torch.zeros_like(raw))
+    value = float((raw * weight).sum() / weight.sum()) if scale > 0 else 0.0
+    return AmplitudeModulation(freqs=freqs, raw=raw, relative=relative, weight=weight, value=value)
+
+
+# ----------------------------------------------------------------- circularity
+@dataclass(repr=False)
+class Circularity(Result):
+    """Zhong et al.'s circularity of an embedding: how closely its top principal components are circles.
+
+    Attributes:
+        value: Mean over the first ``n_components`` principal components of the share of the
+            component's energy (over the token axis) held by its strongest frequency: 1 when
+            each component is a pure ``cos(w a + phi)``.
+        per_component: ``[n_components]`` that share per component.
+        frequencies: ``[n_components]`` each component's strongest frequency.
+    """
+
+    value: float
+    per_component: Tensor
+    frequencies: list[int]
+
+    def __repr__(self) -> str:
+        return f"Circularity({self.value:.3f}; components on frequencies {self.frequencies})"
+
+
+def circularity(embed: Tensor, p: Optional[int] = None, n_components: int = 4) -> Circularity:
+    """Zhong et al.'s circularity of a token embedding ``[p, d]`` (their third clock/pizza measure).
+
+    The embedding is centred over tokens and its principal components (over the token axis)
+    taken by SVD; each component is a function of the token ``a``, and its circularity is
+    the share of its energy in the one frequency that holds most (cos and sin together).
+    Both the clock and the pizza embed the operands on circles, so it measures that the
+    embedding is Fourier-shaped, not which algorithm reads it.
+
+    Args:
+        embed: ``[p, d]`` the embedding of the p operand tokens (extra rows beyond ``p``,
+            such as '=', are dropped when ``p`` is given).
+        p: The modulus (default ``embed.shape[0]``).
+        n_components: Principal components averaged (Zhong et al. use 4).
+
+    Example:
+        >>> import math, torch
+        >>> from fourier_interp.analysis import circularity
+        >>> a = torch.arange(13, dtype=torch.float64)[:, None]
+        >>> embed = torch.cat([torch.cos(2 * math.pi * 3 * a / 13), torch.sin(2 * math.pi * 3 * a / 13),
+        ...                    0.5 * torch.cos(2 * math.pi * 5 * a / 13), 0.5 * torch.sin(2 * math.pi * 5 * a / 13)], 1)
+        >>> res = circularity(embed)
+        >>> round(res.value, 6), sorted(set(res.frequencies))
+        (1.0, [3, 5])
+    """
+    if not isinstance(embed, Tensor) or embed.ndim != 2:
+        raise TypeError(f"embed must be a 2-D torch.Tensor [p, d], got {type(embed).__name__}"
+                        + (f" of shape {tuple(embed.shape)}" if isinstance(embed, Tensor) else ""))
+    p = embed.shape[0] if p is None else int(p)
+    if embed.shape[0] < p:
+        raise ValueError(f"embed has {embed.shape[0]} rows; expected at least p={p}")
+    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
+        raise ValueError(f"n_components={n_components!r}: expected a positive int")
+    from ..fourier import frequency_energy
+
+    e = embed[:p].detach().double().cpu()
+    e = e - e.mean(0, keepdim=True)
+    u, s, _ = torch.linalg.svd(e, full_matrices=False)
+    n = min(n_components, int((s > 1e-9 * s.max().clamp_min(1e-300)).sum()))
+    if n == 0:
+        return Circularity(value=0.0, per_component=torch.zeros(0, dtype=torch.float64), frequencies=[])
+    comps = u[:, :n]  # [p, n] principal components as functions of the token
+    energy = torch.stack([frequency_energy(comps[:, i], dim=0) for i in range(n)], 1)  # [p//2 + 1, n] (0 = const)
+    share = energy[1:] / energy.sum(0).clamp_min(1e-300)
+    best, freq = share.max(0)
+    return Circularity(value=float(best.mean()), per_component=best, frequencies=(freq + 1).tolist())

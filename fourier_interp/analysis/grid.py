@@ -27,15 +27,15 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_hook_names, check_hooked, check_model_task, check_task, device_of  # noqa: F401
+from ..checks import check_group_task, check_hook_names, check_hooked, check_model_task, check_task, device_of  # noqa: F401
 from ..evaluation import BATCH_ROWS, grid_logits
 from ..models.base import AnalysisSpec
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask, ModularArithmetic  # noqa: F401
 
 _QUERY_FIRST = ("hook_pattern", "hook_attn_scores")  # [batch, head, query_pos, key_pos]
 
 
-def check_model(model: Any, task: ModularArithmetic) -> nn.Module:
+def check_model(model: Any, task: GroupTask) -> nn.Module:
     """``model`` must be a hooked module whose ``cfg.p``/``cfg.k`` (if any) match ``task``."""
     check_hooked(model)
     check_model_task(model, task)
@@ -104,8 +104,7 @@ def run_grid(
         ``(logits [p**k, p], {hook: [p**k, units]})`` on the CPU: the logits float64 (as
         everywhere in the package), the activations float32.
     """
-    check_task(task)
-    check_model(model, task)
+    check_model(model, check_group_task(task))  # any group: running the grid needs no Fourier basis
     hooks = [hooks] if isinstance(hooks, str) else list(hooks or [])
     check_hook_names(model, hooks)
     acts: dict[str, list[Tensor]] = {h: [] for h in hooks}
@@ -130,7 +129,7 @@ def grid_activations(
     model: nn.Module, task: ModularArithmetic, hook: Optional[str] = None, pos: Optional[int] = -1
 ) -> Float[Tensor, "n units"]:
     """One hook's activations over the full grid, ``[p**k, units]`` (``hook=None``: the spec's neurons)."""
-    hook = resolve_hook(check_model(model, check_task(task)), hook)
+    hook = resolve_hook(check_model(model, check_group_task(task)), hook)
     return run_grid(model, task, [hook], pos=pos)[1][hook]
 
 

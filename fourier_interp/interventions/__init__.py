@@ -16,6 +16,8 @@ Modules:
   in weight space.
 * :mod:`.neurons` — zero / mean / resample ablation of units and unit clusters.
 * :mod:`.progress` — restricted and excluded loss (Nanda et al.) and their curves over checkpoints.
+* :mod:`.units` — each unit projected onto its own strongest frequency blocks (does it compute
+  with a few frequencies, causally?).
 * :mod:`.curves` — ablation curves (Rangamani): frequencies removed one by one, with a control.
 * :mod:`.results` — result tables with ``to_dict()`` / ``to_dataframe()``.
 
@@ -57,10 +59,17 @@ from .progress import (
     restricted_loss,
 )
 from .results import PatchResult, ResultTable
+from .units import UnitProjection, UnitScan, candidate_unit_hooks, locate_units, project_unit_blocks, unit_projection
 from .sweeps import patch_frequencies, patch_positions_layers, patch_steps, patch_sweep, patch_units
 from ..models.wrapper import HookedWrapper, WrapperConfig
 
 __all__ = [
+    "unit_projection",
+    "UnitProjection",
+    "project_unit_blocks",
+    "locate_units",
+    "UnitScan",
+    "candidate_unit_hooks",
     "HookedWrapper",
     "WrapperConfig",
     "patch_activation",

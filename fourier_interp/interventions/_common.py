@@ -17,15 +17,14 @@ from ..checks import (  # noqa: F401  (re-exported to the intervention modules)
     device_of,
 )
 from ..evaluation import grid_logits, loss_and_accuracy  # noqa: F401  (the evaluation core, for the intervention modules)
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask
 
 FwdHooks = list[tuple[str, Callable]]
 
 
-def answers(task: ModularArithmetic, inputs: Tensor) -> Int[Tensor, " batch"]:
-    """The correct answer of each row of ``inputs`` (``[batch, k]``, or ``[batch, k+1]`` with '=')."""
-    operands = inputs[:, : task.k].long().cpu()
-    return (operands * task.signs).sum(-1).remainder(task.p)
+def answers(task: GroupTask, inputs: Tensor) -> Int[Tensor, " batch"]:
+    """The correct answer of each row of ``inputs`` (``[batch, k]``, or ``[batch, k+1]`` with '='): the task's."""
+    return task.answers(inputs[:, : task.k].long().cpu())
 
 
 def as_cache_dict(cache: Any) -> dict[str, Tensor]:

@@ -34,7 +34,11 @@ with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which war
 
 from ..errors import InvalidArgumentError
 from ..storage import commit  # the checkpoint format's storage (below the models; fi.load lives above)
+from ..groups import from_spec
+from ..groups.families import is_prime
 from ..tasks import MIN_P
+
+RULE_OPS = ("add", "sub", "mul", "compose")
 from .spec import AnalysisSpec  # noqa: F401 - the analysis seam, re-exported here
 
 
@@ -46,6 +50,8 @@ class ModelConfig:
     k: int = 2
     seed: int = 0
     device: str = "cpu"
+    group: str = ""  # the task's group spec (fi.groups.from_spec); "" = Z_p (Z_{p+1}^* for op="mul")
+    op: str = "add"  # the task's op: "add", "sub", "mul" (ModularArithmetic) or "compose" (GroupTask)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,6 +75,24 @@ class ModelConfig:
                 raise TypeError(f"{type(self).__name__}.{name} must be an int, got {value!r}")
             if value < minimum:
                 raise InvalidArgumentError(f"{type(self).__name__}.{name}={value} is not allowed; expected >= {minimum}")
+        self._check_task_rule()
+
+    def _check_task_rule(self) -> None:
+        """``group`` and ``op`` must name a task with ``p`` tokens (``task.config_fields()`` gives them)."""
+        name = type(self).__name__
+        if self.op not in RULE_OPS:
+            raise InvalidArgumentError(f"{name}.op={self.op!r} is not allowed; expected one of {RULE_OPS}")
+        if not isinstance(self.group, str):
+            raise TypeError(f"{name}.group must be a group spec string such as 'symmetric(4)', got {self.group!r}")
+        if self.op == "sub" and self.k != 2:
+            raise InvalidArgumentError(f"{name}.op='sub' needs k=2 (a - b), got k={self.k}")
+        if self.op == "mul" and not self.group and not is_prime(self.p + 1):
+            raise InvalidArgumentError(f"{name}.op='mul' with p={self.p} tokens needs p + 1 prime (Z_(p+1)^*)")
+        if self.group:
+            order = from_spec(self.group).order
+            if order != self.p:
+                raise InvalidArgumentError(f"{name}.group={self.group!r} has order {order}, but p={self.p}; "
+                                           f"p is the number of element tokens (the order)")
 
     def _check_positive(self, *names: str) -> None:
         for name in names:
@@ -272,8 +296,8 @@ class HookedModel(HookedRootModule):
             return_type: ``"logits"`` (``[batch, p]``), ``"loss"`` (scalar), ``"both"``
                 (``(logits, loss)``) or ``None``.
             loss_fn: ``fn(logits) -> scalar``; the loss instead of the cross-entropy.
-            labels: ``[batch]`` answers for the cross-entropy (default ``a_1 + ... + a_k mod p``
-                of the operands, the addition task; pass ``task.labels`` rows otherwise).
+            labels: ``[batch]`` answers for the cross-entropy (default: the answers of the task
+                the model was built for, which its config records: ``cfg.group``, ``cfg.op``).
             incl_bwd: Also backpropagate the loss (``return_type="loss"``/``"both"`` or
                 ``loss_fn``) and cache each hook's gradient as ``"<hook>_grad"``. As in
                 TransformerLens, parameter ``.grad`` accumulate too.
@@ -303,7 +327,7 @@ class HookedModel(HookedRootModule):
         """
         from .running import readout
 
-        return readout(logits, inputs, self.cfg.p, self.cfg.k, return_type, labels=labels, loss_fn=loss_fn)
+        return readout(logits, inputs, self.cfg, return_type, labels=labels, loss_fn=loss_fn)
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """Readout logits computed the cheapest exact way, bypassing hooks (training path)."""

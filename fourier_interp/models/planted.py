@@ -9,9 +9,15 @@
 * :func:`planted_pizza` — the *pizza* of Zhong et al. (NeurIPS 2023) as a ReLU MLP on the
   summed embeddings ``E(a) + E(b)``: accurate, built on the same Fourier features, but its
   correct logit's size depends on ``a - b``; the model ``fi.verify`` must not call a clock.
+* :func:`planted_gcr` — Chughtai et al.'s group composition via representations on chosen
+  irreps of any finite group: logits exactly ``sum_rho chi_rho(x y z^-1)``.
 * :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
   for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
   negative control that verification must reject.
+* :func:`fourier_lookup_mlp` — a lookup table dressed as a clock: Fourier-sparse embeddings,
+  one ReLU unit per input pair, and a clock-shaped readout, so its embeddings, logits and
+  frequency ablations all look like Fourier Multiplication; only its units (each firing on
+  one pair) do not. The hardest negative control.
 
 Example:
     >>> import fourier_interp as fi
@@ -25,11 +31,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import torch
 
-from ..tasks import ModularArithmetic
+from ..errors import InvalidArgumentError
+from ..groups import Group
+from ..tasks import GroupTask, ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
 
@@ -73,7 +81,7 @@ def planted_mlp(
             u_rows.append(torch.stack([torch.cos(s * w * a + phi) for s, phi in zip(signs, phis)]))  # [k, p]
             w_rows.append(torch.cos(w * a + sum(phis)))
     m = len(u_rows)
-    model = HookedMLP(MLPConfig(p=p, k=k, form="power", d_hidden=m, power=k))
+    model = HookedMLP(MLPConfig(p=p, k=k, op=op, form="power", d_hidden=m, power=k))
     with torch.no_grad():
         model.U.copy_(torch.stack(u_rows).permute(1, 2, 0).float())  # [k, p, m]
         model.W_out.copy_(torch.stack(w_rows).float() / m)
@@ -136,7 +144,7 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
     if op == "sub":  # E(-b) = (cos w b, -sin w b): flip the sine rows of the second operand's block
         second[1::2] *= -1
     d = 2 * n_f
-    model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", d_embed=d, d_hidden=read.shape[1]))
+    model = HookedMLP(MLPConfig(p=p, k=2, op=op, form="embed_relu", d_embed=d, d_hidden=read.shape[1]))
     with torch.no_grad():
         model.W_E.copy_(embed.float())
         model.W_in.copy_(torch.cat([read, second]).float())
@@ -152,24 +160,151 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
     return model
 
 
-def memorizing_mlp(p: int, k: int = 2, op: str = "add", margin: float = 12.0) -> HookedMLP:
+def memorizing_mlp(p: Optional[int] = None, k: int = 2, op: str = "add", margin: float = 12.0, *,
+                   task: Optional[GroupTask] = None) -> HookedMLP:
     """A lookup table: one ReLU unit per input tuple, 100% accurate, no Fourier structure.
 
     Unit ``(a_1..a_k)`` receives ``+1`` from each matching operand and a bias of
     ``-(k - 1)``, so it is 1 exactly on its tuple and 0 elsewhere; it writes ``margin`` to
     its answer's logit (so its loss is as small as a trained model's).
+
+    Args:
+        p: With ``k`` and ``op``, the task ``fi.ModularArithmetic(p, k, op)``.
+        k: Number of operands.
+        op: ``"add"``, ``"sub"`` or ``"mul"``.
+        margin: The logit each unit writes to its answer.
+        task: Any task instead (a ``fi.GroupTask``: a lookup table on a group); then leave
+            ``p`` unset.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> task = fi.GroupTask(fi.groups.symmetric(3))
+        >>> fi.accuracy(fi.memorizing_mlp(task=task), task)
+        1.0
     """
-    task = ModularArithmetic(p=p, k=k, op=op)
-    n = task.n
-    model = HookedMLP(MLPConfig(p=p, k=k, form="embed_relu", d_embed=p, d_hidden=n))
+    if task is None:
+        if p is None:
+            raise TypeError("memorizing_mlp() needs p (with k and op) or task=")
+        task = ModularArithmetic(p=p, k=k, op=op)
+    elif p is not None:
+        raise TypeError("memorizing_mlp() takes p or task=, not both")
+    order, k, n = task.p, task.k, task.n
+    model = HookedMLP(MLPConfig(**task.config_fields(), form="embed_relu", d_embed=order, d_hidden=n))
     with torch.no_grad():
-        model.W_E.copy_(torch.eye(p))
-        w_in = torch.zeros(k, p, n)
+        model.W_E.copy_(torch.eye(order))
+        w_in = torch.zeros(k, order, n)
         for j in range(k):
             w_in[j, task.inputs[:, j], torch.arange(n)] = 1.0
-        model.W_in.copy_(w_in.reshape(k * p, n))
+        model.W_in.copy_(w_in.reshape(k * order, n))
         model.b_in.fill_(-(k - 1))
         model.W_out.zero_()
         model.W_out[torch.arange(n), task.labels] = margin
         model.b_out.zero_()
+    return model
+
+
+def fourier_lookup_mlp(p: int, freqs: Iterable[int], margin: float = 12.0) -> HookedMLP:
+    """A lookup table on Fourier-sparse embeddings with a clock-shaped readout (k = 2).
+
+    The embedding of ``a`` is ``(cos w a, sin w a)`` at each of ``freqs``; unit ``(a0, b0)``
+    computes ``relu(E(a0).E(a) + E(b0).E(b) - 2 n + delta)`` (``n = len(freqs)``), which is
+    positive only at ``(a0, b0)``, and writes ``sum_f cos(w_f (a0 + b0 - c))`` to answer ``c``.
+    So its logits are a clock's (up to scale) and its embedding is sparse on ``freqs``, yet
+    every unit is a lookup entry: its activation over the grid spreads over all frequencies.
+
+    Args:
+        p: Modulus (odd).
+        freqs: The embedding's frequencies, each in ``1..(p-1)//2``.
+        margin: As in :func:`planted_mlp`.
+
+    Returns:
+        A :class:`HookedMLP` (``form="embed_relu"``, ``p**2`` hidden units) in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> model, task = fi.fourier_lookup_mlp(p=11, freqs=[2, 3]), fi.ModularArithmetic(p=11)
+        >>> fi.accuracy(model, task), fi.verify(model, task).algorithm == "non-fourier"
+        (1.0, True)
+    """
+    freqs = sorted({int(f) for f in freqs})
+    if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
+        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+    task = ModularArithmetic(p=p)
+    n_f = len(freqs)
+    model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", combine="concat", d_embed=2 * n_f, d_hidden=task.n))
+    w = 2 * math.pi * torch.tensor(freqs, dtype=torch.float64) / p
+    angles = torch.arange(p, dtype=torch.float64)[:, None] * w  # [p, n_f]
+    embed = torch.cat([angles.cos(), angles.sin()], 1)  # [p, 2 n_f]
+    gap = min(1 - math.cos(2 * math.pi * math.gcd(f, p) / p) for f in freqs)  # the least drop off a unit's own pair
+    a0, b0 = task.inputs[:, 0], task.inputs[:, 1]
+    with torch.no_grad():
+        model.W_E.copy_(embed)
+        model.W_in.copy_(torch.cat([embed[a0], embed[b0]], 1).T)
+        model.b_in.fill_(-(2 * n_f) + gap / 2)
+        c = torch.arange(p, dtype=torch.float64)
+        readout = torch.cos(((a0 + b0)[:, None] - c[None, :])[..., None] * w).sum(-1)  # [pairs, p]
+        model.W_out.copy_(readout / (gap / 2))
+        model.b_out.zero_()
+        logits = model(task.inputs).double()
+        correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+        others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+        model.W_out.mul_(margin / float((correct - others).min()))
+    return model.eval()
+
+
+def planted_gcr(group: Group, irreps: Sequence[str], margin: Optional[float] = 12.0) -> HookedMLP:
+    """A network computing group composition via representations (GCR) on exactly ``irreps``.
+
+    Chughtai et al.'s algorithm (ICML 2023) as a square-activation MLP on one-hot operands
+    (k = 2): for each chosen irrep ``rho`` and each index triple ``(a, b, c)``, two units read
+    ``rho(x)[a, b] + rho(y)[b, c]`` and ``rho(x)[a, b] - rho(y)[b, c]``; their squares differ by
+    ``4 rho(x)[a, b] rho(y)[b, c]``, summed over ``b`` that is ``(rho(x) rho(y))[a, c]``, and
+    the readout weights ``rho(z)[a, c]`` give ``tr(rho(x) rho(y) rho(z)^T)``. So the logits
+    are exactly ``const * sum_rho chi_rho(x y z^-1)`` (``rho(z)^T = rho(z^-1)``), which peak
+    at ``z = x y`` when the chosen irreps together are faithful. The group analogue of
+    :func:`planted_mlp` (for Z_p it is the clock on the chosen frequencies).
+
+    Args:
+        group: A :class:`fourier_interp.groups.Group`.
+        irreps: Names of the irreps to plant (``group.irrep_names``).
+        margin: As in :func:`planted_mlp` (``None`` keeps unit-scale readout weights).
+
+    Returns:
+        A :class:`HookedMLP` (``form="power"``, ``power=2``, ``2 sum_rho dim^3`` units) for
+        ``fi.GroupTask(group)``, in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> s4 = fi.groups.symmetric(4)
+        >>> fi.accuracy(fi.planted_gcr(s4, irreps=["(3,1)"]), fi.GroupTask(s4))
+        1.0
+    """
+    if not isinstance(group, Group):
+        raise TypeError(f"group must be a fi.groups.Group, got {type(group).__name__}")
+    names = group.check_irrep_names(irreps)
+    u_left, u_right, w_rows = [], [], []
+    for name in dict.fromkeys(names):
+        rho = group.irrep(name).matrices  # [order, d, d]
+        d = rho.shape[-1]
+        for a, b, c in itertools.product(range(d), repeat=3):
+            for sign in (1.0, -1.0):
+                u_left.append(rho[:, a, b])
+                u_right.append(sign * rho[:, b, c])
+                w_rows.append(sign * rho[:, a, c] / 4)
+    task = GroupTask(group)
+    m = len(w_rows)
+    model = HookedMLP(MLPConfig(**task.config_fields(), form="power", d_hidden=m, power=2))
+    with torch.no_grad():
+        model.U.copy_(torch.stack([torch.stack(u_left, 1), torch.stack(u_right, 1)]).float())  # [2, order, m]
+        model.W_out.copy_(torch.stack(w_rows).float())
+        if margin is not None:
+            logits = model(task.inputs).double()
+            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+            gap = float((correct - others).min())
+            if gap <= 0:
+                raise InvalidArgumentError(
+                    f"irreps={names} are not faithful together on {group.name} (some x y != z ties or beats the right "
+                    "answer); add an irrep whose kernel is trivial, or pass margin=None")
+            model.W_out.mul_(margin / gap)
     return model

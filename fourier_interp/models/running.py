@@ -3,8 +3,9 @@
 :meth:`HookedModel.run_with_cache <fourier_interp.models.HookedModel.run_with_cache>` is
 TransformerLens's ``run_with_cache`` plus what a model with a single readout needs:
 
-* ``return_type="loss"`` (cross-entropy against the correct answers ``a_1 + ... + a_k mod p``,
-  computed from the operands and ``model.cfg``; pass ``labels=`` for another task) or
+* ``return_type="loss"`` (cross-entropy against the correct answers of the task the model
+  was built for — ``a_1 + ... + a_k mod p``, ``a - b``, a product in Z_p^* or in any group —
+  which ``model.cfg`` records (``group``, ``op``); or against ``labels=``) or
   ``loss_fn=`` (any scalar of the logits), so ``incl_bwd=True`` has something to
   differentiate: the cache then also holds ``<hook>_grad`` entries;
 * a :class:`ModelCache` — a ``transformer_lens.ActivationCache`` that knows whether it has
@@ -32,6 +33,7 @@ from transformer_lens import ActivationCache
 from transformer_lens.utilities import Slice
 
 from ..errors import InvalidArgumentError
+from ..tasks import answers, rule_group, rule_signs
 
 RETURN_TYPES = ("logits", "loss", "both", None)
 
@@ -102,18 +104,21 @@ class ModelCache(ActivationCache):
             )
 
 
-def answer_labels(inputs: Tensor, p: int, k: int) -> Int[Tensor, " batch"]:
-    """``a_1 + ... + a_k mod p`` of each row of ``inputs`` (``[batch, k]``, or longer: extra positions ignored)."""
-    tokens = torch.as_tensor(inputs)
-    tokens = tokens.unsqueeze(0) if tokens.ndim == 1 else tokens
-    return tokens[:, :k].long().sum(-1).remainder(p)
+def answer_labels(inputs: Tensor, cfg: Any) -> Int[Tensor, " batch"]:
+    """The right answers of the rows of ``inputs`` for the task ``cfg`` records (``[batch, k]``, or longer).
+
+    ``cfg.p``, ``cfg.k`` and, where the config has them, ``cfg.group`` (a group spec, ``""``
+    for Z_p) and ``cfg.op`` (``"add"``, ``"sub"``, ``"mul"``, ``"compose"``) name the task;
+    :func:`fourier_interp.tasks.answers` computes the answers, as the task itself does.
+    """
+    op, spec = getattr(cfg, "op", None) or "add", getattr(cfg, "group", None) or ""
+    return answers(inputs, rule_group(spec, op, cfg.p), cfg.k, rule_signs(op, cfg.k))
 
 
 def readout(
     logits: Float[Tensor, "batch p"],
     inputs: Tensor,
-    p: int,
-    k: int,
+    cfg: Any,
     return_type: Optional[str] = "logits",
     labels: Optional[Tensor] = None,
     loss_fn: Optional[LossFn] = None,
@@ -121,7 +126,7 @@ def readout(
     """What a forward returns for ``return_type``: the logits, the loss, ``(logits, loss)`` or ``None``.
 
     The loss is ``loss_fn(logits)`` when given, else the float64 cross-entropy (the training
-    loss) against ``labels`` (default: :func:`answer_labels` of ``inputs``).
+    loss) against ``labels`` (default: :func:`answer_labels` of ``inputs`` for the task ``cfg`` records).
     """
     if return_type not in RETURN_TYPES:
         raise InvalidArgumentError(f"return_type={return_type!r} is not allowed; expected one of {RETURN_TYPES}")
@@ -132,7 +137,7 @@ def readout(
     if loss_fn is not None:
         loss = loss_fn(logits)
     else:
-        target = answer_labels(inputs, p, k) if labels is None else torch.as_tensor(labels)
+        target = answer_labels(inputs, cfg) if labels is None else torch.as_tensor(labels)
         loss = F.cross_entropy(logits.double(), target.long().to(logits.device))
     return loss if return_type == "loss" else (logits, loss)
 
@@ -208,16 +213,15 @@ def run_with_cache(
     if incl_bwd and loss_fn is None and return_type not in ("loss", "both"):
         raise InvalidArgumentError(
             "incl_bwd=True needs a scalar to differentiate: pass return_type='loss' (cross-entropy against "
-            "a_1 + ... + a_k mod p, or labels=...) or loss_fn=lambda logits: <scalar>"
+            "the answers of the model's task, or labels=...) or loss_fn=lambda logits: <scalar>"
         )
     if incl_bwd and not torch.is_grad_enabled():
         raise InvalidArgumentError(
             "incl_bwd=True needs autograd, but gradients are off (torch.no_grad / inference_mode)")
     cache_dict, fwd, bwd = caching_hooks(model, names_filter, incl_bwd, device, remove_batch_dim, pos_slice)
-    p, k = model.cfg.p, model.cfg.k
     with model.hooks(fwd_hooks=fwd, bwd_hooks=bwd, reset_hooks_end=reset_hooks_end, clear_contexts=clear_contexts):
         logits = model(*model_args, **model_kwargs)
-        out = readout(logits, first, p, k, return_type, labels=labels, loss_fn=loss_fn)
+        out = readout(logits, first, model.cfg, return_type, labels=labels, loss_fn=loss_fn)
         if incl_bwd:
             target = out[1] if return_type == "both" else out if return_type == "loss" else loss_fn(logits)
             if not isinstance(target, Tensor) or target.ndim != 0:

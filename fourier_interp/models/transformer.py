@@ -14,7 +14,8 @@ runs on this model unchanged:
     blocks.{l}.hook_attn_out / hook_mlp_out         [batch, pos, d_model]
     blocks.{l}.mlp.hook_pre / hook_post             [batch, pos, d_mlp]
     blocks.{l}.ln1 / ln2 / ln_final .hook_scale     [batch, pos, 1]  (with LayerNorm)
-    hook_logits                                     [batch, p]   (last position only)
+    hook_logits                                     [batch, p]   (last position only; [batch, pos, p]
+                                                    with logits_all_positions, see below)
 
 Opt-in, switched on by ``model.set_use_attn_result(True)`` and friends (TransformerLens's
 flags, read by its direct-path and attribution patching):
@@ -23,6 +24,12 @@ flags, read by its direct-path and attribution patching):
     blocks.{l}.attn.hook_q_input / _k_ / _v_input   [batch, pos, head, d_model]
     blocks.{l}.attn.hook_attn_in                    [batch, pos, head, d_model]
     blocks.{l}.hook_mlp_in                          [batch, pos, d_model]
+
+``TransformerConfig(logits_all_positions=True)`` (or ``model(tokens, all_positions=True)``)
+unembeds every position, ``[batch, pos, p]``, as TransformerLens models do, so its tools
+that read logits at every position (``logit_lens(model, tokens)``) run; the loss still
+reads the last position. :mod:`.transformer_bridge` converts to and from TransformerLens's
+own format (``fi.export_tl``, ``fi.import_tl_checkpoint``).
 
 The TransformerLens model protocol (``tokens_to_residual_directions``, ``unembed``,
 ``QK`` / ``OV`` ...) is in :mod:`.tl_protocol`, weight processing (``fold_ln`` ...) in
@@ -93,6 +100,7 @@ class TransformerConfig(ModelConfig):
     use_split_qkv_input: bool = False  # blocks.{l}.attn.hook_{q,k,v}_input  [batch, pos, head, d_model]
     use_attn_in: bool = False  # blocks.{l}.attn.hook_attn_in  [batch, pos, head, d_model]
     use_hook_mlp_in: bool = False  # blocks.{l}.hook_mlp_in  [batch, pos, d_model]
+    logits_all_positions: bool = False  # forward and hook_logits give [batch, pos, p], not [batch, p]
     attn_only: bool = False
     positional_embedding_type: str = "standard"
     default_prepend_bos: bool = False
@@ -371,19 +379,43 @@ class HookedTransformer(TransformerLensSurface, HookedModel):
 
     # ----------------------------------------------------------- forward
     def forward(
-        self, inputs: Int[Tensor, "batch k"], return_type: Optional[str] = "logits", *, labels: Optional[Tensor] = None
-    ) -> Union[Float[Tensor, "batch p"], Tensor, tuple, None]:
-        """Logits ``[batch, p]`` at '=' (``return_type="logits"``), or the loss (see :meth:`readout`)."""
+        self,
+        inputs: Int[Tensor, "batch k"],
+        return_type: Optional[str] = "logits",
+        *,
+        labels: Optional[Tensor] = None,
+        all_positions: Optional[bool] = None,
+    ) -> Union[Float[Tensor, "batch p"], Float[Tensor, "batch pos p"], Tensor, tuple, None]:
+        """Logits ``[batch, p]`` at '=' (``return_type="logits"``), or the loss (see :meth:`readout`).
+
+        With ``all_positions=True`` (default: ``cfg.logits_all_positions``) the logits are
+        ``[batch, pos, p]``, every position unembedded as in TransformerLens; the loss
+        still reads the last position.
+
+        Example:
+            >>> import fourier_interp as fi
+            >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, d_mlp=32))
+            >>> inputs = fi.ModularArithmetic(p=7).inputs
+            >>> every = model(inputs, all_positions=True)
+            >>> every.shape, bool((every[:, -1] == model(inputs)).all())
+            (torch.Size([49, 3, 7]), True)
+        """
         tokens = self.to_tokens(inputs)
         embed = self.hook_embed(self.W_E[tokens])
         pos_embed = self.hook_pos_embed(self.W_pos.expand(tokens.shape[0], -1, -1))
         resid = embed + pos_embed
         for block in self.blocks:
             resid = block(resid)
-        logits = self.hook_logits(self._unembed(self.ln_final(resid)[:, -1]))
-        return self.readout(logits, tokens, return_type, labels=labels)
+        if not (self.cfg.logits_all_positions if all_positions is None else all_positions):
+            logits = self.hook_logits(self._unembed(self.ln_final(resid)[:, -1]))  # [batch, p]
+            return self.readout(logits, tokens, return_type, labels=labels)
+        logits = self.hook_logits(self._unembed(self.ln_final(resid)))  # [batch, pos, p]
+        out = self.readout(logits[:, -1], tokens, return_type, labels=labels)
+        if return_type == "logits":
+            return logits
+        return (logits, out[1]) if return_type == "both" else out
 
-    def _unembed(self, x: Float[Tensor, "batch d_model"]) -> Float[Tensor, "batch p"]:
+    def _unembed(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... p"]:
         return x @ self.W_U + self.b_U if self.cfg.unembed_bias else x @ self.W_U
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:

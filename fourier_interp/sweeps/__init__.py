@@ -8,10 +8,13 @@ and collects their reports into one table. Nothing below imports it.
     backends.py  local process pool, Ray, SLURM via submitit: one interface
     table.py     the results table (Parquet, CSV) and the summary plots
     tracking.py  optional loggers (Weights & Biases, offline)
-    api.py       fi.sweep and SweepResult
+    api.py       fi.sweep and SweepResult; status and collect for a detached sweep
+    slurm.py     SLURM jobs that requeue on their time limit and are submitted once
+    examples.py  the sweep configs shipped with the package
     cli.py       the ``fourier-interp sweep`` subcommand
 
-Importing this package does not import torch, pandas, Ray, submitit or wandb; each is
+Importing this package does not import torch, pandas, Ray, submitit or wandb: its names
+load on first use (``fi.sweeps.sweep`` imports the machinery), and each optional library is
 imported where it is used.
 
 Example:
@@ -23,22 +26,49 @@ Example:
     (4, ['seed', 'attn_coeff'])
 """
 
-from .api import SweepResult, sweep
-from .backends import LocalBackend, RayBackend, SlurmBackend, cpu_count, plan_local
-from .config import RunSpec, SweepConfig, load_config
-from .tracking import SweepLogger, WandbLogger
+from __future__ import annotations
 
-__all__ = [
-    "sweep",
-    "SweepResult",
-    "SweepConfig",
-    "RunSpec",
-    "load_config",
-    "LocalBackend",
-    "RayBackend",
-    "SlurmBackend",
-    "plan_local",
-    "cpu_count",
-    "SweepLogger",
-    "WandbLogger",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and the API reference read; at run time each loads on first use
+    from .api import SweepResult, collect, status, sweep
+    from .backends import LocalBackend, RayBackend, SlurmBackend, cpu_count, plan_local
+    from .config import RunSpec, SweepConfig, load_config
+    from .examples import example_path, list_examples
+    from .tracking import SweepLogger, WandbLogger
+
+# public name -> the module of this package that defines it (imported on first use)
+_EXPORTS: dict[str, str] = {
+    "sweep": "api",
+    "SweepResult": "api",
+    "status": "api",
+    "collect": "api",
+    "SweepConfig": "config",
+    "RunSpec": "config",
+    "load_config": "config",
+    "LocalBackend": "backends",
+    "RayBackend": "backends",
+    "SlurmBackend": "backends",
+    "plan_local": "backends",
+    "cpu_count": "backends",
+    "SweepLogger": "tracking",
+    "WandbLogger": "tracking",
+    "list_examples": "examples",
+    "example_path": "examples",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fourier_interp.sweeps' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

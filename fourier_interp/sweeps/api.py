@@ -29,6 +29,8 @@ class SweepResult:
         failed: Runs whose row records a failure (``status == "failed"``, with ``error``).
         files: ``"parquet"``, ``"csv"`` (with ``csv=True``) and the plots (``"verdicts"``,
             ``"claims"``), name -> path.
+        submitted: Runs queued or running on SLURM and not finished in this call (a detached
+            sweep's runs; ``fourier-interp sweep status DIR`` follows them, ``collect`` reads them).
     """
 
     config: SweepConfig
@@ -38,6 +40,7 @@ class SweepResult:
     reused: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    submitted: list[str] = field(default_factory=list)
 
     def run_dir(self, run: str) -> Path:
         """The directory of run ``run`` (a value of ``table["run"]``); its model is in ``train/``."""
@@ -55,8 +58,9 @@ class SweepResult:
         return float(self.table["passed"].fillna(False).mean()) if len(self.table) else 0.0
 
     def __repr__(self) -> str:
+        queued = f", {len(self.submitted)} queued" if self.submitted else ""
         return (f"SweepResult({self.config.name!r}: {len(self.table)} runs, {len(self.ran)} ran, "
-                f"{len(self.reused)} reused, {len(self.failed)} failed, pass rate {self.pass_rate:.2f}, "
+                f"{len(self.reused)} reused, {len(self.failed)} failed{queued}, pass rate {self.pass_rate:.2f}, "
                 f"out_dir={str(self.out_dir)!r})")
 
 
@@ -95,7 +99,10 @@ def sweep(
             for slurm, ``slurm["cpus"]``).
         address: The Ray cluster to connect to; ``None`` starts a local Ray instance.
         slurm: SLURM options (``partition``, ``time``, ``cpus``, ``mem``, ``gpus``,
-            ``array``, ``parallelism``, ``cluster``, ...; see ``SlurmBackend``).
+            ``array``, ``parallelism``, ``cluster``, ``max_timeouts``, ``detach`` ...; see
+            ``SlurmBackend``). Jobs are requeued on their time limit and on preemption and
+            resume from a checkpoint written at the signal; runs whose jobs an earlier call
+            submitted and that are still queued or running are waited for, not submitted again.
         csv: Also write ``results.csv``.
         logger: ``None``, ``"wandb"`` (an offline ``WandbLogger``) or an object with
             ``log_run(row, history, run_dir)``; called for each run done in this call.
@@ -169,7 +176,102 @@ def sweep(
         files.update(summary_plots(table, config, out_dir))
 
     failed = [r["run"] for r in ordered if r.get("status") == "failed"]
-    return SweepResult(config=config, out_dir=out_dir, table=table, ran=ran, reused=reused, failed=failed, files=files)
+    submitted = [run for run in getattr(runner, "submitted", []) if run not in rows]
+    return SweepResult(config=config, out_dir=out_dir, table=table, ran=ran, reused=reused, failed=failed, files=files,
+                       submitted=submitted)
+
+
+def status(out_dir: Union[str, Path]) -> list[dict[str, Any]]:
+    """Where each run of the sweep in ``out_dir`` stands, without running anything.
+
+    One dict per run, in grid order: ``run``, ``state`` and ``job_id`` (the SLURM job that
+    was submitted for it, if any). ``state`` is ``"done"`` or ``"failed"`` (a result is
+    recorded), ``"running"`` / ``"queued"`` (its SLURM job is alive and has / has not
+    started it), or, with no live job, what the next sweep would do: ``"resume"`` (a
+    checkpoint is saved), ``"verify"`` (trained) or ``"train"``.
+
+    Raises:
+        InvalidArgumentError: ``out_dir`` holds no sweep (no ``sweep.json``).
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> fi.sweep("grid.toml", "/shared/sweeps/grid", backend="slurm", slurm={"detach": True})  # doctest: +SKIP
+        >>> [s["state"] for s in fi.sweeps.status("/shared/sweeps/grid")]  # doctest: +SKIP
+        ['done', 'running', 'queued', 'queued']
+    """
+    from .slurm import JOB_FILE, job_state, read_jobs
+
+    out_dir = Path(out_dir)
+    config = _read_manifest(out_dir)
+    jobs = read_jobs(out_dir)
+    states = []
+    for spec in config.runs:
+        row = read_result(out_dir, spec, config.verify)
+        job = jobs.get(spec.name, {})
+        if row is not None and row.get("status") in ("ok", "failed"):
+            state = "done" if row["status"] == "ok" else "failed"
+        elif job and job_state(job) == "alive":
+            started = _read_json(run_dir(out_dir, spec) / JOB_FILE).get("job_id")
+            state = "running" if started is not None and str(started) == str(job.get("job_id")) else "queued"
+        else:
+            state = plan(out_dir, spec)
+        states.append({"run": spec.name, "state": state, "job_id": job.get("job_id")})
+    return states
+
+
+def collect(out_dir: Union[str, Path], *, csv: bool = False) -> SweepResult:
+    """The results table and plots of the sweep in ``out_dir`` from what its runs recorded, running nothing.
+
+    For a detached sweep (``slurm={"detach": True}``): the finished runs' rows, and a
+    ``"pending"`` row for each run still queued, running or never started (``.submitted``
+    names those whose SLURM job is alive). Writes ``results.parquet`` (and ``results.csv``)
+    and the plots, as :func:`sweep` does.
+
+    Raises:
+        InvalidArgumentError: ``out_dir`` holds no sweep, or another sweep process holds it.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> result = fi.sweeps.collect("/shared/sweeps/grid", csv=True)  # doctest: +SKIP
+        >>> result.table[["run", "status", "passed"]], result.submitted  # doctest: +SKIP
+    """
+    from .table import build_table, summary_plots, write_table
+
+    _check_table_dependencies()
+    out_dir = Path(out_dir)
+    config = _read_manifest(out_dir)
+    with _lock(out_dir):
+        states = {s["run"]: s for s in status(out_dir)}
+        rows = [read_result(out_dir, spec, config.verify) or _pending_row(spec, config) for spec in config.runs]
+        table = build_table(config, rows)
+        files = write_table(table, out_dir, csv=csv)
+        files.update(summary_plots(table, config, out_dir))
+    done = [r["run"] for r in rows if r.get("status") == "ok"]
+    failed = [r["run"] for r in rows if r.get("status") == "failed"]
+    alive = [run for run, s in states.items() if s["state"] in ("queued", "running")]
+    return SweepResult(config=config, out_dir=out_dir, table=table, reused=done, failed=failed, files=files,
+                       submitted=alive)
+
+
+def _read_manifest(out_dir: Path) -> SweepConfig:
+    """The config a sweep ran with, from its ``sweep.json`` (written by :func:`sweep`)."""
+    manifest = _read_json(out_dir / "sweep.json")
+    if not manifest:
+        raise InvalidArgumentError(f"{out_dir} holds no sweep (no sweep.json): give the --out directory of a sweep")
+    if "specs" not in manifest:
+        raise InvalidArgumentError(f"{out_dir / 'sweep.json'} was written by an older version without its runs' "
+                                   "settings; run the sweep command again once to update it")
+    fields = ("name", "grid", "overrides", "preset_overrides", "verify", "progress_measures")
+    config = SweepConfig(**{k: manifest[k] for k in fields if k in manifest})
+    config.runs = [RunSpec.from_dict(spec) for spec in manifest["specs"]]
+    return config
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 # ------------------------------------------------------------------ helpers
@@ -240,7 +342,8 @@ def _pending_row(spec: RunSpec, config: SweepConfig) -> dict[str, Any]:
 def _write_manifest(out_dir: Path, config: SweepConfig) -> None:
     from ..checkpoint import atomic_write_json
 
-    atomic_write_json(out_dir / "sweep.json", {**config.to_dict(), "runs": [r.name for r in config.runs]})
+    atomic_write_json(out_dir / "sweep.json", {**config.to_dict(), "runs": [r.name for r in config.runs],
+                                               "specs": [r.to_dict() for r in config.runs]})
 
 
 @contextlib.contextmanager

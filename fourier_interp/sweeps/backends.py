@@ -14,6 +14,8 @@ about tables or plots.
   ``cluster="local"`` runs the jobs as local processes (submitit's LocalExecutor).
 
 Ray and submitit are optional: a backend that needs one that is missing says what to install.
+Importing this module imports neither them nor torch (the command line's parser reads
+:data:`BACKENDS` from here); :func:`runner.execute` is imported where jobs are run.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ import os
 import re
 from typing import Any, Iterator, Optional, Union
 
-from ..checks import cpu_count  # noqa: F401  (also this module's public name)
 from ..errors import InvalidArgumentError
-from .runner import execute
 
 Outcome = Union[list, BaseException]
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use (:func:`fourier_interp.checks.cpu_count`, imported when called)."""
+    from ..checks import cpu_count as count
+
+    return count()
 
 
 def plan_local(workers: Optional[int], threads: Optional[int], cores: Optional[int] = None) -> tuple[int, int]:
@@ -70,6 +77,8 @@ class LocalBackend:
         self.workers, self.threads = plan_local(workers, threads)
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
+        from .runner import execute
+
         if self.workers == 1 or len(jobs) <= 1:
             for job in jobs:
                 yield job, execute(job)
@@ -129,6 +138,8 @@ class RayBackend:
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
         import ray
 
+        from .runner import execute
+
         started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -160,22 +171,30 @@ class RayBackend:
 
 
 SLURM_KEYS = ("partition", "time", "cpus", "mem", "gpus", "array", "parallelism", "account", "qos",
-              "constraint", "cluster", "folder", "job_name", "extra")
+              "constraint", "cluster", "folder", "job_name", "extra", "max_timeouts", "detach")
 
 
 class SlurmBackend:
     """SLURM jobs through submitit: one job array (default) or one job per run.
+
+    Jobs survive their time limit and preemption: on SLURM's signal a job stops training at
+    the end of its step with a checkpoint written, and submitit requeues it; the requeued job
+    resumes from that checkpoint (:mod:`fourier_interp.sweeps.slurm`). Every submitted run's
+    job is recorded in ``out_dir/slurm/jobs.json``; a run whose job is still queued or running
+    is waited for, never submitted twice.
 
     Args:
         options: ``partition``, ``time`` (minutes or ``"[D-]HH:MM:SS"``, default 60), ``cpus``
             (per job, default ``threads`` or 1; each job's torch threads), ``mem`` (``"8G"``
             or GB), ``gpus`` (per job), ``array`` (one job array, default True; False: one
             job per run), ``parallelism`` (array tasks at once), ``account``, ``qos``,
-            ``constraint``, ``job_name``, ``extra`` (more ``slurm_*`` parameters for
-            submitit, e.g. ``{"slurm_mail_type": "END"}``), ``cluster`` (submitit's cluster:
-            ``None`` picks SLURM when present, ``"local"`` runs jobs as local processes,
-            ``"debug"`` in this process), ``folder`` (submitit's logs and pickles,
-            default ``out_dir/slurm``).
+            ``constraint``, ``job_name``, ``max_timeouts`` (times a job may hit its time
+            limit and be requeued, default 3; preemptions do not count), ``detach`` (submit
+            and return without waiting; ``fourier-interp sweep status DIR`` and
+            ``sweep collect DIR`` follow up), ``extra`` (more submitit parameters, e.g.
+            ``{"slurm_mail_type": "END"}``), ``cluster`` (submitit's cluster: ``None`` picks
+            SLURM when present, ``"local"`` runs jobs as local processes, ``"debug"`` in this
+            process), ``folder`` (submitit's logs and pickles, default ``out_dir/slurm``).
         out_dir: The sweep's directory (shared with the compute nodes).
         threads: torch threads per job when ``cpus`` is not given.
     """
@@ -201,6 +220,10 @@ class SlurmBackend:
             raise InvalidArgumentError(f"threads={threads} exceeds slurm cpus={cpus}: each job's torch threads fit its CPUs")
         self.threads = threads or cpus
         self.array = bool(options.get("array", True))
+        self.detach = bool(options.get("detach", False))
+        self.max_timeouts = options.get("max_timeouts", 3)
+        if isinstance(self.max_timeouts, bool) or not isinstance(self.max_timeouts, int) or self.max_timeouts < 0:
+            raise InvalidArgumentError(f"slurm max_timeouts={self.max_timeouts!r}: expected an int >= 0")
         self.cluster = options.get("cluster")
         if self.cluster not in (None, "slurm", "local", "debug"):
             raise InvalidArgumentError(f"slurm cluster={self.cluster!r}: expected None, 'slurm', 'local' or 'debug'")
@@ -209,7 +232,10 @@ class SlurmBackend:
                 "backend='slurm': no SLURM on this machine (sbatch not found); use backend='local', or "
                 "slurm={'cluster': 'local'} to run the jobs through submitit as local processes"
             )
-        self.folder = options.get("folder", os.path.join(str(out_dir), "slurm"))
+        if self.detach and self.cluster == "debug":
+            raise InvalidArgumentError("slurm detach=True needs jobs that outlive this process; cluster='debug' runs them here")
+        self.out_dir = os.fspath(out_dir)
+        self.folder = options.get("folder", os.path.join(self.out_dir, "slurm"))
         params: dict[str, Any] = {
             "timeout_min": parse_minutes(options.get("time", 60)),
             "cpus_per_task": cpus,
@@ -229,28 +255,78 @@ class SlurmBackend:
             raise InvalidArgumentError(f"slurm extra={extra!r}: expected a dict of submitit parameters")
         params.update(extra)
         self.params = params
+        self.submitted: list[str] = []  # runs submitted by the last run() and not waited for (detach)
 
     def run(self, jobs: list[dict[str, Any]]) -> Iterator[tuple[dict, Outcome]]:
         import submitit
 
-        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
+        from .slurm import SweepJob, job_state, read_jobs
+
+        recorded = read_jobs(self.out_dir)
+        queued = [job for job in jobs if any(job_state(recorded[n]) == "alive" for n in _runs(job) if n in recorded)]
+        fresh = [job for job in jobs if not any(job is q for q in queued)]
+        executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster,
+                                         slurm_max_num_timeout=self.max_timeouts, local_max_num_timeout=self.max_timeouts)
         executor.update_parameters(**self.params)
         # SLURM queues everything at once; submitit's local executor would start every job at once,
         # so here the jobs go in waves that fit the cores
-        wave = len(jobs) if executor.cluster == "slurm" else max(1, cpu_count() // self.params["cpus_per_task"])
+        everything = executor.cluster == "slurm" or self.detach
+        wave = len(fresh) if everything else max(1, cpu_count() // self.params["cpus_per_task"])
         poll = 10.0 if executor.cluster == "slurm" else 0.2
-        for lo in range(0, len(jobs), wave):
-            batch = jobs[lo:lo + wave]
-            if self.array:
-                submitted = executor.map_array(execute, batch)
-            else:
-                submitted = [executor.submit(execute, job) for job in batch]
+        self.submitted = []
+        for lo in range(0, len(fresh), max(wave, 1)):
+            batch = fresh[lo:lo + wave]
+            submitted = self._submit(executor, SweepJob(), batch)
+            if self.detach:
+                continue
             by_id = {id(s): job for s, job in zip(submitted, batch)}
             for done in submitit.helpers.as_completed(submitted, poll_frequency=poll):
                 try:
                     yield by_id[id(done)], done.result()
-                except Exception as e:  # the job failed, timed out or was cancelled
+                except Exception as e:  # the job failed, timed out too often or was cancelled
                     yield by_id[id(done)], e
+        if not self.detach:
+            yield from self._wait_for(queued, recorded, poll)
+        else:
+            self.submitted += [n for job in queued for n in _runs(job)]
+
+    def _submit(self, executor, function, batch: list[dict[str, Any]]) -> list:
+        """Submit ``batch`` (an array when there are several) and record each run's job at once."""
+        import time
+
+        from .slurm import record_jobs
+
+        if self.array and len(batch) > 1:
+            submitted = executor.map_array(function, batch)
+        else:
+            submitted = [executor.submit(function, job) for job in batch]
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        record_jobs(self.out_dir, {run: {"job_id": str(s.job_id), "cluster": executor.cluster, "folder": str(self.folder),
+                                         "submitted_at": now}
+                                   for s, job in zip(submitted, batch) for run in _runs(job)})
+        self.submitted += [run for job in batch for run in _runs(job)]
+        return submitted
+
+    def _wait_for(self, queued: list[dict[str, Any]], recorded: dict, poll: float) -> Iterator[tuple[dict, Outcome]]:
+        """Jobs a previous sweep submitted and that are still queued or running: wait, then read their rows."""
+        import time
+
+        from .slurm import job_state
+
+        pending = list(queued)
+        while pending:
+            for job in list(pending):
+                if all(job_state(recorded[n]) != "alive" for n in _runs(job) if n in recorded):
+                    pending.remove(job)
+                    ids = sorted({recorded[n]["job_id"] for n in _runs(job) if n in recorded})
+                    yield job, RuntimeError(f"SLURM job {', '.join(ids)} (submitted earlier) ended without recording "
+                                            "this run's result")
+            if pending:
+                time.sleep(poll)
+
+
+def _runs(job: dict[str, Any]) -> list[str]:
+    return [spec["name"] for spec in job["specs"]]
 
 
 def parse_minutes(value: Any) -> int:

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError, _int_at_least
+from .._cliargs import UsageError, int_at_least
 from .backends import BACKENDS
 
 CONFIG_KEYS = ("preset", "name", "seeds", "x", "y", "overrides", "verify", "slurm")
@@ -47,9 +47,9 @@ def add_phase_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("config", metavar="CONFIG.toml", help="the phase-diagram config")
     s.add_argument("--out", required=True, metavar="DIR", help="the diagram's directory (runs, table, figure)")
     s.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default: local)")
-    s.add_argument("--workers", type=_int_at_least("workers", 1), metavar="N",
+    s.add_argument("--workers", type=int_at_least("workers", 1), metavar="N",
                    help="runs at once (local, ray); workers x threads may not exceed the cores (default: fill them)")
-    s.add_argument("--threads", type=_int_at_least("threads", 1), metavar="N",
+    s.add_argument("--threads", type=int_at_least("threads", 1), metavar="N",
                    help="torch threads per run (default 1, or the cores divided among --workers)")
     s.add_argument("--address", metavar="ADDR", help="ray: the cluster to connect to (default: start a local instance)")
     s.add_argument("--reverify", action="store_true", help="verify every trained run again (no training)")

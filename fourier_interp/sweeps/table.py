@@ -20,16 +20,16 @@ from typing import Any, Sequence
 
 from .config import RunSpec, SweepConfig
 
-ALGORITHMS = ("clock", "pizza", "mixed", "non-fourier", "failed")
-ALGORITHM_COLOURS = {"clock": "#1f77b4", "pizza": "#ff7f0e", "mixed": "#9467bd", "non-fourier": "#7f7f7f",
-                     "failed": "#d62728"}
+ALGORITHMS = ("clock", "clock-superposed", "pizza", "mixed", "fourier-incomplete", "non-fourier", "failed")
+ALGORITHM_COLOURS = {"clock": "#1f77b4", "clock-superposed": "#17becf", "pizza": "#ff7f0e", "mixed": "#9467bd",
+                     "fourier-incomplete": "#bcbd22", "non-fourier": "#7f7f7f", "failed": "#d62728"}
 RESULT_COLUMNS = ("status", "error", "passed", "algorithm", "n_key_frequencies", "key_frequencies", "failed_claims",
                   "grokked_step", "memorisation_end", "circuit_formation_end", "cleanup_end", "final_step", "train_acc", "test_acc", "train_loss", "test_loss", "stopped_early",
                   "training", "resumed_from_step", "seeds_together", "train_s", "verify_s", "wall_s", "finished_at")
 
 
 def claim_column(name: str) -> str:
-    """``"ablating key frequencies breaks the model"`` -> ``"claim_ablating_key_frequencies_breaks_the_model"``."""
+    """A claim's key as a column: ``"distance_irrelevance"`` -> ``"claim_distance_irrelevance"``."""
     return "claim_" + (re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "unnamed")
 
 

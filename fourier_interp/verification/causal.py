@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..evaluation import grid_logits, loss_and_accuracy, split_loss
 from ..fourier import harmonics, n_frequencies
-from ..interventions import AblationCurve, ablation_curve, frequency_ablation_hook
+from ..interventions import AblationCurve, UnitProjection, ablation_curve, frequency_ablation_hook, unit_projection
 from ..interventions.progress import excluded_logits, restricted_logits
 from ..tasks import ModularArithmetic
 from .claims import Claim, Thresholds
@@ -104,7 +104,8 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     """
     p, chance = task.p, 1.0 / task.p
     if not key:
-        return None, [Claim("ablating key frequencies breaks the model", None, "", False, "no key frequencies found")]
+        return None, [Claim("ablating key frequencies breaks the model", None, "", False, "no key frequencies found",
+                            key="ablation")]
     family = key_families(key, p, harmonic_order)
     importance = lambda f: (f not in key, -float(logit_fraction[f - 1]), f)  # noqa: E731
     order = sorted(family, key=importance)
@@ -123,24 +124,30 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     limit = target + th.collapse * (1 - target)
     extra = sorted(set(family) - set(key))
     harm = f" with their harmonics {extra}" if extra else ""
+    # the worst point of the cumulative removal: a unit rich in harmonics beyond the family's
+    # order (a planted pizza's |x|) can point the right way again once its low harmonics are all gone
+    rise = (max(steps.loss) - steps.loss[0]) / math.log(p)  # the loss's largest rise, in ln p
+    collapsed = min(accs) <= limit or rise >= th.break_loss
     claims = [Claim(
-        "ablating key frequencies breaks the model", ablated, f"<= {limit:.3f}",
-        floor <= FLOOR_MAX and ablated <= limit,
-        f"accuracy {accs[0]:.3f} -> {ablated:.3f} removing the {len(family)} key frequencies{harm} at {hook!r} in "
+        "ablating key frequencies breaks the model", ablated, f"<= {limit:.3f} (or loss + {th.break_loss} ln p)",
+        floor <= FLOOR_MAX and collapsed,
+        f"accuracy {accs[0]:.3f} -> {ablated:.3f} (lowest {min(accs):.3f}; loss up to +{rise:.2f} ln p) removing the "
+        f"{len(family)} key "
+        f"frequencies{harm} at {hook!r} in "
         f"order of logit share (after " + ", ".join(f"{n}: {a:.3f}" for n, a in zip(removed[1:], accs[1:]))
         + f"); chance {chance:.3f}, and {floor:.3f} with every frequency removed there"
         + ("" if floor <= FLOOR_MAX else f" — above {FLOOR_MAX}: the units at this hook do not carry the computation"),
-        figure="ablation")]
+        figure="ablation", key="ablation")]
     if control is None:
         claims.append(Claim("ablating other frequencies does not", None, f">= {th.control_accuracy}", None,
                             "not possible: every frequency is key (or a key harmonic), so there is nothing to ablate "
-                            "as a control"))
+                            "as a control", key="control"))
     else:
         acc = steps.control_accuracy[-1]
         claims.append(Claim("ablating other frequencies does not", acc, f">= {th.control_accuracy}",
                             acc >= th.control_accuracy,
                             f"accuracy {acc:.3f} with as many other frequencies {sorted(control)} ablated at {hook!r}",
-                            figure="ablation"))
+                            figure="ablation", key="control"))
     claims += _progress_claims(logits, task, key, th)
     return steps, claims
 
@@ -157,8 +164,39 @@ def _progress_claims(logits: Tensor, task: ModularArithmetic, key: list[int], th
         Claim("restricted loss near full loss", restricted, f"<= full + {th.restricted_gap} ln p",
               (restricted - full) / ln_p <= th.restricted_gap,
               f"keeping only the key frequencies' cos/sin(w s.a) logit components: {restricted:.4g} vs full "
-              f"{full:.4g} on all inputs (ln p = {ln_p:.3f})", figure="training"),
+              f"{full:.4g} on all inputs (ln p = {ln_p:.3f})", figure="training", key="restricted_loss"),
         Claim("excluded loss far above full loss", excluded, f">= full + {th.excluded_gap} ln p",
               (excluded - full_train) / ln_p >= th.excluded_gap,
-              f"removing them, on the train split: {excluded:.4g} vs full {full_train:.4g}", figure="training"),
+              f"removing them, on the train split: {excluded:.4g} vs full {full_train:.4g}", figure="training",
+              key="excluded_loss"),
     ]
+
+
+def claim_unit_projection(model, task: ModularArithmetic, hook: str, grid, th: Thresholds, harmonic_order: int,
+                          pos) -> tuple[UnitProjection, Claim]:
+    """The causal unit claim: every unit projected onto its own strongest ``m`` frequency blocks.
+
+    Passes with the smallest ``m <= th.max_blocks`` whose projection keeps the model working
+    while the rest alone does not (:func:`fi.unit_projection`); ``m = 1`` is a unit per
+    frequency, ``m >= 2`` units that superpose ``m`` per-frequency products.
+    """
+    res = unit_projection(model, task, hook, max_blocks=th.max_blocks, harmonic_order=harmonic_order, pos=pos,
+                          accuracy_drop=th.projection_accuracy_drop, loss_gap=th.projection_loss_gap,
+                          collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
+    steps = "; ".join(f"{m} block{'s' if m > 1 else ''}: accuracy {a:.3f}, loss {lo:.3g}, rest alone {r:.3f}"
+                      for m, a, lo, r in zip(res.counts, res.keep_accuracy, res.keep_loss, res.rest_accuracy))
+    if res.blocks is not None:
+        counts = torch.bincount(res.unit_frequencies[:, 0], minlength=1)
+        top = ", ".join(f"{f}: {int(c)}" for f, c in sorted(enumerate(counts.tolist()), key=lambda x: -x[1])[:5] if c)
+        verdict = (f"each unit computes with {res.blocks} frequency block{'s' if res.blocks > 1 else ''} "
+                   + ("(one frequency per unit)" if res.blocks == 1 else "(units superpose per-frequency products)")
+                   + f"; units by strongest frequency {{{top}}}")
+    else:
+        verdict = (f"no count up to {th.max_blocks} keeps the model working with the rest alone failing: the units "
+                   "do not compute frequency by frequency")
+    return res, Claim(
+        "units compute frequency by frequency (per-unit projection)", None if res.blocks is None else float(res.blocks),
+        f"m <= {th.max_blocks}", res.blocks is not None,
+        f"{verdict}. Every unit at {hook!r} replaced by its projection onto its own strongest m family blocks "
+        f"(harmonics to order {harmonic_order}): {steps}; unchanged {res.base_accuracy:.3f} (loss {res.base_loss:.3g}), "
+        f"units at their mean {res.floor_accuracy:.3f}", figure="unit_frequencies", key="unit_projection")

@@ -13,9 +13,13 @@ from torch import Tensor, nn
 from ..analysis import analyze_frequencies, neuron_alignment
 from ..analysis.grid import model_spec, resolve_hook, run_grid
 from ..checks import device_of
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask, ModularArithmetic
 from ..training import History
+from ..interventions import locate_units
+from .algorithm import claims_shape, name_algorithm
+from .causal import claim_unit_projection, claims_causal
 from .claims import (
+    Claim,
     Thresholds,
     claim_accuracy,
     claim_logits,
@@ -23,8 +27,6 @@ from .claims import (
     claims_extras,
     claims_inputs,
 )
-from .algorithm import claims_algorithm
-from .causal import claims_causal
 from .result import VerificationReport
 
 
@@ -42,23 +44,37 @@ def verify(
     embed_hook: Optional[str] = None,
     **overrides: float,
 ) -> VerificationReport:
-    """Decide, with evidence, whether ``model`` computes ``task`` by Fourier Multiplication (the clock).
+    """Decide, with evidence, which algorithm ``model`` computes ``task`` with, and whether it is the clock.
 
-    A model passes when every counted claim holds: it solves the task, its units are
-    frequency-selective, the key frequencies' ``cos(w (s.a - c))`` terms explain its logits,
-    its inputs are Fourier-sparse, ablating the key frequencies breaks it (and others do
-    not), and its correct logit's size does not depend on ``a - b`` — the last separates the
-    clock from the pizza of Zhong et al., which shares every other property.
-    ``report.algorithm`` names what was found: ``clock``, ``pizza``, ``mixed`` or
-    ``non-fourier``.
+    The claims, each with a key (``report.claim(key)``), a role and a threshold
+    (``fi.Thresholds``; docs/verify.md has their calibration and measured error rates):
+
+    * **core** — it solves the task; ablating the key frequencies at the unit hook breaks it
+      and ablating as many others does not; every unit projected onto its own strongest
+      ``m <= max_blocks`` frequency blocks keeps it working while the rest alone does not;
+    * **clock** — the key frequencies' ``cos(w (s.a - c))`` terms explain its logits, its
+      inputs are Fourier-sparse, restricted and excluded loss (and, for power MLPs, the
+      single-frequency unit weights and their phase relation);
+    * **shape** — its correct logit's size does not follow ``a - b`` (distance irrelevance,
+      ``a - b``'s share, per-frequency amplitude modulation), each read from logits centred
+      over answers.
+
+    ``report.algorithm`` is named from them by a fixed table: ``non-fourier`` (a core claim
+    fails), ``pizza``, ``mixed``, ``fourier-incomplete`` (clock-shaped, a clock claim fails),
+    ``clock`` or ``clock-superposed`` (units superposing ``report.blocks`` frequencies);
+    ``report.passed`` means ``clock`` or ``clock-superposed``.
 
     Args:
         model: A built-in model (hook roles known from ``analysis_spec()``) or any
             ``HookedRootModule`` mapping ``[batch, k]`` operands to ``[batch, p]`` logits
             (wrap a plain module with ``fi.HookedWrapper``).
         task: The task; the model is run on its full grid ``task.inputs``.
-        hook: Hook of the hidden units (required for models without ``analysis_spec``), the
-            ``hook`` of every other analysis and intervention.
+        hook: Hook of the hidden units, the ``hook`` of every other analysis and
+            intervention. Built-in models name theirs; for a model without
+            ``analysis_spec`` (a ``fi.HookedWrapper``) ``None`` scans its hidden layers with
+            :func:`fi.locate_units` and uses the layer where the operands have met, whose
+            units carry the computation and project onto the fewest frequency blocks (the
+            report's ``unit_scan`` claim says which and why).
         neurons: Deprecated name of ``hook`` (a ``DeprecationWarning``).
         embed: Token embedding ``[p, d]`` for claim 4 on a custom model (built-in models
             supply theirs); ``None`` there marks the claim not applicable.
@@ -72,8 +88,9 @@ def verify(
             gradient symmetricity (built-in models name theirs).
 
     Returns:
-        A :class:`VerificationReport`: ``.passed``, ``.key_frequencies``, ``.claims``,
-        ``to_dict()``, ``to_json(path)``, ``to_html(path)``; ``print(report)`` shows the table.
+        A :class:`VerificationReport`: ``.passed``, ``.algorithm``, ``.reason``,
+        ``.key_frequencies``, ``.blocks``, ``.claims`` (``.claim(key)``), ``to_dict()``,
+        ``to_json(path)``, ``to_html(path)``; ``print(report)`` shows the table.
 
     Example:
         >>> import fourier_interp as fi
@@ -84,8 +101,16 @@ def verify(
         >>> pizza.passed, str(pizza.algorithm)
         (False, 'pizza')
     """
+    if isinstance(task, GroupTask) and (not isinstance(task, ModularArithmetic) or task.op == "mul"):
+        # any other group (and multiplication, Z_p^* in log coordinates): the claims in irreps
+        from .groups import verify_group
+
+        if embed is not None or history is not None or embed_hook is not None or neurons is not None:
+            raise TypeError("verify() on a group task takes model, task, hook=, thresholds=, name= and thresholds "
+                            "as keywords (see fi.verification.groups.verify_group)")
+        return verify_group(model, task, hook, thresholds=thresholds, name=name, **overrides)
     if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a fourier_interp.ModularArithmetic, got {type(task).__name__}")
+        raise TypeError(f"task must be a fourier_interp.ModularArithmetic or GroupTask, got {type(task).__name__}")
     if thresholds is not None and not isinstance(thresholds, Thresholds):
         raise TypeError(f"thresholds must be a fi.Thresholds, got {type(thresholds).__name__}")
     allowed = {f.name for f in fields(Thresholds)}
@@ -98,12 +123,15 @@ def verify(
         warnings.warn("verify(neurons=...) is deprecated; pass hook=", DeprecationWarning, stacklevel=2)
         hook = neurons
     spec = model_spec(model)
-    if spec is None and hook is None:
-        names = sorted(getattr(model, "hook_dict", {}))
-        raise ValueError(
-            f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name> "
-            f"(hooks include {names[:6]})"
-        )
+    scan = None
+    if spec is None and hook is None:  # a model of the user's own: find the layer where its units live
+        scan = locate_units(model, task, max_blocks=th.max_blocks)
+        if scan.hook is None:
+            rows = "; ".join(f"{r['hook']}: {r['reason']}" for r in scan.rows)
+            raise ValueError(
+                f"{type(model).__name__} has no analysis_spec() and no hidden layer qualifies as its units ({rows}); "
+                "name them with hook=<hook name>")
+        hook = scan.hook
     neurons = resolve_hook(model, hook)
     if embed is None and spec is not None:
         embed = spec.embed
@@ -123,7 +151,13 @@ def verify(
             align = neuron_alignment(model, task, threshold=th.unit_weight_purity)
         timings["analysis_s"] = time.perf_counter() - start
 
-        key = freq.key_frequencies
+        key, rule = freq.key_frequencies, freq.rule
+        if freq.logits.explained(key) < th.logit_fraction:
+            # units that superpose frequencies cluster poorly; the logits then name the rest of the set
+            wider = sorted(set(key) | set(freq.methods["logits"]))
+            if freq.logits.explained(wider) > freq.logits.explained(key) + 1e-9:
+                key, rule = wider, rule + ", with the logits' frequencies (the units' set explains too little)"
+                freq.key_frequencies, freq.rule = key, rule
         claims = [
             claim_accuracy(logits, task, th),
             claim_units(freq, th),
@@ -139,6 +173,9 @@ def verify(
         curve, causal = claims_causal(model, task, logits, neurons, key, freq.logits.fraction, th, seed,
                                       freq.units.harmonic_order, where)
         claims += causal
+        projection, unit_claim = claim_unit_projection(model, task, neurons, (logits, {neurons: acts[neurons]}), th,
+                                                       freq.units.harmonic_order, -1 if where is not None else None)
+        claims.append(unit_claim)
         timings["interventions_s"] = time.perf_counter() - t
 
         attention = examples = None
@@ -153,28 +190,38 @@ def verify(
             extra = ["="] * (n_ctx - task.k)  # the positions after the operands ('=' for the transformer)
             examples = {"tokens": [[str(int(a)) for a in task.inputs[r]] + extra for r in rows], "patterns": patterns}
         extras, extra_claims = claims_extras(model, task, align, attention, th, evidence)
-        # Fourier features: key frequencies whose logit terms explain the logits, on selective units
-        # (a lookup table's logits are a sum over every frequency, but its units select none).
-        fourier = bool(key) and bool(claims[2].passed) and claims[1].passed is not False
-        algorithm, algo_evidence, algo_claims = claims_algorithm(model, task, logits, key, fourier, th, seed=seed,
-                                                            embed_hook=embed_hook)
-        claims += algo_claims
-        extras.update(algo_evidence)
+        shape_evidence, shape_claims = claims_shape(model, task, logits, key, th, seed=seed, embed_hook=embed_hook,
+                                                    embed=embed)
+        claims += shape_claims
+        extras.update(shape_evidence)
+        extras["unit_projection"] = projection
         claims += extra_claims
+        if scan is not None:
+            extras["unit_scan"] = scan
+            claims.append(Claim(
+                "where the units live", None, "finding", None,
+                f"no hook named: scanned {len(scan.rows)} layers and chose {scan.hook!r} (the operands have met there, "
+                "its units carry the computation and project onto the fewest frequency blocks; the latest such layer "
+                "on a tie): " + "; ".join(
+                    f"{r['hook']}: {r['reason']}" + (f", {r['blocks']} blocks" if r["blocks"] else "") for r in scan.rows),
+                key="unit_scan", role="info"))
         if examples is not None:
             extras["attention_examples"] = examples
+        by_key = {c.key: c for c in claims}
+        algorithm, reason = name_algorithm(by_key, th, projection.blocks)
     finally:
         model.train(was_training)
     timings["total_s"] = time.perf_counter() - start
-    counted = [c.passed for c in claims if c.counted and c.passed is not None]
     return VerificationReport(
         name=name or type(model).__name__,
         model_class=type(model).__name__,
         task=task,
         neurons=neurons,
-        passed=bool(key) and all(counted),
+        passed=algorithm.is_clock,
         key_frequencies=list(key),
         algorithm=algorithm,
+        reason=reason,
+        blocks=projection.blocks,
         claims=claims,
         thresholds=th,
         frequencies=freq,

@@ -18,12 +18,17 @@ class VerificationReport:
     """What :func:`fi.verify` found.
 
     Attributes:
-        passed: Every counted, applicable claim passed (and key frequencies were found):
-            the model computes Fourier Multiplication (the clock).
+        passed: The model computes Fourier Multiplication (the clock): ``algorithm`` is
+            ``"clock"`` or ``"clock-superposed"``, so every core, clock and shape claim holds.
         key_frequencies: Sorted key frequencies in ``1..(p-1)//2``.
         algorithm: What the model computes, an :class:`Algorithm`: ``"clock"``,
-            ``"pizza"``, ``"mixed"`` or ``"non-fourier"`` (compares equal to the string).
-        claims: The :class:`Claim` list, in order.
+            ``"clock-superposed"``, ``"pizza"``, ``"mixed"``, ``"fourier-incomplete"`` or
+            ``"non-fourier"`` (compares equal to the string), named by the decision table of
+            :mod:`fourier_interp.verification.algorithm`.
+        reason: Why that name: the claims that decided it.
+        blocks: Frequency blocks per unit in the per-unit projection (1: one frequency
+            per unit; ``None``: the projection found none that works).
+        claims: The :class:`Claim` list, in order; ``claim(key)`` finds one by key.
         thresholds: The :class:`Thresholds` used.
         frequencies: The ``FrequencyReport`` (weights, units, logits) behind claims 2-4.
         ablation: The ``AblationSteps`` behind claim 5.
@@ -41,6 +46,8 @@ class VerificationReport:
     claims: list[Claim]
     thresholds: Thresholds
     algorithm: Any = None
+    reason: str = ""
+    blocks: Optional[int] = None
     frequencies: Any = None
     ablation: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -53,12 +60,16 @@ class VerificationReport:
         """Counted claims that failed: why the model does not pass."""
         return [c for c in self.claims if c.counted and c.passed is False]
 
-    def claim(self, name: str) -> Claim:
-        """The claim called ``name``."""
+    def claim(self, key: str) -> Claim:
+        """The claim with key ``key`` (e.g. ``"unit_projection"``; its title works too)."""
         for c in self.claims:
-            if c.name == name:
+            if key in (c.key, c.name):
                 return c
-        raise KeyError(f"no claim {name!r}; claims: {[c.name for c in self.claims]}")
+        raise KeyError(f"no claim {key!r}; claims: {[c.key for c in self.claims]}")
+
+    def claims_by_key(self) -> dict[str, Claim]:
+        """``{key: claim}`` in the report's order."""
+        return {c.key: c for c in self.claims}
 
     # ------------------------------------------------------------- exports
     def to_dict(self) -> dict[str, Any]:
@@ -72,8 +83,10 @@ class VerificationReport:
             "neurons": self.neurons,
             "passed": self.passed,
             "algorithm": None if self.algorithm is None else str(self.algorithm),
+            "reason": self.reason,
+            "blocks": self.blocks,
             "key_frequencies": self.key_frequencies,
-            "failed_claims": [c.name for c in self.failed_claims],
+            "failed_claims": [c.key for c in self.failed_claims],
             "claims": [c.to_dict() for c in self.claims],
             "thresholds": self.thresholds.to_dict(),
             "methods": None if freq is None else freq.methods,
@@ -108,10 +121,10 @@ class VerificationReport:
 
     def table(self) -> str:
         """The claim table as plain text."""
-        rows = [("#", "claim", "value", "threshold", "verdict")]
+        rows = [("#", "key", "role", "claim", "value", "threshold", "verdict")]
         for i, c in enumerate(self.claims, 1):
-            rows.append((str(i), c.name, fmt_value(c.value), c.threshold, c.verdict))
-        widths = [max(len(r[j]) for r in rows) for j in range(5)]
+            rows.append((str(i), c.key, c.role, c.name, fmt_value(c.value), c.threshold, c.verdict))
+        widths = [max(len(r[j]) for r in rows) for j in range(7)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
@@ -119,12 +132,13 @@ class VerificationReport:
     def __str__(self) -> str:
         head = (
             f"Fourier Multiplication check: {self.name} ({self.model_class}) on {self.task}\n"
-            f"verdict: {'PASS' if self.passed else 'FAIL'}    algorithm: {self.algorithm}    "
+            f"verdict: {'PASS' if self.passed else 'FAIL'}    algorithm: {self.algorithm}"
+            + (f" ({self.blocks} blocks per unit)" if self.blocks and self.blocks > 1 else "") + "    "
             f"key frequencies: {self.key_frequencies}    "
             f"units: {self.neurons!r}"
         )
-        if self.failed_claims:
-            head += "\nfailed: " + "; ".join(c.name for c in self.failed_claims)
+        if self.reason:
+            head += f"\nwhy: {self.reason}"
         details = "\n".join(f"  {i}. {c.detail}" for i, c in enumerate(self.claims, 1))
         return f"{head}\n\n{self.table()}\n\ndetails:\n{details}"
 
