@@ -28,6 +28,7 @@ BENCHMARKS = {
     "cache": ("bench_analysis", "cache", "run_with_cache on all 12,769 inputs; HookPoint overhead"),
     "verify": ("bench_analysis", "verify", "fi.verify end to end on the p=113 transformer"),
     "seeds": ("bench_training", "seeds", "16 seeds at once vs one seed, per step"),
+    "gpu": ("bench_gpu", "gpu", "CUDA: graphed step vs naive, one seed to grokking, 128 seeds (skipped without a GPU)"),
     "threads": ("bench_training", "threads", "nanda2023 step at 1 vs 2 torch threads, alone and beside competing processes"),
     "startup": ("bench_system", "startup", "fourier-interp --help, bad arguments and imports, fresh processes"),
     "memory": ("bench_system", "memory", "peak RSS per case, fresh processes"),

@@ -131,6 +131,8 @@ _EXPORTS: dict[str, str] = {
     "SweepResult": "sweeps",
     "SweepConfig": "sweeps",
     "WandbLogger": "sweeps",
+    "phase_diagram": "sweeps.phase",
+    "PhaseDiagram": "sweeps.phase",
     "attention_view": "report.attention",
     "AttentionView": "report.attention",
     "ModelCache": "models.running",

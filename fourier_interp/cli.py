@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list shipped pretrained models, presets and sweep examples",
                    description="List the shipped pretrained checkpoints, the training presets and the sweep configs.")
     add_sweep_parser(sub)
+    from .sweeps.phase_cli import add_phase_parser  # torch-free
+
+    add_phase_parser(sub)
     return parser
 
 
@@ -83,7 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"verify": cmd_verify, "train": cmd_train, "list": cmd_list, "sweep": cmd_sweep}[args.command](args)
+        return {"verify": cmd_verify, "train": cmd_train, "list": cmd_list, "sweep": cmd_sweep,
+                "phase-diagram": cmd_phase_diagram}[args.command](args)
     except UsageError as e:
         print("error: " + " ".join(str(e).split()), file=sys.stderr)  # always one line
         return 2
@@ -152,6 +156,13 @@ def cmd_list(args) -> int:
     for name in list_examples():
         print(f"  {name}")
     return 0
+
+
+# ------------------------------------------------------------------ phase diagram
+def cmd_phase_diagram(args) -> int:
+    from .sweeps.phase_cli import cmd_phase
+
+    return cmd_phase(args)
 
 
 # ------------------------------------------------------------------ sweep

@@ -33,6 +33,7 @@ from .models import HookedModel
 from .models.base import check_saveable
 from .tasks import ModularArithmetic
 from .evaluation import EarlyStopping, as_logits, grid_batches, loss_fn, sample_rows, split_metrics
+from .stepping import StepRunner, matmul_precision, use_graph
 from .training import History, TrainConfig, make_optimizer
 
 
@@ -118,7 +119,8 @@ def train_many(
         check_device(cfg.device, "TrainConfig.device")
     if cfg.out_dir is not None:
         check_saveable(ref)  # every run is saved at the end: refuse now, not after training
-    with torch_threads(cfg.threads):
+    device = ref.device if cfg.device is None else torch.device(cfg.device)
+    with torch_threads(cfg.threads), matmul_precision(cfg.matmul_precision, device):
         return _train_many(models, tasks, cfg, chunk)
 
 
@@ -144,7 +146,8 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
         {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models[lo:hi]]).clone().requires_grad_(True) for n in names}
         for lo, hi in spans
     ]
-    optimizer, schedule = make_optimizer([p for g in groups for p in g.values()], cfg)
+    graph = use_graph(cfg.cuda_graph, device)
+    optimizer, schedule = make_optimizer([p for g in groups for p in g.values()], cfg, graph)
 
     adapter = _Fast(ref)
     prefixed_frozen = {f"model.{n}": p for n, p in frozen.items()}
@@ -183,6 +186,19 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
             r["weight_norm"] = float(sum(param(n, i).detach().pow(2).sum() for n in names) + sum(p.pow(2).sum() for p in frozen.values()))
             history.records.append(r)
 
+    def one_step(rows: Optional[Tensor]) -> None:
+        """Every pass's forward and backward, then one AdamW step over all seeds."""
+        if rows is None:
+            x, y = train_x, train_y
+        else:
+            x, y = torch.gather(train_x, 1, rows[..., None].expand(-1, -1, train_x.shape[-1])), torch.gather(train_y, 1, rows)
+        optimizer.zero_grad(set_to_none=True)
+        for group, (lo, hi) in zip(groups, spans):
+            logits = run(group, x[lo:hi])  # [seeds, batch, p]
+            sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
+        optimizer.step()
+
+    run_step = StepRunner(one_step, optimizer, device, graph)
     record(0)
     bar = progress_bar(total=cfg.steps, disable=not cfg.progress, desc=f"train x{len(models)}", unit="step", dynamic_ncols=True)
     step = 0
@@ -190,16 +206,7 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
         for step in range(1, cfg.steps + 1):
             t0 = time.perf_counter()
             rows = [sample_rows(n_train, cfg.batch_size, s, step) for s in seeds]  # each seed's own minibatch
-            if rows[0] is None:
-                x, y = train_x, train_y
-            else:
-                rows = torch.stack(rows).to(device)
-                x, y = torch.gather(train_x, 1, rows[..., None].expand(-1, -1, train_x.shape[-1])), torch.gather(train_y, 1, rows)
-            optimizer.zero_grad(set_to_none=True)
-            for group, (lo, hi) in zip(groups, spans):
-                logits = run(group, x[lo:hi])  # [seeds, batch, p]
-                sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
-            optimizer.step()
+            run_step(None if rows[0] is None else torch.stack(rows).to(device))
             schedule.step()
             elapsed += time.perf_counter() - t0
             bar.update(1)
@@ -234,7 +241,10 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
 
 
 def auto_chunk(model: HookedModel, rows: int, n_seeds: int, budget_bytes: int = 8 * 2**20) -> int:
-    """Seeds per vmapped pass: all on a GPU; on a CPU, as many as keep the largest activation under budget.
+    """Seeds per vmapped pass: on a GPU as many as its free memory holds; on a CPU, as many as keep the largest activation under budget.
+
+    On a GPU one seed's step is estimated as ``GPU_ACTIVATIONS`` activations of the largest
+    size (forward, backward and their copies); a pass takes at most half the free memory.
 
     One seed's largest activation is estimated as ``rows`` times the widest dimension of
     any parameter (d_mlp, d_hidden, ...) times the element size. vmap pays on a CPU only
@@ -245,12 +255,19 @@ def auto_chunk(model: HookedModel, rows: int, n_seeds: int, budget_bytes: int = 
     seed by seed 515-585 ms: large batched activations are fresh pages from the
     allocator on every step. A pass of one seed runs without vmap.
     """
-    if model.device.type != "cpu":
-        return n_seeds
     params = list(model.parameters())
     width = max(max(p.shape) for p in params)
     per_seed = rows * width * params[0].element_size()
+    if model.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(model.device)
+        return max(1, min(n_seeds, int(free // 2) // max(GPU_ACTIVATIONS * per_seed, 1)))
+    if model.device.type != "cpu":
+        return n_seeds
     return max(1, min(n_seeds, budget_bytes // max(per_seed, 1)))
+
+
+GPU_ACTIVATIONS = 12
+"""Activations of the largest size one seed's step keeps alive on a GPU (an estimate with margin)."""
 
 
 def train_seeds(

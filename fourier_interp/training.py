@@ -42,6 +42,7 @@ from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_met
     sample_rows,
     split_metrics,
 )
+from .stepping import MATMUL_PRECISIONS, StepRunner, capturable_optimizer_options, matmul_precision, use_graph
 from .tasks import GroupTask, ModularArithmetic
 
 GROK_ACC = 0.99
@@ -111,6 +112,13 @@ class TrainConfig:
             shared machine repeat bit for bit only with a fixed count); ``None``: leave
             torch's setting alone. Set for the call only and restored afterwards, even on
             an exception (docs/performance.md).
+        cuda_graph: Capture the whole step (forward, loss, backward, fused AdamW) as one CUDA
+            graph after a few eager steps and replay it (:mod:`fourier_interp.stepping`).
+            ``None`` (default): on CUDA, yes; on a CPU nothing changes. ``False`` runs the
+            step eagerly everywhere.
+        matmul_precision: ``None`` (default, float32 matmuls), ``"high"`` (TF32) or
+            ``"medium"`` (bfloat16) for CUDA matmuls during this call; the loss stays
+            float64. Ignored on a CPU.
     """
 
     steps: int = 10_000
@@ -129,6 +137,8 @@ class TrainConfig:
     fast: Optional[bool] = None
     device: Optional[str] = None
     threads: Union[int, str, None] = "auto"
+    cuda_graph: Optional[bool] = None
+    matmul_precision: Optional[str] = None
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
@@ -150,6 +160,11 @@ class TrainConfig:
         if self.early_stop_acc is not None and not (0 < self.early_stop_acc <= 1):
             raise InvalidArgumentError(f"TrainConfig.early_stop_acc={self.early_stop_acc!r}: expected None or (0, 1]")
         check_threads(self.threads, "TrainConfig.threads")
+        if self.cuda_graph is not None and not isinstance(self.cuda_graph, bool):
+            raise InvalidArgumentError(f"TrainConfig.cuda_graph={self.cuda_graph!r}: expected None, True or False")
+        if self.matmul_precision not in (None, *MATMUL_PRECISIONS):
+            raise InvalidArgumentError(f"TrainConfig.matmul_precision={self.matmul_precision!r}: "
+                                       f"expected None or one of {MATMUL_PRECISIONS}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -166,7 +181,7 @@ class TrainConfig:
 
     # Fields that may differ between a run and its resumption without changing the maths.
     RESUMABLE_CHANGES = ("steps", "progress", "out_dir", "checkpoint_every", "early_stop_acc",
-                         "early_stop_patience", "device", "eval_every", "threads")
+                         "early_stop_patience", "device", "eval_every", "threads", "cuda_graph")
 
 
 @dataclass
@@ -248,10 +263,14 @@ class History:
         )
 
 
-def make_optimizer(params: list[Tensor], cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
-    """AdamW (the fused kernel, where the device supports it) and its linear-warmup schedule."""
+def make_optimizer(params: list[Tensor], cfg: TrainConfig, graph: bool = False) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW (the fused kernel, where the device supports it) and its linear-warmup schedule.
+
+    ``graph=True``: capturable for a CUDA graph (the lr a device tensor the schedule fills).
+    """
     fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64) for p in params)
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None)
+    options = {"lr": cfg.lr, **capturable_optimizer_options(cfg.lr, params[0].device if params else None, graph)}
+    optimizer = torch.optim.AdamW(params, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None, **options)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / cfg.warmup_steps))
     return optimizer, schedule
 
@@ -304,7 +323,8 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
     for cb in callbacks:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables cb(model, task, logits, step), got {type(cb).__name__}")
-    with torch_threads(cfg.threads):
+    with torch_threads(cfg.threads), matmul_precision(cfg.matmul_precision, device_of(model) if cfg.device is None
+                                                       else torch.device(cfg.device)):
         return _train(model, task, cfg, resume, callbacks)
 
 
@@ -316,7 +336,8 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
     device = device_of(model)
     out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
 
-    optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    graph = use_graph(cfg.cuda_graph, device)
+    optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg, graph)
 
     history, start, elapsed = History(out_dir=cfg.out_dir), 0, 0.0
     if resume:
@@ -328,6 +349,19 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
     train_x = task.inputs[task.train_idx].to(device)
     train_y = task.labels[task.train_idx].to(device)
     n_train = len(train_y)
+    step_forward = forward
+    built_in = getattr(getattr(type(model), "fast_logits", None), "__module__", "").startswith("fourier_interp.models")
+    if use_fast and built_in and hasattr(model, "prepare_tokens"):  # a built-in fast path: check the tokens once
+        train_x, step_forward = model.prepare_tokens(train_x), model.fast_forward  # checked once, not every step
+
+    def one_step(rows: Optional[Tensor]) -> None:
+        x, y = (train_x, train_y) if rows is None else (train_x[rows], train_y[rows])
+        loss = loss_fn(step_forward(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    run_step = StepRunner(one_step, optimizer, device, graph)
 
     def record(step: int) -> dict[str, Any]:
         model.eval()
@@ -355,11 +389,7 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
         for step in range(start + 1, cfg.steps + 1):
             t0 = time.perf_counter()
             rows = sample_rows(n_train, cfg.batch_size, cfg.seed, step)
-            x, y = (train_x, train_y) if rows is None else (train_x[rows.to(device)], train_y[rows.to(device)])
-            loss = loss_fn(forward(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            run_step(None if rows is None else rows.to(device))
             schedule.step()
             elapsed += time.perf_counter() - t0
             bar.update(1)

@@ -350,11 +350,15 @@ def write_report(out: Path, docs: Path, configs: dict[str, dict], *, reduced: bo
     parts.append(section_zhong(zhong, figs["zhong"]))
     parts.append(section_verdict(records, controls))
     page = docs / "reproductions.md"
+    if page.is_file() and KEPT in page.read_text():  # sections written by other commands stay
+        parts.append(KEPT + page.read_text().split(KEPT, 1)[1])
     tmp = page.with_suffix(".md.tmp")
     tmp.write_text("\n\n".join(p.strip() for p in parts) + "\n")
     os.replace(tmp, page)
     return page
 
+
+KEPT = "<!-- kept by scripts/reproduce_report.py: the sections below are written by their own commands -->"
 
 REDUCED_NOTE = ("\n!!! warning \"Reduced run\"\n    This page was written by `--reduced`: two seeds at a tiny modulus "
                 "and a few hundred steps. The models have not grokked; the numbers check the script, nothing else.\n")

@@ -70,14 +70,14 @@ def neuron_spectra(
         raise ValueError(f"w must be a [units, p] = [{units}, {p}] tensor, got {getattr(w, 'shape', type(w).__name__)}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
-    s = torch.ones(k) if signs is None else torch.as_tensor(signs, dtype=torch.float64)
+    s = torch.ones(k, dtype=torch.float64) if signs is None else torch.as_tensor(signs, dtype=torch.float64)
     if len(s) != k:
         raise ValueError(f"signs={list(signs)} has {len(s)} entries; expected k={k}")
     n_freq = n_frequencies(p)
     vecs = torch.cat([u.detach(), w.detach()[:, None]], dim=1).double()  # [units, k+1, p]
     coeffs = fourier_transform(vecs, -1)
-    energy = torch.zeros(units, k + 1, p // 2 + 1, dtype=torch.float64)
-    energy.index_add_(2, row_frequency(p), coeffs.pow(2))
+    energy = torch.zeros(units, k + 1, p // 2 + 1, dtype=torch.float64, device=coeffs.device)
+    energy.index_add_(2, row_frequency(p).to(coeffs.device), coeffs.pow(2))
     share = energy / energy.sum(-1, keepdim=True).clamp_min(1e-300)
     freq = share[..., 1 : n_freq + 1].sum(1).argmax(1) + 1  # [units]
     purity = share.gather(2, freq[:, None, None].expand(units, k + 1, 1)).squeeze(2).min(1).values
@@ -85,7 +85,7 @@ def neuron_spectra(
     cos_c = coeffs.gather(2, (2 * freq - 1)[:, None, None].expand(units, k + 1, 1)).squeeze(2)
     sin_c = coeffs.gather(2, (2 * freq)[:, None, None].expand(units, k + 1, 1)).squeeze(2)
     phase = torch.atan2(-sin_c, cos_c)  # [units, k+1]
-    error = wrap_angle(phase[:, k] - (phase[:, :k] * s.double()).sum(1)).abs()
+    error = wrap_angle(phase[:, k] - (phase[:, :k] * s.to(phase.device)).sum(1)).abs()
     norm = vecs.pow(2).sum((1, 2)).sqrt()
     live = norm > LIVE_FRACTION * norm.max().clamp_min(1e-300)  # weight decay switches neurons off
     return NeuronAlignment(
@@ -101,8 +101,8 @@ def neuron_spectra(
 
 def margin(logits: Tensor, labels: Tensor) -> float:
     """``min_x [logit(x)_y - max_{y' != y} logit(x)_{y'}]`` (negative if any row is wrong)."""
-    logits = logits.double()
-    rows = torch.arange(len(labels))
+    logits, labels = logits.double(), labels.to(logits.device)
+    rows = torch.arange(len(labels), device=logits.device)
     correct = logits[rows, labels]
     others = logits.clone()
     others[rows, labels] = -math.inf

@@ -92,7 +92,8 @@ def unit_spectrum(acts: Tensor, p: int, unit: Optional[int] = None, log: bool = 
         acts = acts[:, unit]
     if acts.shape[0] != p * p:
         raise ValueError(f"acts has {acts.shape[0]} rows; the 2-D spectrum needs the full k=2 grid, p**2 = {p * p}")
-    centred = acts.double() - acts.double().mean()
+    acts = acts.detach().double().cpu()  # drawn on the host
+    centred = acts - acts.mean()
     energy = grid_spectrum(centred, p, 2)
     shown = torch.log10(energy + 1e-12) if log else energy
     fig = _figure((4.6, 4))
@@ -114,7 +115,7 @@ def correct_logit(result, title: Optional[str] = None) -> Figure:
     """
     if result.table is None:
         raise ValueError("the correct-logit table exists only for k = 2 operands")
-    table = result.table.double()
+    table = result.table.detach().double().cpu()
     fig = _figure((10, 3.6))
     ax_map, ax_line = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     image = ax_map.imshow(table.numpy(), aspect="auto", cmap="viridis", origin="lower")

@@ -41,6 +41,16 @@ def as_cache_dict(cache: Any) -> dict[str, Tensor]:
     raise TypeError(f"run_with_cache returned a {type(cache).__name__} as its cache; expected a dict or an ActivationCache")
 
 
+def on_model_device(model: Any, inputs: Any) -> Any:
+    """Tensor ``inputs`` moved to the model's device; anything else unchanged.
+
+    The built-in models move their inputs themselves; a plain module inside a
+    ``HookedWrapper`` (or a user's ``HookedRootModule``) need not, so every intervention
+    that runs a model on caller-given inputs moves them here first.
+    """
+    return inputs.to(device_of(model)) if isinstance(inputs, Tensor) else inputs
+
+
 def check_model(model: Any, what: str = "model") -> HookedRootModule:
     """``model`` must be a hooked module (a built-in model or a ``HookedWrapper``)."""
     return check_hooked(model, what)

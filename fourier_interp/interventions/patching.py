@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, frequency_rows
 from ..tasks import ModularArithmetic
-from ._common import as_cache_dict, check_hook_names, check_model, check_task
+from ._common import as_cache_dict, check_hook_names, check_model, check_task, on_model_device
 
 
 # ------------------------------------------------------------------ subspaces
@@ -248,6 +248,7 @@ def patch_activation(
     """
     check_model(model)
     check_hook_names(model, hook)
+    clean_inputs, corrupted_inputs = on_model_device(model, clean_inputs), on_model_device(model, corrupted_inputs)
     _, cache = model.run_with_cache(clean_inputs, names_filter=[hook])
     cache = as_cache_dict(cache)  # a user's HookedRootModule returns a plain dict
     if hook not in cache:

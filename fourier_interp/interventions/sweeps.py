@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list
 from ..tasks import ModularArithmetic
-from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task
+from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task, device_of, on_model_device
 from .patching import Index, MetricFn, Subspace, describe_index, patching_hook, resolve_metrics
 from .results import PatchResult, stack_metric_rows
 
@@ -51,7 +51,7 @@ def _labels(model, task, clean_inputs, corrupted_inputs) -> tuple[Tensor, Tensor
     if clean_inputs.shape != corrupted_inputs.shape:
         raise ValueError(f"clean_inputs {tuple(clean_inputs.shape)} and corrupted_inputs "
                          f"{tuple(corrupted_inputs.shape)} must have the same shape")
-    device = next(model.parameters()).device
+    device = device_of(model)
     return answers(task, clean_inputs).to(device), answers(task, corrupted_inputs).to(device)
 
 
@@ -85,6 +85,7 @@ def patch_sweep(
     hooks = list(dict.fromkeys(c["hook"] for c in cells))
     check_hook_names(model, hooks)
     clean_labels, corrupted_labels = _labels(model, task, clean_inputs, corrupted_inputs)
+    clean_inputs, corrupted_inputs = on_model_device(model, clean_inputs), on_model_device(model, corrupted_inputs)
     with torch.no_grad():
         clean_logits, cache = model.run_with_cache(clean_inputs, names_filter=hooks)
         missing = [h for h in hooks if h not in as_cache_dict(cache)]
@@ -236,7 +237,7 @@ def patch_units(
             check_model(model)
             check_hook_names(model, hook)
             with torch.no_grad():
-                _, cache = model.run_with_cache(clean_inputs[:1], names_filter=[hook])
+                _, cache = model.run_with_cache(on_model_device(model, clean_inputs[:1]), names_filter=[hook])
             units = range(cache[hook].shape[-1])
         patches = [{"hook": hook, "index": (Ellipsis, int(u)), "unit": int(u)} for u in as_units(units)]
     return patch_sweep(model, task, clean_inputs, corrupted_inputs, patches, metrics)

@@ -137,11 +137,11 @@ def low_rank_figure(lowrank: dict) -> Figure:
 def unit_weights_figure(align: Any) -> Figure:
     fig = _figure((10, 3))
     ax_purity, ax_phase = fig.subplots(1, 2)
-    ax_purity.hist(align.purity.double().numpy(), bins=20, range=(0, 1))
+    ax_purity.hist(align.purity.double().cpu().numpy(), bins=20, range=(0, 1))
     ax_purity.axvline(align.threshold, color="tab:red", linestyle="--")
     ax_purity.set_xlabel("purity: smallest share of a weight vector's energy on the neuron's frequency")
     ax_purity.set_ylabel("neurons")
-    errors = align.phase_error[align.single].double().numpy()
+    errors = align.phase_error[align.single].double().cpu().numpy()
     if len(errors):
         ax_phase.hist(errors, bins=20, range=(0, 3.1416))
         ax_phase.set_xlabel("|phase(w_i) - sum_j phase(u_ij)| (rad), single-frequency neurons")
@@ -154,7 +154,7 @@ def unit_weights_figure(align: Any) -> Figure:
 def attention_figure(to_pos, k: int) -> Figure:
     fig = _figure((4 + 0.4 * k, 2.6))
     ax = fig.subplots()
-    image = ax.imshow(to_pos.double().numpy(), vmin=0, vmax=1, cmap="Blues", aspect="auto")
+    image = ax.imshow(to_pos.double().cpu().numpy(), vmin=0, vmax=1, cmap="Blues", aspect="auto")
     ax.set_xticks(range(k + 1), [f"a{j + 1}" for j in range(k)] + ["="])
     ax.set_yticks(range(to_pos.shape[0]), [f"head {h}" for h in range(to_pos.shape[0])])
     ax.set_xlabel("attended position")

@@ -1,0 +1,148 @@
+"""One optimiser step, run eagerly or replayed from a CUDA graph; and the GPU-only speed options.
+
+A training step of these small models is a few dozen small kernels: on a GPU its time is
+kernel launches, not arithmetic. :class:`StepRunner` captures the whole step — forward,
+float64 loss, backward and a fused AdamW update — as one CUDA graph after a few eager
+steps, and replays it for every later step: one launch instead of hundreds. On a CPU (and
+whenever capture is off) it runs exactly the eager step :func:`fi.train` always ran, op for
+op, so CPU results stay bit for bit what they were.
+
+The graph reads its inputs from fixed buffers: the full training split, or a minibatch's
+row indices copied into a fixed index buffer before each replay. The learning rate is a
+tensor on the device that the warmup schedule fills in place, and AdamW keeps its step
+count on the device (``capturable=True``), so nothing the step reads changes behind the
+graph's back.
+
+Example:
+    >>> import torch
+    >>> from fourier_interp.stepping import StepRunner
+    >>> w = torch.nn.Parameter(torch.ones(3))
+    >>> opt = torch.optim.SGD([w], lr=0.5)
+    >>> def step(rows):
+    ...     opt.zero_grad(set_to_none=True)
+    ...     (w ** 2).sum().backward()
+    ...     opt.step()
+    >>> runner = StepRunner(step, opt, torch.device("cpu"))
+    >>> runner(None); runner.graphed, w.tolist()
+    (False, [0.0, 0.0, 0.0])
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional
+
+import torch
+from torch import Tensor
+
+from .errors import InvalidArgumentError
+
+EAGER_STEPS = 3
+"""Eager steps before capture: AdamW creates its state and the allocator settles on them."""
+
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+"""``torch.set_float32_matmul_precision`` values: float32, TF32, bfloat16 (CUDA matmuls)."""
+
+
+def use_graph(option: Optional[bool], device: torch.device) -> bool:
+    """Whether to capture the step: ``option`` when given (``True`` needs CUDA), else on CUDA only."""
+    if option is None:
+        return device.type == "cuda"
+    if option and device.type != "cuda":
+        raise InvalidArgumentError(f"TrainConfig.cuda_graph=True needs a CUDA device; the model is on {device}")
+    return bool(option)
+
+
+class StepRunner:
+    """Run ``step(rows)`` once per training step, replaying it from a CUDA graph where enabled.
+
+    Args:
+        step: One full step: ``zero_grad``, forward, loss, ``backward``, ``optimizer.step()``.
+            Takes the minibatch's row indices on the device (``None`` for full batch) and reads
+            everything else from tensors that stay in place (parameters, the training split).
+        optimizer: The step's optimiser; with a graph it must be capturable (see
+            :func:`capturable_optimizer_options`).
+        device: Where the model lives.
+        graph: Capture the step (CUDA only; see :func:`use_graph`).
+        eager_steps: Steps run eagerly before capture (real steps: they train the model).
+    """
+
+    def __init__(self, step: Callable[[Optional[Tensor]], None], optimizer: torch.optim.Optimizer, device: torch.device,
+                 graph: bool = False, eager_steps: int = EAGER_STEPS):
+        self.step, self.optimizer, self.device = step, optimizer, device
+        self.graph_wanted, self.eager_steps = graph, eager_steps
+        self.graph: Optional["torch.cuda.CUDAGraph"] = None
+        self._rows: Optional[Tensor] = None
+        self._calls = 0
+        self._stream = torch.cuda.Stream(device) if graph else None
+
+    @property
+    def graphed(self) -> bool:
+        """Whether steps are now replayed from a captured graph."""
+        return self.graph is not None
+
+    def __call__(self, rows: Optional[Tensor]) -> None:
+        self._calls += 1
+        if self.graph is not None:
+            if rows is not None:
+                self._rows.copy_(rows, non_blocking=True)
+            self.graph.replay()
+            return
+        if not self.graph_wanted:
+            self.step(rows)
+            return
+        if self._calls == 1:
+            self._make_capturable()
+        if self._calls <= self.eager_steps:  # warm up on a side stream, as capture requires
+            self._stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self._stream):
+                self.step(rows)
+            torch.cuda.current_stream(self.device).wait_stream(self._stream)
+            return
+        self._capture(rows)
+        self.graph.replay()  # capture records the step without running it
+
+    def _make_capturable(self) -> None:
+        """Step counts and learning rates on the device: a resumed run brings them back as host values."""
+        for state in self.optimizer.state.values():
+            if "step" in state and torch.is_tensor(state["step"]) and state["step"].device != self.device:
+                state["step"] = state["step"].to(device=self.device, dtype=torch.float32)
+        for group in self.optimizer.param_groups:
+            if not torch.is_tensor(group["lr"]):  # the schedule then fills it in place
+                group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=self.device)
+
+    def _capture(self, rows: Optional[Tensor]) -> None:
+        self._rows = None if rows is None else rows.clone()
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        torch.cuda.synchronize(self.device)
+        with torch.cuda.graph(graph):
+            self.step(self._rows)
+        self.graph = graph
+
+
+def capturable_optimizer_options(lr: float, device: torch.device, graph: bool) -> dict:
+    """AdamW keyword arguments for a step that may be captured: a device tensor lr, ``capturable=True``."""
+    if not graph:
+        return {}
+    return {"lr": torch.tensor(lr, dtype=torch.float32, device=device), "capturable": True}
+
+
+@contextmanager
+def matmul_precision(precision: Optional[str], device: torch.device) -> Iterator[None]:
+    """Run the block with ``torch.set_float32_matmul_precision(precision)`` on CUDA, then restore it.
+
+    ``None`` (and any CPU run) changes nothing. ``"high"`` allows TF32 matmuls, ``"medium"``
+    bfloat16; the loss is still computed in float64.
+    """
+    if precision is None or device.type != "cuda":
+        yield
+        return
+    if precision not in MATMUL_PRECISIONS:
+        raise InvalidArgumentError(f"matmul_precision={precision!r}: expected None or one of {MATMUL_PRECISIONS}")
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
