@@ -153,3 +153,130 @@ def test_the_global_rng_is_restored_on_resume(tmp_path):
     model, task, cfg = build(steps=80, checkpoint_every=20, out_dir=str(tmp_path / "b"))
     fi.train(model, task, cfg, resume=True, callbacks=[draw])
     assert dict(draws) == {s: v for s, v in reference.items() if s > 40}
+
+
+# ------------------------------------------------------------ many seeds at once
+SEEDS = [0, 1, 2]
+
+
+def build_many(**overrides):
+    built = [build(**{**overrides, "seed": s}) for s in SEEDS]
+    return [b[0] for b in built], [b[1] for b in built], built[0][2]
+
+
+@pytest.fixture(scope="module")
+def many_reference(tmp_path_factory):
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=str(tmp_path_factory.mktemp("many")), **EARLY)
+    sweep = fi.train_many(models, tasks, cfg, chunk=2)  # two passes: the state is split and rejoined
+    return [weights(m) for m in sweep.models], sweep.histories
+
+
+def test_seeds_stop_on_their_own_in_the_reference(many_reference):
+    _, histories = many_reference
+    stops = [h.records[-1]["step"] for h in histories]
+    assert all(h.stopped_early for h in histories) and len(set(stops)) > 1
+
+
+@pytest.mark.parametrize("fault_step", ["first-stop", "after-first-stop"])
+def test_many_seeds_interrupted_resume_to_the_same_weights_and_histories(many_reference, tmp_path, monkeypatch, fault_step):
+    w_ref, h_ref = many_reference
+    stops = sorted(h.records[-1]["step"] for h in h_ref)
+    at = stops[0] if fault_step == "first-stop" else stops[0] + 30  # one seed already stopped, its weights saved
+    import fourier_interp.seeds as seeds_module
+
+    real = seeds_module.sample_rows
+
+    def dies_at(n_rows, batch_size, seed, step):  # a fault in step ``at``: the process dies there
+        if step == at:
+            raise Interrupt(step)
+        return real(n_rows, batch_size, seed, step)
+
+    out = str(tmp_path / "run")
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    with monkeypatch.context() as m:
+        m.setattr(seeds_module, "sample_rows", dies_at)
+        with pytest.raises(Interrupt):
+            fi.train_many(models, tasks, cfg, chunk=2)
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    sweep = fi.train_many(models, tasks, cfg, chunk=2, resume=True)
+    for i in range(len(SEEDS)):
+        assert records(sweep.histories[i]) == records(h_ref[i]) and sweep.histories[i].stopped_early
+        assert same_weights(weights(sweep.models[i]), w_ref[i])
+        assert same_weights(weights(fi.load(f"{out}/seed_{SEEDS[i]}")), w_ref[i])
+
+
+def test_many_seeds_continued_from_a_shorter_run_equal_the_full_run(many_reference, tmp_path):
+    w_ref, h_ref = many_reference
+    out = str(tmp_path / "run")
+    models, tasks, cfg = build_many(steps=330, checkpoint_every=20, out_dir=out, **EARLY)
+    fi.train_many(models, tasks, cfg, chunk=2)
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    sweep = fi.train_many(models, tasks, cfg, chunk=2, resume=True)
+    assert [records(h) for h in sweep.histories] == [records(h) for h in h_ref]
+    assert all(same_weights(weights(m), w) for m, w in zip(sweep.models, w_ref))
+
+
+def test_many_seeds_refuse_to_resume_other_seeds(tmp_path):
+    out = str(tmp_path / "run")
+    models, tasks, cfg = build_many(steps=20, out_dir=out)
+    fi.train_many(models, tasks, cfg)
+    built = [build(steps=40, out_dir=out, seed=s) for s in (0, 1, 5)]
+    with pytest.raises(fi.InvalidArgumentError, match="other models or tasks"):
+        fi.train_many([b[0] for b in built], [b[1] for b in built], built[0][2], resume=True)
+    with pytest.raises(fi.InvalidArgumentError, match="needs cfg.out_dir"):
+        fi.train_many(models, tasks, fi.TrainConfig(steps=5, progress=False), resume=True)
+
+
+# ------------------------------------------------------------------ in a sweep
+SWEEP = {"name": "resume", "preset": "li2025-k2", "grid": {"seed": [0, 1]},
+         "overrides": {"p": 11, "frac_train": 0.9, "steps": 800, "eval_every": 20, "checkpoint_every": 20, **EARLY}}
+QUIET = dict(workers=1, threads=1, progress=False)
+ROW = ["final_step", "stopped_early", "grokked_step", "train_loss", "test_loss", "test_acc", "passed", "key_frequencies"]
+
+
+def sweep_weights(out):
+    from pathlib import Path
+
+    return {d.parent.name: weights(fi.load(d)) for d in sorted(Path(out).glob("runs/*/train"))}
+
+
+def fault_at(monkeypatch, module, at):
+    """Make step ``at`` of every training in ``module`` raise, as a kill would stop it there."""
+    real = module.sample_rows
+
+    def dies_at(n_rows, batch_size, seed, step):
+        if step == at:
+            raise Interrupt(step)
+        return real(n_rows, batch_size, seed, step)
+
+    monkeypatch.setattr(module, "sample_rows", dies_at)
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["each-run-alone", "seeds-together"])
+def test_an_interrupted_sweep_resumes_to_the_rows_and_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, together):
+    import fourier_interp.seeds
+    import fourier_interp.training
+    from fourier_interp.sweeps import sweep
+
+    config = SWEEP
+    if together:  # seeds train together only without early stopping
+        config = {**SWEEP, "overrides": {k: v for k, v in SWEEP["overrides"].items() if k not in EARLY} | {"steps": 400}}
+    reference = sweep(config, tmp_path / "ref", vectorize_seeds=together, **QUIET)
+    assert set(reference.table["status"]) == {"ok"}
+    if not together:
+        assert all(reference.table["stopped_early"]) and all(reference.table["final_step"] < 800)
+
+    out = tmp_path / "interrupted"
+    with monkeypatch.context() as m:
+        fault_at(m, fourier_interp.seeds if together else fourier_interp.training, 250)
+        first = sweep(config, out, vectorize_seeds=together, **QUIET)
+    assert set(first.table["status"]) == {"failed"}
+    again = sweep(config, out, vectorize_seeds=together, **QUIET)
+    assert set(again.table["status"]) == {"ok"}
+    assert set(again.table["resumed_from_step"]) == {240}
+    ref, mine = reference.table.set_index("run"), again.table.set_index("run")
+    for column in ROW:
+        assert [str(v) for v in mine[column]] == [str(v) for v in ref[column]], column
+    w_ref, w_mine = sweep_weights(tmp_path / "ref"), sweep_weights(out)
+    assert w_ref.keys() == w_mine.keys() and all(same_weights(w_ref[k], w_mine[k]) for k in w_ref)
+    assert not (out / "together").exists() or not any((out / "together").iterdir())
