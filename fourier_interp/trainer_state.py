@@ -29,7 +29,16 @@ from torch import Tensor
 
 from . import jsonio
 from .errors import InvalidArgumentError
-from .storage import CheckpointError, read_tensors, write_tensors
+from .storage import (
+    CONTENT_HASH,
+    CheckpointError,
+    atomic_write_json,
+    check_content_hash,
+    content_hash,
+    member,
+    read_tensors,
+    write_tensors,
+)
 
 STATE_DIR = "trainer_state"
 STATE_FILE = "state.json"
@@ -117,9 +126,8 @@ def restore_callbacks(saved: Sequence[dict[str, Any]], callbacks: Sequence[Any],
 def write_state(directory: Path, state: dict[str, Any], tensors: dict[str, dict[str, Tensor]]) -> None:
     """Write ``state.json`` and one hashed tensors file per entry of ``tensors`` (recorded in the JSON)."""
     files = {stem: write_tensors(directory, group, stem) for stem, group in tensors.items()}
-    from .storage import atomic_write_json
-
-    atomic_write_json(directory / STATE_FILE, {**state, "tensor_files": files})
+    record = {**state, "tensor_files": files}
+    atomic_write_json(directory / STATE_FILE, {**record, CONTENT_HASH: content_hash(record)})
 
 
 def read_state(directory: Path) -> tuple[dict[str, Any], dict[str, dict[str, Tensor]]]:
@@ -129,16 +137,21 @@ def read_state(directory: Path) -> tuple[dict[str, Any], dict[str, dict[str, Ten
         CheckpointError: the state is missing, not JSON, or a tensors file is missing,
             modified or truncated.
     """
-    path = directory / STATE_FILE
+    path = member(directory, STATE_FILE, directory / STATE_FILE)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; nothing to resume in {directory.parent}")
     try:
-        state = jsonio.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(state, dict):
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
+    if CONTENT_HASH in raw:  # states written before it was recorded have none
+        check_content_hash(raw, path)
+    state = jsonio.from_json(raw)
     files = state.get("tensor_files", {})
+    if not isinstance(files, dict):
+        raise CheckpointError(f"{path}: 'tensor_files' must be an object")
     if "optimizer" in state and "tensors" in state.get("optimizer", {}):  # the first layout: the record inside
         files = {**files, "optimizer": state["optimizer"]["tensors"]}
     return state, {stem: read_tensors(directory, record, path) for stem, record in files.items()}

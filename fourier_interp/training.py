@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -200,19 +201,34 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(
-            records=list(d.get("records", [])),
-            checkpoints=[(int(s), str(p)) for s, p in d.get("checkpoints", [])],
-            stopped_early=bool(d.get("stopped_early", False)),
-        )
+        """The inverse of :meth:`to_dict`; a record of the wrong shape is a ``ValueError`` naming it."""
+        records = d.get("records", []) if isinstance(d, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in records):
+            raise ValueError("a history holds 'records', a list of objects each with an int 'step'")
+        try:
+            checkpoints = [(int(s), str(p)) for s, p in d.get("checkpoints", [])]
+        except (TypeError, ValueError):
+            raise ValueError("a history's 'checkpoints' must be [step, path] pairs") from None
+        return cls(records=list(records), checkpoints=checkpoints, stopped_early=bool(d.get("stopped_early", False)))
 
     @classmethod
     def load(cls, path) -> History:
-        """Read ``history.json`` from a file or a training output directory."""
+        """Read ``history.json`` from a file or a training output directory.
+
+        Raises:
+            CheckpointError: the file is missing, not JSON or not a history (one line naming it).
+        """
+        from .storage import member
+
         path = Path(path)
         if path.is_dir():
-            path = path / "history.json"
-        history = cls.from_dict(jsonio.loads(path.read_text()))  # inf/nan written as strings come back as floats
+            path = member(path, "history.json", path / "history.json")
+        try:
+            history = cls.from_dict(jsonio.loads(path.read_text()))  # inf/nan written as strings come back as floats
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a training history ({str(e).splitlines()[0][:120]})") from None
         history.out_dir = str(path.parent)
         return history
 
