@@ -2,15 +2,18 @@
 
 A checkpoint is a directory holding
 
-* ``config.json`` — model class and config, task, training metadata, versions, and the
-  name, SHA-256 and tensor shapes of the weights file;
+* ``config.json`` — model class and config, task, training metadata, versions, the
+  name, SHA-256 and tensor shapes of the weights file, and ``content_sha256``: the hash of
+  its own content (format 2; format 1 files, without it, still load);
 * ``model-<hash>.safetensors`` — the weights (no pickle: loading never executes code).
 
 ``config.json`` is the commit point: the weights file is written first under a
 content-addressed name, then ``config.json`` is atomically replaced. A crash or interrupt
 at any moment leaves a directory whose ``config.json`` names an intact weights file, so
-earlier saved work is never corrupted. Loading checks the hash, names and shapes and
-raises :class:`CheckpointError` naming the file and what is wrong.
+earlier saved work is never corrupted. Loading checks both hashes, that every file named is
+a plain file in the folder (before opening it), and the config's sizes against the recorded
+shapes (before building the model), and raises :class:`CheckpointError`, one line naming
+the file and what is wrong; it reads nothing outside the folder and writes nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from .storage import (  # noqa: F401  (the storage layer, below the models; thes
     FORMAT,
     FORMAT_VERSION,
     HISTORY_FILE,
+    READABLE_VERSIONS,
     CheckpointError,
     atomic_directory,
+    check_content_hash,
+    member,
     atomic_write_bytes,
     atomic_write_json,
     read_tensors,
@@ -39,6 +45,8 @@ from .storage import (  # noqa: F401  (the storage layer, below the models; thes
 )
 from .models._wrapper_io import WRAPPER_CLASS, build as _build, find_class as _find_class, save_wrapper
 from .storage import commit as _commit
+
+MAX_CONFIG_BYTES = 16 * 2**20
 
 
 def save_model(model, path, task=None, history=None, metadata: Optional[dict] = None) -> Path:
@@ -98,27 +106,49 @@ def save(model, path, task=None, history=None, metadata: Optional[dict] = None) 
 
 
 def read_config(path) -> dict[str, Any]:
-    """The parsed ``config.json`` of a checkpoint directory, validated."""
+    """The parsed ``config.json`` of a checkpoint directory, validated.
+
+    Checks, before anything else is opened: ``config.json`` is a plain file in the folder,
+    valid JSON, this package's format in a version it reads, its content matches the
+    SHA-256 it records (format 2), and its fields have the right types.
+
+    Raises:
+        CheckpointError: one line naming the file and what is wrong.
+    """
     path = Path(path)
-    config_path = path / CONFIG_FILE
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint directory")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a directory; a checkpoint is a folder holding config.json")
+    config_path = member(path, CONFIG_FILE, path / CONFIG_FILE)
     if not config_path.is_file():
         raise CheckpointError(f"{config_path}: missing; {path} is not a fourier_interp checkpoint")
+    if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{config_path}: {config_path.stat().st_size:,} bytes; a checkpoint's config.json "
+                              f"is a few KB (at most {MAX_CONFIG_BYTES:,} read)")
     try:
-        config = jsonio.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raw = json.loads(config_path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{config_path}: not valid JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{config_path}: not a fourier_interp checkpoint (format field missing)")
-    if config.get("format_version") != FORMAT_VERSION:
+    version = raw.get("format_version")
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise CheckpointError(
-            f"{config_path}: format_version {config.get('format_version')!r} is not supported "
-            f"(this fourier_interp reads version {FORMAT_VERSION})"
+            f"{config_path}: format_version {version!r} is not supported "
+            f"(this fourier_interp reads versions {', '.join(map(str, READABLE_VERSIONS))}; a newer one wrote it?)"
         )
-    for key in ("model_class", "config", "weights"):
+    if version >= 2:
+        check_content_hash(raw, config_path)
+    config = jsonio.from_json(raw)
+    for key, kind in (("model_class", str), ("config", dict), ("weights", dict)):
         if key not in config:
             raise CheckpointError(f"{config_path}: field {key!r} is missing")
+        if not isinstance(config[key], kind):
+            raise CheckpointError(f"{config_path}: field {key!r} must be a {kind.__name__}, got {type(config[key]).__name__}")
+    for key in ("task", "metadata"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise CheckpointError(f"{config_path}: field {key!r} must be an object or null, got {type(config[key]).__name__}")
     return config
 
 
@@ -160,21 +190,65 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
                 f"registered: {sorted(MODEL_REGISTRY)}"
             )
         cls = MODEL_REGISTRY[cls_name]
-        fields, record = dict(config["config"]), config.get("task")
-        if "op" not in fields and isinstance(record, dict) and record.get("op") in ("add", "sub"):
-            fields["op"] = record["op"]  # saved before configs recorded their task's op
+        where = path / CONFIG_FILE
+        fields, record = config["config"], config.get("task")
+        if isinstance(fields, dict) and "op" not in fields and isinstance(record, dict) \
+                and record.get("op") in ("add", "sub"):
+            fields = {**fields, "op": record["op"]}  # saved before configs recorded their task's op
         try:
             cfg = cls.config_class.from_dict(fields)
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{path / CONFIG_FILE}: bad {cls.config_class.__name__} ({e})") from None
-        model = cls(cfg)
+        except Exception as e:  # a config class may raise anything on a field of the wrong type
+            raise CheckpointError(f"{where}: bad {cls.config_class.__name__} ({type(e).__name__}: {e})") from None
+        _check_shapes_before_building(where, config, cls, cfg)
+        try:
+            model = cls(cfg)
+        except Exception as e:
+            raise CheckpointError(f"{where}: {cls_name}({cls.config_class.__name__}) from its config raised "
+                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
         _load_tensors(path, config, model, cls_name)
+    task = _read_task(path, config, model)
     model.eval()
     if device is not None:
         model.to(device)
     if not with_task:
         return model
-    return model, _read_task(path, config)
+    return model, task
+
+
+def _check_shapes_before_building(where: Path, config: dict[str, Any], cls, cfg) -> None:
+    """Refuse a config that builds other tensors than its weights record lists, without allocating them.
+
+    The model is built on the ``meta`` device (shapes only, no memory); a config edited to
+    build a huge model is refused here, before its tensors would be allocated.
+    """
+    import copy
+    import math
+
+    recorded = config["weights"].get("shapes")
+    if not isinstance(recorded, dict) or not all(
+            isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v)
+            for v in recorded.values()):
+        raise CheckpointError(f"{where}: the weights record must list each tensor's shape as a list of sizes")
+    # every size of a model (a width, a layer count, p) is at most the number of weights it holds:
+    # a larger one cannot match the weights, and building it (even shapes only) could take forever
+    total = sum(math.prod(shape) for shape in recorded.values())
+    for name, value in config["config"].items():
+        if isinstance(value, int) and not isinstance(value, bool) and name != "seed" and value > max(total, 1):
+            raise CheckpointError(f"{where}: config field {name}={value} exceeds the {total:,} weights the checkpoint "
+                                  "records; the config and weights do not belong together")
+    skeleton_cfg = copy.copy(cfg)
+    try:
+        skeleton_cfg.device = "meta"
+        with torch.device("meta"):
+            skeleton = cls(skeleton_cfg)
+    except Exception:  # a class that cannot be built without data: checked after building, as before
+        return
+    expected = {k: list(v.shape) for k, v in skeleton.state_dict().items()}
+    if expected != recorded:
+        wrong = sorted(set(expected) ^ set(recorded)) or sorted(k for k in expected if expected[k] != recorded[k])
+        name = wrong[0]
+        raise CheckpointError(f"{where}: the model config builds tensor {name!r} as {expected.get(name)} but the "
+                              f"weights record lists {recorded.get(name)}; the config and weights do not belong together")
 
 
 def _load_tensors(path: Path, config: dict[str, Any], model: torch.nn.Module, what: str) -> None:
@@ -197,15 +271,28 @@ def _load_tensors(path: Path, config: dict[str, Any], model: torch.nn.Module, wh
     model.load_state_dict(tensors)
 
 
-def _read_task(path: Path, config: dict[str, Any]):
+def _read_task(path: Path, config: dict[str, Any], model):
+    """The task saved with the model (or None), checked against the model it was saved with."""
     from .tasks import task_from_dict
 
-    if config.get("task") is None:
+    record = config.get("task")
+    if record is None:
         return None
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{path / CONFIG_FILE}: bad task record (expected a table, got {type(record).__name__})")
+    # before the task is built (its grid has p**k rows); a multiplication record's p is the prime,
+    # one more than its element count, and a group record names its group instead
+    checked = ("k",) if ("group" in record or record.get("op") == "mul") else ("p", "k")
+    for attr in checked:
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and record.get(attr) != value:
+            raise CheckpointError(f"{path / CONFIG_FILE}: the task has {attr}={record.get(attr)!r} but the model "
+                                  f"was built with {attr}={value}; the two records do not belong together")
     try:
-        return task_from_dict(config["task"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path / CONFIG_FILE}: bad task record ({e})") from None
+        return task_from_dict(record)
+    except Exception as e:  # any field of the wrong type
+        raise CheckpointError(f"{path / CONFIG_FILE}: bad task record ({type(e).__name__}: {e})") from None
 
 
 # ------------------------------------------------------------- HookedWrapper

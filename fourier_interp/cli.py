@@ -242,11 +242,11 @@ def cmd_verify(args) -> int:
 
     try:
         model, task = fi.load(source, with_task=True)
+        history = fi.History.load(source) if (source / "history.json").exists() else None
     except _user_errors() as e:
         raise UsageError(str(e)) from None
     if out is not None:
         _make_out(out)
-    history = fi.History.load(source) if (source / "history.json").is_file() else None
 
     print(f"verifying {name}: {type(model).__name__} on {task} ...", file=sys.stderr)
     with torch_threads(args.threads):

@@ -270,3 +270,32 @@ class EarlyStopping:
             return False
         self.held = self.held + 1 if test_acc >= self.acc else 0
         return self.held >= self.patience
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the evaluations counted so far already end the run."""
+        return self.acc is not None and self.held >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rule and its counter, JSON-safe: what a resumed run needs to stop where this one would."""
+        return {"acc": self.acc, "patience": self.patience, "held": self.held}
+
+    def load_state_dict(self, state: dict[str, Any], records: Sequence[dict[str, Any]] = ()) -> None:
+        """Continue from ``state``; if the rule itself changed, recount over the evaluation ``records`` instead.
+
+        ``records`` are a history's evaluations; the one at step 0 (before any training)
+        never counts, as in training.
+
+        Example:
+            >>> rule = EarlyStopping(acc=0.9, patience=3)
+            >>> rule.load_state_dict({"acc": 0.9, "patience": 3, "held": 2})
+            >>> rule.update(0.95)
+            True
+        """
+        if state.get("acc") == self.acc and state.get("patience") == self.patience:
+            self.held = int(state["held"])
+            return
+        self.held = 0
+        for r in records:
+            if r.get("step", 0) > 0:
+                self.update(r.get("test_acc"))

@@ -29,11 +29,14 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from .checks import check_device, check_model_task, progress_bar, torch_threads
+from .errors import InvalidArgumentError
 from .models import HookedModel
 from .models.base import check_saveable
 from .tasks import ModularArithmetic
 from .evaluation import EarlyStopping, as_logits, grid_batches, loss_fn, sample_rows, split_metrics
 from .stepping import StepRunner, matmul_precision, use_graph
+from .storage import CheckpointError, atomic_directory
+from .trainer_state import STATE_DIR, STATE_FILE, read_state, restore_rng, rng_state, write_state
 from .training import History, TrainConfig, make_optimizer
 
 
@@ -76,13 +79,19 @@ def train_many(
     tasks: Sequence[ModularArithmetic],
     cfg: Optional[TrainConfig] = None,
     chunk: Optional[int] = None,
+    *,
+    resume: bool = False,
 ) -> SeedSweep:
     """Train ``models[i]`` on ``tasks[i]`` for every i at once; weights are written back into the models.
 
     All models must be the same class with the same config except the seed, and all
     tasks the same size of training split. ``cfg.seed`` is ignored: each run's minibatch
     seed is its model's ``cfg.seed``, as if each were trained alone with that seed.
-    Writes each run to ``cfg.out_dir/seed_<seed>`` when ``out_dir`` is set (no resume).
+    With ``cfg.out_dir`` set, writes each run to ``cfg.out_dir/seed_<seed>`` at the end and
+    the trainer state of all seeds (stacked weights, optimiser, each seed's early-stopping
+    counter and stop, histories, RNG) to ``cfg.out_dir/trainer_state`` every
+    ``cfg.checkpoint_every`` steps and at the end; ``resume=True`` continues from it exactly
+    as if the run had not stopped (same seeds, models and tasks; ``chunk`` may differ).
 
     Shared with :func:`fi.train` through :mod:`fourier_interp.evaluation`: the minibatch
     sampler (:func:`~fourier_interp.evaluation.sample_rows`, seeded by each model's seed),
@@ -117,14 +126,17 @@ def train_many(
         raise ValueError(f"chunk={chunk!r}: expected a positive int (seeds per vmapped pass) or None")
     if cfg.device is not None:
         check_device(cfg.device, "TrainConfig.device")
+    if resume and cfg.out_dir is None:
+        raise InvalidArgumentError("resume=True needs cfg.out_dir, the directory of the run to continue")
     if cfg.out_dir is not None:
         check_saveable(ref)  # every run is saved at the end: refuse now, not after training
     device = ref.device if cfg.device is None else torch.device(cfg.device)
     with torch_threads(cfg.threads), matmul_precision(cfg.matmul_precision, device):
-        return _train_many(models, tasks, cfg, chunk)
+        return _train_many(models, tasks, cfg, chunk, resume)
 
 
-def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: TrainConfig, chunk: Optional[int]) -> SeedSweep:
+def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: TrainConfig, chunk: Optional[int],
+                resume: bool = False) -> SeedSweep:
     """:func:`train_many` once its arguments are checked."""
     ref = models[0]
     if cfg.device is not None:
@@ -170,6 +182,7 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
     stopping = [EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience) for _ in models]
     stopped_at: list[Optional[int]] = [None] * len(models)  # each seed's own early-stopping step
     at_stop: dict[int, dict[str, Tensor]] = {}  # seed index -> its weights at that step
+    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
 
     def record(step: int) -> None:
         """One evaluation of every seed still running (grid chunked as in fi.evaluate, float64 metrics)."""
@@ -199,18 +212,48 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
         optimizer.step()
 
     run_step = StepRunner(one_step, optimizer, device, graph)
-    record(0)
-    bar = progress_bar(total=cfg.steps, disable=not cfg.progress, desc=f"train x{len(models)}", unit="step", dynamic_ncols=True)
-    step = 0
+    def save_state(step: int, n_records: list[int], rng: dict[str, Tensor]) -> None:
+        """All seeds' resumable state (the histories cut to ``n_records`` each: later records are read-outs)."""
+        if out_dir is None:
+            return
+        stacked = {n: torch.cat([g[n].detach() for g in groups]) for n in names}
+        opt = {}
+        for field in ("exp_avg", "exp_avg_sq"):
+            for n in names:
+                parts = [optimizer.state[g[n]][field] for g in groups if field in optimizer.state.get(g[n], {})]
+                if len(parts) == len(groups):
+                    opt[f"{n}::{field}"] = torch.cat(parts)
+        steps = {n: float(optimizer.state[groups[0][n]]["step"]) for n in names if "step" in optimizer.state.get(groups[0][n], {})}
+        stops = {f"{i}::{n}": t for i, ws in at_stop.items() for n, t in ws.items()}
+        with atomic_directory(out_dir / STATE_DIR) as tmp:
+            write_state(tmp, {
+                "step": step, "elapsed_s": elapsed, "train_config": cfg.to_dict(), "model_class": type(ref).__name__,
+                "models": [m.cfg.to_dict() | {"device": None} for m in models], "tasks": [t.to_dict() for t in tasks],
+                "optimizer": {"steps": steps}, "schedule": schedule.state_dict(),
+                "early_stopping": [s.state_dict() for s in stopping], "stopped_at": stopped_at,
+                "histories": [History(records=h.records[:k], stopped_early=h.stopped_early).to_dict()
+                              for h, k in zip(histories, n_records)],
+            }, {"params": stacked, "optimizer": opt, "at_stop": stops, "rng": rng})
+
+    start = 0
+    if resume:
+        start, elapsed = _load_many_state(out_dir, models, tasks, cfg, groups, spans, names, optimizer, schedule,
+                                          stopping, stopped_at, at_stop, histories)
+    else:
+        record(0)
+    bar = progress_bar(total=cfg.steps, initial=start, disable=not cfg.progress, desc=f"train x{len(models)}",
+                       unit="step", dynamic_ncols=True)
+    step = start
+    last = start if all(s is not None for s in stopped_at) else cfg.steps
     try:
-        for step in range(1, cfg.steps + 1):
+        for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
             rows = [sample_rows(n_train, cfg.batch_size, s, step) for s in seeds]  # each seed's own minibatch
             run_step(None if rows[0] is None else torch.stack(rows).to(device))
             schedule.step()
             elapsed += time.perf_counter() - t0
             bar.update(1)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            if step % cfg.eval_every == 0:
                 record(step)
                 running = [i for i in range(len(models)) if stopped_at[i] is None]
                 for i in running:  # early stopping, seed by seed: a seed that holds stops on its own
@@ -221,9 +264,13 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
                 bar.set_postfix(min_test_acc=f"{min(a or 0 for a in accs):.3f}", refresh=False)
                 if all(s is not None for s in stopped_at):
                     break
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                save_state(step, [len(h.records) for h in histories], rng_state(device))
     finally:
         bar.close()
 
+    # the state to resume from is taken before the final read-out (see fi.train)
+    n_records, rng = [len(h.records) for h in histories], rng_state(device)
     if any(stopped_at[i] is None and h.records[-1]["step"] != step for i, h in enumerate(histories)):
         record(step)
     with torch.no_grad():
@@ -232,12 +279,65 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
             for n in names:
                 params[n].copy_(at_stop[i][n] if i in at_stop else param(n, i))
             m.eval()
-    if cfg.out_dir is not None:
+    if out_dir is not None:
+        save_state(step, n_records, rng)
         for i, (m, task, h) in enumerate(zip(models, tasks, histories)):
             final = step if stopped_at[i] is None else stopped_at[i]
-            m.save(Path(cfg.out_dir) / f"seed_{m.cfg.seed}", task=task, history=h,
+            m.save(out_dir / f"seed_{m.cfg.seed}", task=task, history=h,
                    metadata={"train_config": {**cfg.to_dict(), "seed": m.cfg.seed}, "step": final})
     return SeedSweep(models, tasks, histories)
+
+
+def _load_many_state(out_dir: Path, models, tasks, cfg: TrainConfig, groups, spans, names, optimizer, schedule,
+                     stopping, stopped_at, at_stop, histories) -> tuple[int, float]:
+    """Put the state :func:`train_many` saved in ``out_dir`` back into this run's stacked parameters and bookkeeping."""
+    state_dir = out_dir / STATE_DIR
+    state, tensors = read_state(state_dir)
+    where = state_dir / STATE_FILE
+    ref = models[0]
+    mine = cfg.to_dict()
+    try:
+        saved_cfg = state["train_config"]
+        changed = [k for k in mine if k not in TrainConfig.RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
+        if changed:
+            raise InvalidArgumentError(
+                f"cannot resume {out_dir}: TrainConfig fields {changed} differ from the saved run; "
+                f"only {TrainConfig.RESUMABLE_CHANGES} may change")
+        if (state["model_class"] != type(ref).__name__ or state["models"] != [m.cfg.to_dict() | {"device": None} for m in models]
+                or state["tasks"] != [t.to_dict() for t in tasks]):
+            raise InvalidArgumentError(f"cannot resume {out_dir}: the saved run trained other models or tasks "
+                                       f"(seeds {[m.get('seed') for m in state['models']]}); pass the same ones")
+        step = int(state["step"])
+        if cfg.steps < step:
+            raise InvalidArgumentError(f"cannot resume {out_dir} with TrainConfig.steps={cfg.steps}: "
+                                       f"the saved run is already at step {step}")
+        params, opt, stops = tensors["params"], tensors.get("optimizer", {}), tensors.get("at_stop", {})
+        with torch.no_grad():
+            for g, (lo, hi) in zip(groups, spans):
+                for n in names:
+                    g[n].copy_(params[n][lo:hi])
+                    entry = {f: opt[f"{n}::{f}"][lo:hi].clone().to(g[n].device) for f in ("exp_avg", "exp_avg_sq")
+                             if f"{n}::{f}" in opt}
+                    if n in state["optimizer"]["steps"]:
+                        entry["step"] = torch.tensor(state["optimizer"]["steps"][n])
+                    if entry:
+                        optimizer.state[g[n]] = entry
+        schedule.load_state_dict(state["schedule"])
+        for group, lr in zip(optimizer.param_groups, schedule.get_last_lr()):
+            group["lr"] = lr
+        for i, saved in enumerate(state["histories"]):
+            histories[i].records[:] = History.from_dict(saved).records
+            histories[i].stopped_early = bool(saved.get("stopped_early", False))
+            stopping[i].load_state_dict(state["early_stopping"][i], histories[i].records)
+            stopped_at[i] = state["stopped_at"][i]
+            if stopped_at[i] is not None:
+                at_stop[i] = {n: stops[f"{i}::{n}"].to(ref.device) for n in names}
+        restore_rng(tensors.get("rng", {}), ref.device)
+        return step, float(state["elapsed_s"])
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
+        raise CheckpointError(f"{where}: malformed trainer state ({type(e).__name__}: {e})") from None
 
 
 def auto_chunk(model: HookedModel, rows: int, n_seeds: int, budget_bytes: int = 8 * 2**20) -> int:

@@ -25,13 +25,71 @@ from safetensors.torch import load_file, save_file
 from . import jsonio
 
 FORMAT = "fourier_interp.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: ``config.json`` carries ``content_sha256``, the hash of its own content; 1: only the weights were hashed."""
+READABLE_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
+CONTENT_HASH = "content_sha256"
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, tampered with or does not match its config."""
+
+
+# ------------------------------------------------------------ integrity
+def content_hash(record: dict[str, Any]) -> str:
+    """SHA-256 of a JSON record's content (its :data:`CONTENT_HASH` field left out), in one canonical form.
+
+    The record is hashed as plain JSON data (what :func:`jsonio.to_json` gives, what
+    ``json.loads`` of the file gives back), keys sorted, no whitespace: any edit to any
+    field, however the file is re-indented, changes it.
+
+    Example:
+        >>> a = content_hash({"p": 7, "k": 2})
+        >>> a == content_hash({"k": 2, "p": 7, "content_sha256": "whatever"}), a == content_hash({"p": 8, "k": 2})
+        (True, False)
+    """
+    import json
+
+    plain = {k: v for k, v in jsonio.to_json(record).items() if k != CONTENT_HASH}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_content_hash(raw: dict[str, Any], where: Path) -> None:
+    """Refuse a record whose :data:`CONTENT_HASH` does not match its content (``raw``: the file's ``json.loads``)."""
+    recorded = raw.get(CONTENT_HASH)
+    if not isinstance(recorded, str) or recorded != content_hash(raw):
+        shown = f"{recorded[:16]}..." if isinstance(recorded, str) else repr(recorded)
+        raise CheckpointError(f"{where}: its content does not match the SHA-256 it records ({shown}); "
+                              "the file was edited or damaged after it was saved")
+
+
+def member(directory: Path, name: Any, owner: Path) -> Path:
+    """The file ``name`` inside ``directory``, checked before anything opens it.
+
+    A checkpoint names its files by plain names: no folders, no ``..``, not absolute, and
+    not a link leading out of the directory.
+
+    Raises:
+        CheckpointError: naming ``owner`` (the file that named it) and the name.
+
+    Example:
+        >>> from pathlib import Path
+        >>> member(Path("ckpt"), "../../etc/passwd", Path("ckpt/config.json"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fourier_interp.storage.CheckpointError: ckpt/config.json: file name '../../etc/passwd' is not a plain file name ...
+    """
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name or os.path.isabs(name) or name != os.path.basename(name)):
+        raise CheckpointError(f"{owner}: file name {name!r} is not a plain file name inside {directory}; "
+                              "a checkpoint only names files in its own folder")
+    path = Path(directory) / name
+    if path.is_symlink():
+        raise CheckpointError(f"{owner}: {name!r} is a link (to {os.readlink(path)}); "
+                              "a checkpoint's files must be plain files in its folder")
+    return path
 
 
 # --------------------------------------------------------------- atomic files
@@ -128,11 +186,15 @@ def write_tensors(directory: Path, tensors: dict[str, torch.Tensor], stem: str) 
 
 def read_tensors(directory: Path, record: dict[str, Any], owner: Path) -> dict[str, torch.Tensor]:
     """Load a tensors file written by :func:`write_tensors`, checking it against ``record``."""
-    try:
-        path = directory / record["file"]
-        expected = record["sha256"]
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"{owner}: the weights record is malformed ({e!r})") from None
+    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str) or "file" not in record:
+        raise CheckpointError(f"{owner}: the tensors record must hold 'file' and 'sha256' (a string); got {_short(record)}")
+    path = member(directory, record["file"], owner)
+    expected = record["sha256"]
+    shapes = record.get("shapes", {})
+    if not isinstance(shapes, dict) or not all(
+            isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v)
+            for v in shapes.values()):
+        raise CheckpointError(f"{owner}: the tensors record's 'shapes' must map names to lists of sizes; got {_short(shapes)}")
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file named in {owner.name} is missing")
     actual = sha256_file(path)
@@ -145,10 +207,15 @@ def read_tensors(directory: Path, record: dict[str, Any], owner: Path) -> dict[s
         tensors = load_file(path)
     except Exception as e:  # safetensors raises its own error types
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
-    for name, shape in record.get("shapes", {}).items():
+    for name, shape in shapes.items():
         if name not in tensors or list(tensors[name].shape) != list(shape):
             raise CheckpointError(f"{path}: tensor {name!r} is missing or has the wrong shape")
     return tensors
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _remove_unreferenced(directory: Path, stem: str, keep: str) -> None:
@@ -175,6 +242,7 @@ def commit(path: Path, config: dict[str, Any], tensors: dict[str, torch.Tensor],
     if history is not None:
         atomic_write_json(path / HISTORY_FILE, history.to_dict())
         config["metadata"].setdefault("grokked_step", history.grokked_step)
+    config[CONTENT_HASH] = content_hash(config)
     atomic_write_json(path / CONFIG_FILE, config)  # the commit point
     _remove_unreferenced(path, "model", keep=record["file"])
     return path

@@ -26,9 +26,7 @@ from .checkpoint import (
     CheckpointError,
     atomic_directory,
     atomic_write_json,
-    read_tensors,
     save_model,
-    write_tensors,
 )
 from .checks import check_device, check_model_task, check_threads, device_of, progress_bar, torch_threads
 from .errors import InvalidArgumentError
@@ -44,9 +42,20 @@ from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_met
 )
 from .stepping import MATMUL_PRECISIONS, StepRunner, capturable_optimizer_options, matmul_precision, use_graph
 from .tasks import GroupTask, ModularArithmetic
+from .trainer_state import (
+    STATE_DIR,
+    STATE_FILE,
+    callback_states,
+    optimizer_state,
+    read_state,
+    restore_callbacks,
+    restore_optimizer,
+    restore_rng,
+    rng_state,
+    write_state,
+)
 
 GROK_ACC = 0.99
-STATE_DIR = "trainer_state"
 CHECKPOINTS_DIR = "checkpoints"
 
 
@@ -238,19 +247,34 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(
-            records=list(d.get("records", [])),
-            checkpoints=[(int(s), str(p)) for s, p in d.get("checkpoints", [])],
-            stopped_early=bool(d.get("stopped_early", False)),
-        )
+        """The inverse of :meth:`to_dict`; a record of the wrong shape is a ``ValueError`` naming it."""
+        records = d.get("records", []) if isinstance(d, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("step"), int) for r in records):
+            raise ValueError("a history holds 'records', a list of objects each with an int 'step'")
+        try:
+            checkpoints = [(int(s), str(p)) for s, p in d.get("checkpoints", [])]
+        except (TypeError, ValueError):
+            raise ValueError("a history's 'checkpoints' must be [step, path] pairs") from None
+        return cls(records=list(records), checkpoints=checkpoints, stopped_early=bool(d.get("stopped_early", False)))
 
     @classmethod
     def load(cls, path) -> History:
-        """Read ``history.json`` from a file or a training output directory."""
+        """Read ``history.json`` from a file or a training output directory.
+
+        Raises:
+            CheckpointError: the file is missing, not JSON or not a history (one line naming it).
+        """
+        from .storage import member
+
         path = Path(path)
         if path.is_dir():
-            path = path / "history.json"
-        history = cls.from_dict(jsonio.loads(path.read_text()))  # inf/nan written as strings come back as floats
+            path = member(path, "history.json", path / "history.json")
+        try:
+            history = cls.from_dict(jsonio.loads(path.read_text()))  # inf/nan written as strings come back as floats
+        except FileNotFoundError:
+            raise CheckpointError(f"{path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as e:
+            raise CheckpointError(f"{path}: not a training history ({str(e).splitlines()[0][:120]})") from None
         history.out_dir = str(path.parent)
         return history
 
@@ -338,10 +362,11 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
 
     graph = use_graph(cfg.cuda_graph, device)
     optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg, graph)
+    stopping = EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience)
 
     history, start, elapsed = History(out_dir=cfg.out_dir), 0, 0.0
     if resume:
-        start, elapsed, history = _load_state(out_dir, model, optimizer, schedule, cfg)
+        start, elapsed, history = _load_state(out_dir, model, optimizer, schedule, cfg, stopping, callbacks)
         history.out_dir = cfg.out_dir
 
     use_fast = cfg.fast if cfg.fast is not None else not hooks_attached(model)
@@ -374,19 +399,24 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
         history.records.append(r)
         return r
 
-    def save_state(step: int) -> None:
-        if out_dir is None:
-            return
-        _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history)
+    def run_state() -> dict[str, Any]:
+        """What decides the run's future besides weights and optimiser, taken now."""
+        return {"early_stopping": stopping.state_dict(), "callbacks": callback_states(callbacks),
+                "rng": rng_state(device), "n_records": len(history.records)}
+
+    def save_state(step: int, state: dict[str, Any]) -> None:
+        if out_dir is not None:
+            _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history, state)
 
     was_training = model.training
     model.train()
     bar = progress_bar(total=cfg.steps, initial=start, disable=not cfg.progress, desc="train", unit="step", dynamic_ncols=True)
-    if start == 0:
+    if not history.records:
         record(0)
-    step, stopping = start, EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience)
+    step = start
+    last = start if stopping.stopped else cfg.steps  # a run that had stopped early stays stopped
     try:  # an interrupt leaves the last trainer_state / checkpoints intact (atomic writes)
-        for step in range(start + 1, cfg.steps + 1):
+        for step in range(start + 1, last + 1):
             t0 = time.perf_counter()
             rows = sample_rows(n_train, cfg.batch_size, cfg.seed, step)
             run_step(None if rows is None else rows.to(device))
@@ -394,29 +424,32 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
             elapsed += time.perf_counter() - t0
             bar.update(1)
 
-            if step % cfg.eval_every == 0 or step == cfg.steps:
+            if step % cfg.eval_every == 0:
                 r = record(step)
                 bar.set_postfix(loss=f"{r['train_loss']:.3g}", test_acc=_fmt(r["test_acc"]), refresh=False)
                 if stopping.update(r["test_acc"]):
-                    history.stopped_early = True
                     break
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and out_dir is not None:
                 _save_checkpoint(out_dir, model, task, step, history)
-                save_state(step)
+                save_state(step, run_state())
             elif _stop_requested and out_dir is not None and step < cfg.steps:
                 _save_checkpoint(out_dir, model, task, step, history)
-                save_state(step)
+                save_state(step, run_state())
             if _stop_requested and out_dir is not None and step < cfg.steps:
                 raise StopRequested(step)
     finally:
         bar.close()
 
+    history.stopped_early = stopping.stopped
+    # The state to resume from is taken before the final read-out below: a run continued past
+    # this step would not have evaluated here, so the read-out must not count (nor feed a callback).
+    state = run_state()
     if history.records[-1]["step"] != step:
         record(step)
     if out_dir is not None:
         if not history.checkpoints or history.checkpoints[-1][0] != step:
             _save_checkpoint(out_dir, model, task, step, history)
-        save_state(step)
+        save_state(step, state)
         save_model(model, out_dir, task=task, history=history, metadata={"train_config": cfg.to_dict(), "step": step})
     model.train(was_training)
     return history
@@ -435,47 +468,44 @@ def _save_checkpoint(out_dir: Path, model, task, step: int, history: History) ->
     atomic_write_json(out_dir / "history.json", history.to_dict())
 
 
-def _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history) -> None:
-    """Everything needed to continue the run exactly, as one atomically replaced directory."""
+def _save_state(out_dir, model, optimizer, schedule, cfg, task, step, elapsed, history, run_state) -> None:
+    """Everything needed to continue the run exactly, as one atomically replaced directory.
+
+    ``run_state`` (early stopping, callbacks, RNG) was taken when the history had
+    ``run_state["n_records"]`` evaluations; later ones (the final read-out) are not part of
+    the state a continued run starts from.
+    """
     names = {id(p): n for n, p in model.named_parameters()}
-    opt_tensors, opt_scalars = {}, {}
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            for key, value in optimizer.state.get(p, {}).items():
-                name = f"{names[id(p)]}::{key}"
-                if torch.is_tensor(value) and value.ndim > 0:
-                    opt_tensors[name] = value
-                else:
-                    opt_scalars[name] = float(value)
+    opt_tensors, opt_scalars = optimizer_state(optimizer, names)
+    resumable = History(records=history.records[:run_state["n_records"]], checkpoints=list(history.checkpoints),
+                        stopped_early=history.stopped_early)
     with atomic_directory(out_dir / STATE_DIR) as tmp:
         save_model(model, tmp, task=task)
-        record = write_tensors(tmp, opt_tensors, "optimizer")
-        atomic_write_json(
-            tmp / "state.json",
-            {
-                "step": step,
-                "elapsed_s": elapsed,
-                "optimizer": {"tensors": record, "scalars": opt_scalars},
-                "schedule": schedule.state_dict(),
-                "train_config": cfg.to_dict(),
-                "history": history.to_dict(),
-            },
-        )
+        write_state(tmp, {
+            "step": step,
+            "elapsed_s": elapsed,
+            "optimizer": {"scalars": opt_scalars},
+            "schedule": schedule.state_dict(),
+            "train_config": cfg.to_dict(),
+            "early_stopping": run_state["early_stopping"],
+            "callbacks": run_state["callbacks"],
+            "history": resumable.to_dict(),
+        }, {"optimizer": opt_tensors, "rng": run_state["rng"]})
     atomic_write_json(out_dir / "history.json", history.to_dict())
 
 
-def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig):
+def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig, stopping: EarlyStopping,
+                callbacks: Sequence[EvalCallback]):
     from .checkpoint import load
 
     state_dir = out_dir / STATE_DIR
-    state_path = state_dir / "state.json"
-    if not state_path.is_file():
-        raise CheckpointError(f"{state_path}: missing; nothing to resume in {out_dir}")
+    state, tensors = read_state(state_dir)
+    state_path = state_dir / STATE_FILE
     try:
-        state = jsonio.loads(state_path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{state_path}: not valid JSON ({e})") from None
-    saved_cfg = state["train_config"]
+        saved_cfg, step, elapsed = state["train_config"], int(state["step"]), float(state["elapsed_s"])
+        history = History.from_dict(state["history"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{state_path}: malformed trainer state ({type(e).__name__}: {e})") from None
     mine = cfg.to_dict()
     changed = [k for k in mine if k not in TrainConfig.RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
     if changed:
@@ -483,29 +513,21 @@ def _load_state(out_dir: Path, model, optimizer, schedule, cfg: TrainConfig):
             f"cannot resume {out_dir}: TrainConfig fields {changed} differ from the saved run "
             f"({ {k: saved_cfg.get(k) for k in changed} }); only {TrainConfig.RESUMABLE_CHANGES} may change"
         )
+    if cfg.steps < step:
+        raise InvalidArgumentError(f"cannot resume {out_dir} with TrainConfig.steps={cfg.steps}: "
+                                   f"the saved run is already at step {step}")
     saved_model = load(state_dir)
     if type(saved_model) is not type(model) or saved_model.cfg.to_dict() | {"device": None} != model.cfg.to_dict() | {"device": None}:
         raise InvalidArgumentError(f"cannot resume {out_dir}: the saved model's config differs from the model passed in")
+    restore_callbacks(state.get("callbacks", []), callbacks, out_dir)
     model.load_state_dict(saved_model.state_dict())
 
-    tensors = read_tensors(state_dir, state["optimizer"]["tensors"], state_path)
-    scalars = state["optimizer"]["scalars"]
-    by_name = dict(model.named_parameters())
-    for name, p in by_name.items():
-        if not p.requires_grad:
-            continue
-        entry = {}
-        for key, value in tensors.items():
-            pname, _, field_name = key.partition("::")
-            if pname == name:
-                entry[field_name] = value.to(p.device)
-        for key, value in scalars.items():
-            pname, _, field_name = key.partition("::")
-            if pname == name:
-                entry[field_name] = torch.tensor(value)
-        if entry:
-            optimizer.state[p] = entry
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    restore_optimizer(optimizer, trainable, tensors.get("optimizer", {}), state["optimizer"]["scalars"])
     schedule.load_state_dict(state["schedule"])
     for group, lr in zip(optimizer.param_groups, schedule.get_last_lr()):
         group["lr"] = lr
-    return int(state["step"]), float(state["elapsed_s"]), History.from_dict(state["history"])
+    # a state without a counter (written before it was saved) recounts over its history
+    stopping.load_state_dict(state.get("early_stopping", {}), history.records)
+    restore_rng(tensors.get("rng", {}), device_of(model))
+    return step, elapsed, history

@@ -149,11 +149,26 @@ def test_missing_weights(saved):
         fi.load(path)
 
 
+def rehashed(config):
+    """``config`` with its content hash recomputed: an edit the hash cannot catch (a buggy writer's)."""
+    return json.dumps({**config, storage.CONTENT_HASH: storage.content_hash(config)})
+
+
+def test_any_edit_of_config_json_is_caught_by_its_hash(saved):
+    path, config, weights = saved
+    for edit in ({"model_module": "elsewhere"}, {"metadata": {"step": 1}}, {"config": {**config["config"], "act_fn": "gelu"}}):
+        (path / "config.json").write_text(json.dumps({**config, **edit}, indent=4))
+        with pytest.raises(fi.CheckpointError, match="config.json: its content does not match the SHA-256"):
+            fi.load(path)
+    (path / "config.json").write_text(json.dumps(config, indent=None))  # re-indented, content unchanged: fine
+    fi.load(path)
+
+
 def test_config_that_does_not_match_the_weights(saved):
     path, config, weights = saved
     config["config"]["d_mlp"] = 64
-    (path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(fi.CheckpointError, match="W_in.*shape"):
+    (path / "config.json").write_text(rehashed(config))
+    with pytest.raises(fi.CheckpointError, match="W_in.*weights record"):
         fi.load(path)
 
 
@@ -162,10 +177,10 @@ def test_malformed_config(saved):
     (path / "config.json").write_text("{not json")
     with pytest.raises(fi.CheckpointError, match="config.json: not valid JSON"):
         fi.load(path)
-    (path / "config.json").write_text(json.dumps({**config, "model_class": "EvilModel"}))
+    (path / "config.json").write_text(rehashed({**config, "model_class": "EvilModel"}))
     with pytest.raises(fi.CheckpointError, match="EvilModel"):
         fi.load(path)
-    (path / "config.json").write_text(json.dumps({**config, "config": {**config["config"], "bogus": 1}}))
+    (path / "config.json").write_text(rehashed({**config, "config": {**config["config"], "bogus": 1}}))
     with pytest.raises(fi.CheckpointError, match="bogus"):
         fi.load(path)
     (path / "config.json").write_text(json.dumps({"hello": "world"}))
@@ -226,6 +241,6 @@ def test_saving_what_load_could_not_rebuild_fails_at_save_time(tmp_path):
 
 def test_loading_a_class_this_process_has_not_defined_names_its_module(saved):
     path, config, weights = saved
-    (path / "config.json").write_text(json.dumps({**config, "model_class": "Gone", "model_module": "my_lab.nets"}))
+    (path / "config.json").write_text(rehashed({**config, "model_class": "Gone", "model_module": "my_lab.nets"}))
     with pytest.raises(fi.CheckpointError, match="'Gone' is not a registered.*'my_lab.nets': import that module"):
         fi.load(path)

@@ -70,7 +70,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("models", ("models",)),
     ("checkpoint", ("checkpoint", "pretrained")),
     ("evaluation", ("evaluation",)),
-    ("training", ("training", "presets", "seeds", "stepping")),
+    ("training", ("training", "trainer_state", "presets", "seeds", "stepping")),
     ("analysis", ("analysis",)),
     ("interventions", ("interventions",)),
     ("report", ("report",)),

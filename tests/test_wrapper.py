@@ -463,9 +463,16 @@ def test_load_names_the_module_to_import(tmp_path):
     record = json.loads(config_path.read_text())
     record["wrapped"]["class"] = "my_research_code.nets:PlainMLP"
     config_path.write_text(json.dumps(record))
+    with pytest.raises(fi.CheckpointError, match="content does not match the SHA-256"):  # an edit is caught first
+        fi.load(tmp_path / "ckpt")
+
+    def rehashed(record):  # as if written so: the checks behind the hash
+        return json.dumps({**record, "content_sha256": fi.storage.content_hash(record)})
+
+    config_path.write_text(rehashed(record))
     with pytest.raises(fi.CheckpointError, match="import my_research_code.nets first"):
         fi.load(tmp_path / "ckpt")
     record["wrapped"]["class"] = "torch:cat"
-    config_path.write_text(json.dumps(record))
+    config_path.write_text(rehashed(record))
     with pytest.raises(fi.CheckpointError, match="not a torch.nn.Module class"):
         fi.load(tmp_path / "ckpt")

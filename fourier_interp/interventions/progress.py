@@ -232,6 +232,18 @@ class ProgressRecorder:
         out["excluded_loss"] = split_loss(excluded_logits(logits, task, freqs), task, "train")
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the next evaluations depend on (the current estimate and the evaluation count);
+        ``fi.train`` saves it with its trainer state so a resumed run re-estimates when the
+        uninterrupted one would."""
+        return {"freqs": None if self._freqs is None else list(self._freqs), "calls": self._calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        freqs = state.get("freqs")
+        self._freqs = None if freqs is None else [int(f) for f in freqs]
+        self._calls = int(state.get("calls", 0))
+
 
 @dataclass
 class Phases:

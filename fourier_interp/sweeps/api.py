@@ -109,8 +109,8 @@ def sweep(
         progress: Show a progress bar over the runs.
         vectorize_seeds: Train runs that differ only in seed together as one vectorised
             model (:func:`fi.train_many`): much faster on a GPU, and on a CPU at small ``p``.
-            Such a group has no intermediate checkpoints (killed, it starts again); runs
-            with early stopping or a checkpoint to resume from still train alone.
+            A killed group resumes from its last trainer state, exactly; runs with early
+            stopping or a checkpoint of their own to resume from still train alone.
         retry_failed: Run again the runs recorded as failed.
 
     Returns:

@@ -6,6 +6,10 @@ A run's directory ``out_dir/runs/<name>/`` holds
   state while it runs, the final model (``train/config.json``, the commit point) when done;
 * ``result.json`` — the run's row of the results table, written atomically last.
 
+Runs that differ only in seed and train together (``vectorize_seeds``) share
+``out_dir/together/<group>/`` while they train: the group's trainer state, so a killed
+group resumes exactly too; it is removed once every run of the group has its model and row.
+
 So a run is finished when ``result.json`` names its fingerprint; a run whose final model
 exists is only verified again; a run with a trainer state resumes from its last checkpoint
 (exactly: :func:`fi.train` with ``resume=True``); anything else starts afresh.
@@ -30,6 +34,7 @@ from .config import RunSpec, family_name
 RUNS_DIR = "runs"
 TRAIN_DIR = "train"
 RESULT_FILE = "result.json"
+TOGETHER_DIR = "together"
 STATE_FILE = Path("trainer_state") / "state.json"
 
 
@@ -186,17 +191,41 @@ def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float
 
 # --------------------------------------------------- seeds as one vectorised model
 def _execute_together(specs: list[RunSpec], job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train runs that differ only in seed with :func:`fi.train_many`, then save and verify each."""
+    """Train runs that differ only in seed with :func:`fi.train_many`, then save and verify each.
+
+    The group trains in ``out_dir/together/<group>/`` (its trainer state is saved as for a
+    run alone, so a killed group resumes exactly where it stopped); once every run's model
+    and row are written, that directory is removed.
+    """
     from ..presets import from_preset
     from ..seeds import train_many
 
     out_dir, verify_options = job["out_dir"], job["verify"]
+    group_dir = together_dir(out_dir, specs)
     start = time.perf_counter()
+    resumed_from = None
     try:
-        built = [from_preset(s.preset, seed=s.seed, **s.overrides) for s in specs]
-        cfg = built[0][2]
-        cfg.progress, cfg.threads, cfg.out_dir = False, job["threads"], None
-        result = train_many([b[0] for b in built], [b[1] for b in built], cfg)
+        def build():
+            built = [from_preset(s.preset, seed=s.seed, **s.overrides) for s in specs]
+            cfg = built[0][2]
+            cfg.progress, cfg.threads, cfg.out_dir = False, job["threads"], str(group_dir)
+            if cfg.checkpoint_every is None:  # as for a run alone: about ten trainer states a run
+                cfg.checkpoint_every = max(cfg.eval_every, cfg.steps // 10)
+            return [b[0] for b in built], [b[1] for b in built], cfg
+
+        result = None
+        state = group_dir / STATE_FILE
+        if state.is_file():
+            try:
+                resumed_from = int(json.loads(state.read_text())["step"])
+                models, tasks, cfg = build()
+                result = train_many(models, tasks, cfg, resume=True)
+            except Exception:  # an unreadable or mismatched state: train the group again
+                resumed_from = None
+        if result is None:
+            shutil.rmtree(group_dir, ignore_errors=True)
+            models, tasks, cfg = build()
+            result = train_many(models, tasks, cfg)
     except Exception as e:
         rows = [failed_row(s, verify_options, e, traceback.format_exc()) for s in specs]
         for row in rows:
@@ -215,14 +244,24 @@ def _execute_together(specs: list[RunSpec], job: dict[str, Any]) -> list[dict[st
             model.save(train_dir, task=task, history=history,
                        metadata={"train_config": {**cfg.to_dict(), "seed": spec.seed, "out_dir": str(train_dir)},
                                  "step": step, "trained_with_seeds": [s.seed for s in specs]})
-            row.update(training="together", resumed_from_step=None, seeds_together=len(specs), train_s=round(train_s, 3))
+            row.update(training="together", resumed_from_step=resumed_from, seeds_together=len(specs), train_s=round(train_s, 3))
             row.update(_verify(model, task, history, spec, verify_options))
         except Exception as e:
             row = failed_row(spec, verify_options, e, traceback.format_exc())
         row["wall_s"] = round(train_s + time.perf_counter() - t0, 3)
         write_result(out_dir, row)
         rows.append(row)
+    if all(r["status"] == "ok" for r in rows):  # every model is in its run's directory now
+        shutil.rmtree(group_dir, ignore_errors=True)
     return rows
+
+
+def together_dir(out_dir, specs: list[RunSpec]) -> Path:
+    """Where a group of runs trained together keeps its trainer state: named by the runs' fingerprints."""
+    import hashlib
+
+    key = hashlib.sha256(",".join(sorted(s.fingerprint for s in specs)).encode()).hexdigest()[:16]
+    return Path(out_dir) / TOGETHER_DIR / key
 
 
 # ------------------------------------------------------------------ helpers

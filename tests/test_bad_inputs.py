@@ -1,0 +1,349 @@
+"""The standing bad-input suite: every mistake gets one clear line, never a traceback or a silent wrong answer.
+
+Grouped by surface:
+
+* **checkpoints** — a fuzz of the loader (truncations, byte flips, edited JSON fields, wrong
+  types, huge shapes, links and names leading out of the folder): ``fi.load`` raises one
+  :class:`fi.CheckpointError` line, reads nothing outside the folder and writes nothing;
+  ``fourier-interp verify --checkpoint`` exits 2 with one line.
+* **the command line** — through a subprocess, as a user meets it: one line on stderr, exit 2.
+* **the Python API** — directly: the named error type, the argument named in the message.
+
+The README's promise for the command line (a mistake prints one line and exits with
+status 2) is checked over every CLI case here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import fourier_interp as fi
+from fourier_interp import storage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ----------------------------------------------------------------- helpers
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "fourier_interp", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def assert_one_line_exit_2(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """The README's promise: a mistake prints one line (on stderr) and exits with status 2."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, f"exit {proc.returncode}: {proc.stderr[-3000:]}"
+    assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{proc.stderr[-3000:]}"
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def one_line(error: BaseException) -> str:
+    text = str(error)
+    assert text and "\n" not in text, repr(text)
+    return text
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` with its size and modification time: to show nothing was written."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+class OpenedFiles:
+    """The paths this process opens while active (a Python audit hook: ``open`` events)."""
+
+    _installed = False
+    _active: list[list[str]] = []
+
+    def __enter__(self) -> list[str]:
+        if not OpenedFiles._installed:
+            sys.addaudithook(OpenedFiles._hook)
+            OpenedFiles._installed = True
+        self.paths: list[str] = []
+        OpenedFiles._active.append(self.paths)
+        return self.paths
+
+    def __exit__(self, *exc) -> None:
+        OpenedFiles._active.remove(self.paths)
+
+    @staticmethod
+    def _hook(event: str, args) -> None:
+        if event == "open" and OpenedFiles._active and isinstance(args[0], (str, bytes, os.PathLike)):
+            path = os.fsdecode(args[0])
+            for paths in OpenedFiles._active:
+                paths.append(path)
+
+
+# ============================================================= checkpoints
+P = 7
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Path:
+    """A small trained transformer saved with its task and history (a checkpoint as users have them)."""
+    root = tmp_path_factory.mktemp("original")
+    model = fi.HookedTransformer(fi.TransformerConfig(p=P, d_model=16, n_heads=2, d_head=8, d_mlp=32))
+    task = fi.ModularArithmetic(p=P, frac_train=0.6)
+    history = fi.train(model, task, fi.TrainConfig(steps=4, eval_every=2, progress=False, threads=1))
+    model.save(root / "ckpt", task=task, history=history, metadata={"note": "fuzz"})
+    return root / "ckpt"
+
+
+def fresh(original: Path, tmp_path: Path) -> tuple[Path, dict, Path]:
+    """A copy of the checkpoint inside ``tmp_path/inside`` (so ``tmp_path`` has room outside it)."""
+    path = tmp_path / "inside" / "ckpt"
+    shutil.copytree(original, path)
+    config = json.loads((path / "config.json").read_text())
+    return path, config, path / config["weights"]["file"]
+
+
+def rehashed(config: dict) -> str:
+    """``config`` as a file whose content hash was recomputed: what a buggy writer (not an edit) would leave."""
+    return json.dumps({**config, storage.CONTENT_HASH: storage.content_hash(config)}, indent=2)
+
+
+def load_refused(path: Path, outside: Path, *needles: str) -> str:
+    """``fi.load(path, with_task=True)`` raises one CheckpointError line, opens nothing under ``outside``
+    except inside ``path``, and writes nothing."""
+    before = snapshot(outside)
+    with OpenedFiles() as opened:
+        with pytest.raises(fi.CheckpointError) as info:
+            fi.load(path, with_task=True)
+    message = one_line(info.value)
+    for needle in needles:
+        assert needle in message, (needle, message)
+    escaped = opened_outside(opened, path)
+    assert not escaped, f"opened outside the checkpoint: {escaped}"
+    assert snapshot(outside) == before, "the loader wrote something"
+    return message
+
+
+def opened_outside(opened: list[str], folder: Path) -> list[str]:
+    """Opened files that are neither in ``folder`` nor code (Python's installation, this repository)."""
+    allowed = [os.path.realpath(folder) + os.sep] + [os.path.realpath(p) + os.sep for p in
+                                                     {sys.prefix, sys.base_prefix, str(ROOT / "fourier_interp")}]
+    return [p for p in opened if not any(os.path.realpath(p).startswith(a) for a in allowed)]
+
+
+def leaves(value, prefix=()):
+    """``(path, value)`` for every leaf of a JSON value."""
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            yield from leaves(v, prefix + (k,))
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            yield from leaves(v, prefix + (i,))
+    else:
+        yield prefix, value
+
+
+def set_at(value, path, new):
+    if not path:
+        return new
+    copy = json.loads(json.dumps(value))
+    node = copy
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = new
+    return copy
+
+
+def edited(value):
+    """A plausible edit of a JSON leaf of the same type."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value * 1.5 + 0.25
+    if isinstance(value, str):
+        return value + "x"
+    if value is None:
+        return 0
+    return [] if isinstance(value, dict) else {}
+
+
+WRONG_TYPES = [None, "7", -1, 0, 2.5, 10**30, True, [], {}, [1, 2], {"a": 1}, "../../etc/passwd"]
+
+
+@pytest.mark.parametrize("target", ["config.json", "weights"])
+def test_truncations_are_refused_in_one_line(original, tmp_path, target):
+    path, config, weights = fresh(original, tmp_path)
+    file = path / "config.json" if target == "config.json" else weights
+    data = file.read_bytes()
+    body = len(data.rstrip())  # a cut in the trailing newline is no damage
+    for cut in (0, 1, 7, body // 3, body // 2, body - 2, body - 1):
+        file.write_bytes(data[:cut])
+        load_refused(path, tmp_path, file.name)
+    file.write_bytes(data)
+    fi.load(path)  # the untouched bytes still load: the refusals were about the damage
+
+
+@pytest.mark.parametrize("target", ["config.json", "weights"])
+def test_byte_flips_are_refused_in_one_line(original, tmp_path, target):
+    path, config, weights = fresh(original, tmp_path)
+    file = path / "config.json" if target == "config.json" else weights
+    data = file.read_bytes()
+    for at in sorted({0, 1, 9, len(data) // 5, len(data) // 2, 3 * len(data) // 4, len(data) - 3}):
+        for mask in (0x01, 0x80, 0xFF):
+            flipped = bytearray(data)
+            flipped[at] ^= mask
+            if target == "config.json" and bytes(flipped).strip() == data.strip():
+                continue  # whitespace that is still whitespace
+            file.write_bytes(bytes(flipped))
+            try:
+                reread = json.loads(bytes(flipped)) if target == "config.json" else None
+            except (ValueError, UnicodeDecodeError):
+                reread = None
+            if reread is not None and reread == config:
+                continue  # a flip inside insignificant whitespace that JSON ignores
+            load_refused(path, tmp_path)
+    file.write_bytes(data)
+    fi.load(path)
+
+
+def test_every_edited_json_field_is_caught_by_the_content_hash(original, tmp_path):
+    path, config, _ = fresh(original, tmp_path)
+    edits = 0
+    for where, value in leaves(config):
+        if where == (storage.CONTENT_HASH,):
+            continue
+        (path / "config.json").write_text(json.dumps(set_at(config, where, edited(value)), indent=2))
+        first_checked = where[0] in ("format", "format_version")  # these are read before the hash
+        load_refused(path, tmp_path, "config.json", *(() if first_checked else ("SHA-256",)))
+        edits += 1
+    assert edits > 40  # every field of the config, task, weights record, metadata and versions
+
+
+def test_fields_of_the_wrong_type_are_refused_in_one_line_even_with_a_valid_hash(original, tmp_path):
+    """Past the hash (a config written wrong, not edited): each field of a wrong type is one line or harmless."""
+    path, config, _ = fresh(original, tmp_path)
+    refused = 0
+    targets = [w for w, _ in leaves(config) if w[0] not in ("versions", "saved_at", storage.CONTENT_HASH)]
+    targets += [(key,) for key in config if key != storage.CONTENT_HASH]
+    for where in targets:
+        for new in WRONG_TYPES:
+            (path / "config.json").write_text(rehashed({k: v for k, v in set_at(config, where, new).items()
+                                                        if k != storage.CONTENT_HASH}))
+            before = snapshot(tmp_path)
+            with OpenedFiles() as opened:
+                try:
+                    fi.load(path, with_task=True)
+                except fi.CheckpointError as e:
+                    one_line(e)
+                    refused += 1
+                except BaseException as e:  # anything else is a bug in the loader
+                    pytest.fail(f"{'.'.join(map(str, where))} = {new!r}: {type(e).__name__}: {e}")
+            assert snapshot(tmp_path) == before
+            assert not opened_outside(opened, path), (where, new)
+    assert refused > 100
+
+
+@pytest.mark.parametrize("field,value", [("d_mlp", 10**9), ("d_model", 2**40), ("p", 10**6), ("n_layers", 10**7)])
+def test_a_config_building_a_huge_model_is_refused_before_allocating_it(original, tmp_path, field, value):
+    path, config, _ = fresh(original, tmp_path)
+    config = {**config, "config": {**config["config"], field: value}}
+    if field == "p":
+        config["task"] = {**config["task"], "p": value}
+    (path / "config.json").write_text(rehashed({k: v for k, v in config.items() if k != storage.CONTENT_HASH}))
+    load_refused(path, tmp_path, "config.json")  # a real allocation would need terabytes: this returned at once
+
+
+def test_a_weights_record_claiming_huge_shapes_is_refused(original, tmp_path):
+    path, config, _ = fresh(original, tmp_path)
+    shapes = {**config["weights"]["shapes"], "W_E": [10**12, 10**6]}
+    config = {**config, "weights": {**config["weights"], "shapes": shapes}}
+    (path / "config.json").write_text(rehashed({k: v for k, v in config.items() if k != storage.CONTENT_HASH}))
+    load_refused(path, tmp_path, "W_E")
+
+
+@pytest.mark.parametrize("name", ["../outside.safetensors", "../../inside/ckpt/../outside.safetensors", "/etc/passwd",
+                                  "sub/model.safetensors", "..", ".", "", "a\\b.safetensors", "x\0y"])
+def test_file_names_leading_out_of_the_folder_are_refused_before_opening(original, tmp_path, name):
+    path, config, weights = fresh(original, tmp_path)
+    shutil.copy(weights, tmp_path / "inside" / "outside.safetensors")  # a valid file: opening it would succeed
+    (path / "sub").mkdir()
+    shutil.copy(weights, path / "sub" / "model.safetensors")
+    config = {**config, "weights": {**config["weights"], "file": name}}
+    (path / "config.json").write_text(rehashed({k: v for k, v in config.items() if k != storage.CONTENT_HASH}))
+    load_refused(path, tmp_path, "plain file name")
+
+
+def test_links_out_of_the_folder_are_refused_before_opening(original, tmp_path):
+    path, config, weights = fresh(original, tmp_path)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.move(weights, outside / weights.name)  # the weights now live outside; the folder links to them
+    os.symlink(outside / weights.name, weights)
+    load_refused(path, tmp_path, "is a link")
+    weights.unlink()
+    shutil.move(outside / weights.name, weights)
+    shutil.move(path / "config.json", outside / "config.json")
+    os.symlink(outside / "config.json", path / "config.json")
+    load_refused(path, tmp_path, "is a link")
+
+
+def test_a_malformed_history_is_one_line(original, tmp_path):
+    path, _, _ = fresh(original, tmp_path)
+    for text in ("", "{", "[]", '{"records": 3}', '{"records": [{"no_step": 1}]}', '{"checkpoints": [[1]]}'):
+        (path / "history.json").write_text(text)
+        with pytest.raises(fi.CheckpointError, match="history.json"):
+            fi.History.load(path)
+
+
+def test_a_format_version_from_the_future_or_the_past(original, tmp_path):
+    path, config, _ = fresh(original, tmp_path)
+    future = {k: v for k, v in config.items() if k != storage.CONTENT_HASH} | {"format_version": 3}
+    (path / "config.json").write_text(rehashed(future))
+    load_refused(path, tmp_path, "format_version 3 is not supported", "reads versions 1, 2")
+    # version 1 (before config.json was hashed) still loads: the shipped checkpoints were migrated, others may not be
+    old = {k: v for k, v in config.items() if k != storage.CONTENT_HASH} | {"format_version": 1}
+    (path / "config.json").write_text(json.dumps(old))
+    model, task = fi.load(path, with_task=True)
+    assert task.p == P and torch.equal(model.W_E, fi.load(original).W_E)
+
+
+def test_every_shipped_checkpoint_is_in_the_current_format_and_loads():
+    for name in fi.list_pretrained():
+        config = json.loads((fi.pretrained.pretrained_path(name) / "config.json").read_text())
+        assert config["format_version"] == storage.FORMAT_VERSION
+        assert config[storage.CONTENT_HASH] == storage.content_hash(config)
+
+
+CLI_CHECKPOINT_CASES = {
+    "edited-task-p": lambda path, config, weights: (path / "config.json").write_text(
+        json.dumps(set_at(config, ("task", "p"), 11))),
+    "rehashed-task-p": lambda path, config, weights: (path / "config.json").write_text(
+        rehashed({k: v for k, v in set_at(config, ("task", "p"), 11).items() if k != storage.CONTENT_HASH})),
+    "weights-outside": lambda path, config, weights: (path / "config.json").write_text(
+        rehashed({k: v for k, v in set_at(config, ("weights", "file"), "../../../../etc/passwd").items()
+                  if k != storage.CONTENT_HASH})),
+    "truncated-weights": lambda path, config, weights: weights.write_bytes(weights.read_bytes()[:100]),
+    "broken-history": lambda path, config, weights: (path / "history.json").write_text("{\"records\": 5}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CHECKPOINT_CASES))
+def test_cli_verify_of_a_damaged_checkpoint_is_one_line_exit_2(original, tmp_path, case):
+    path, config, weights = fresh(original, tmp_path)
+    CLI_CHECKPOINT_CASES[case](path, config, weights)
+    before = snapshot(tmp_path / "inside")
+    proc = run_cli("verify", "--checkpoint", str(path), "--out", str(tmp_path / "report"), "--threads", "1")
+    assert_one_line_exit_2(proc, str(path))
+    assert snapshot(tmp_path / "inside") == before and not (tmp_path / "report").exists()
