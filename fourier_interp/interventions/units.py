@@ -220,7 +220,10 @@ def unit_projection(
         harmonic_order: Harmonics in a frequency's family (default: the model's nonlinearity).
         pos: Position of a ``[batch, pos, units]`` hook to project (default the last, the
             readout); ``None`` for a hook without positions.
-        accuracy_drop, loss_gap, collapse, loss_rise: The tolerances above.
+        accuracy_drop: Largest accuracy drop for a projection that works.
+        loss_gap: Largest loss rise (times ln p) for a projection that works.
+        collapse: The rest breaks the model when accuracy falls within this share of the floor.
+        loss_rise: ... or when the loss rises by at least this times ln p.
         grid: ``(logits, {hook: acts})`` from :func:`fi.run_grid` with the same hook and ``pos``.
 
     Example:
