@@ -338,6 +338,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", default=None, help="class names (default: every class)")
     parser.add_argument("--seeds", type=int, nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=None, help="where measure writes its tables (default: --out)")
     parser.add_argument("--reduced", action="store_true", help="the small zoo the test suite runs")
     args = parser.parse_args(argv)
     names = args.only or (list(REDUCED) if args.reduced else list(CLASSES))
@@ -355,7 +356,7 @@ def main(argv=None) -> int:
                 print(f"!! {name} failed: {type(e).__name__}: {e}", flush=True)
     if args.stage in ("measure", "all"):
         rows = measure(args.out, names, seeds, args.reduced, args.threads)
-        write(args.out, rows)
+        write(args.results or args.out, rows)
         print(confusion(rows))
     return 0
 

@@ -18,7 +18,7 @@ TH = Thresholds()
 # ------------------------------------------------------------------ decision table
 def _claims(**passed) -> dict[str, Claim]:
     """Every deciding claim passing, except those given as key=False (or None: not applicable)."""
-    values = {"distance_irrelevance": 0.9, "difference_share": 0.1, "amplitude_modulation": 0.05}
+    values = {"distance_irrelevance": 0.9, "amplitude_modulation": 0.05}
     out = {}
     for key, (role, _) in CLAIMS.items():
         ok = passed.get(key, True)
@@ -43,9 +43,9 @@ def test_every_clock_claim_alone_makes_a_clock_shaped_model_fourier_incomplete()
 def test_shape_claims_decide_clock_pizza_and_mixed():
     assert name_algorithm(_claims(), TH, 1) == (fi.Algorithm.CLOCK, "every claim holds; one frequency per unit")
     assert name_algorithm(_claims(), TH, 2)[0] == "clock-superposed"
-    for key in ("distance_irrelevance", "difference_share", "amplitude_modulation"):
+    for key in ("distance_irrelevance", "amplitude_modulation"):
         assert name_algorithm(_claims(**{key: False}), TH, 1)[0] == "mixed", key
-    pizza = _claims(distance_irrelevance=False, difference_share=False, amplitude_modulation=False)
+    pizza = _claims(distance_irrelevance=False, amplitude_modulation=False)
     pizza["distance_irrelevance"].value = TH.pizza_distance_irrelevance - 0.01
     assert shape_of(pizza, TH) == "pizza" and name_algorithm(pizza, TH, 1)[0] == "pizza"
     # a pizza stays a pizza when a clock claim fails too: the shape is decided first

@@ -4,16 +4,19 @@ The core claims establish that a model computes with Fourier features, causally;
 for every algorithm built on them. How the operands' features are *combined* separates the
 clock (Fourier Multiplication: rotations composed by angle addition, a correct logit whose
 size does not depend on ``a - b``) from Zhong et al.'s pizza (embeddings averaged, the size
-follows ``|cos(w (a - b) / 2)|``). Three shape measures, each read from logits centred over
-answers (a softmax-invariant shift cannot move them) and each defined for every family:
+follows ``|cos(w (a - b) / 2)|``). Two shape measures, each read from logits centred over answers
+(a softmax-invariant shift cannot move them) and each defined for every family:
 
 * ``distance_irrelevance`` — Zhong et al.'s measure of the correct logit;
-* ``difference_share`` — the share of the correct logit's variance ``a - b`` alone explains;
 * ``amplitude_modulation`` — how much each key frequency's logit amplitude varies with
-  ``a - b`` (:func:`fi.amplitude_modulation`): 0 for a clock, ~0.48 for a pizza.
+  ``a - b`` (:func:`fi.amplitude_modulation`): 0 for a clock, ~0.48 for a pizza. Distance
+  irrelevance reads the correct logit, a sum over frequencies; this reads each frequency, so
+  a model whose frequencies are modulated in different ways (an MLP on summed embeddings:
+  distance irrelevance 0.77-0.80, modulation 0.21) is seen.
 
-A model is *clock-shaped* when all three are on the clock's side, *pizza-shaped* when its
-distance irrelevance is at most ``pizza_distance_irrelevance``, and ``mixed`` otherwise.
+A model is *clock-shaped* when both are on the clock's side, *pizza-shaped* when its
+distance irrelevance is at most ``pizza_distance_irrelevance``, and ``mixed`` otherwise. The
+share of the correct logit that ``a - b`` alone explains is reported beside them.
 
 The decision table (:func:`name_algorithm`), by claim key (``fi.verification.CLAIMS``):
 
@@ -137,10 +140,10 @@ def claims_shape(
               f"distance irrelevance {di.value:.3f} of the correct logit centred over answers (clock >= "
               f"{th.distance_irrelevance}, pizza <= {th.pizza_distance_irrelevance}; Zhong et al.: clock ~0.85, "
               "pizza ~0.17)", figure="algorithm", key="distance_irrelevance"),
-        Claim("a - b explains little of the correct logit", di.difference_share, f"<= {th.difference_share}",
-              di.difference_share <= th.difference_share,
-              f"a - b alone explains {di.difference_share:.1%} of the centred correct logit's variance",
-              figure="algorithm", key="difference_share"),
+        Claim("a - b's share of the correct logit", di.difference_share, "finding", None,
+              f"a - b alone explains {di.difference_share:.1%} of the centred correct logit's variance (reported: on "
+              "the model zoo it spans 0.40-0.64 for softmax-attention clocks and 0.28-0.35 for summed-embedding MLPs, "
+              "so it separates nothing)", figure="algorithm", key="difference_share", role="info"),
     ]
     if key:
         mod = amplitude_modulation(logits, task, key)

@@ -50,8 +50,6 @@ class Thresholds:
             al.), read from logits centred over answers, at least this for a clock.
         pizza_distance_irrelevance: Shape — at most this names the model a pizza; a model
             that is neither clock- nor pizza-shaped is ``mixed``.
-        difference_share: Shape — for a clock, ``a - b`` alone explains at most this share
-            of the (centred) correct logit's variance.
         amplitude_modulation: Shape — for a clock, each key frequency's logit amplitude
             varies across the ``a - b`` groups by at most this (relative standard deviation;
             a pizza's is ~0.48).
@@ -81,7 +79,6 @@ class Thresholds:
     phase_error: float = 0.3
     distance_irrelevance: float = 0.55
     pizza_distance_irrelevance: float = 0.35
-    difference_share: float = 0.35
     amplitude_modulation: float = 0.18
     max_blocks: int = 3
     projection_accuracy_drop: float = 0.01
@@ -139,7 +136,6 @@ CLAIMS: dict[str, tuple[str, str]] = {
     "excluded_loss": ("clock", "removing them costs at least `excluded_gap` ln p on the train split"),
     "phase_relation": ("clock", "Li et al.'s phase relation, counted for power-activation MLPs"),
     "distance_irrelevance": ("shape", "Zhong et al.'s distance irrelevance of the centred correct logit"),
-    "difference_share": ("shape", "share of the centred correct logit's variance explained by a - b alone"),
     "amplitude_modulation": ("shape", "per-frequency modulation of the logit amplitude by a - b"),
 }
 """The claims that decide the name, by key: ``key -> (role, definition)``. Others are ``info``."""
