@@ -257,16 +257,22 @@ def correct_name(truth: str, name: str) -> bool:
     }[truth]
 
 
-def measure(out: Path, names: list[str], seeds: list[int], reduced: bool, threads: int) -> list[dict]:
+def measure(out: Path, names: list[str], seeds: list[int], reduced: bool, threads: int, reuse: bool = False) -> list[dict]:
     import torch
 
     import fourier_interp as fi
 
     torch.set_num_threads(threads)
     rows = []
+    cache = out / "rows"  # one verified row per run: `measure --reuse` reads them instead of verifying again
+    cache.mkdir(parents=True, exist_ok=True)
     for name in names:
         spec = CLASSES[name]
         for seed, model, task, history in finished(name, out, seeds, reduced):
+            saved = cache / f"{name}__seed{seed}.json"
+            if reuse and saved.is_file():
+                rows.append(json.loads(saved.read_text()))
+                continue
             test = task.split("test") if len(task.test_idx) else task.split("all")
             logits = fi.grid_logits(model, task) if hasattr(fi, "grid_logits") else None
             acc = fi.accuracy(model, task, "test" if len(task.test_idx) else "all")
@@ -284,6 +290,7 @@ def measure(out: Path, names: list[str], seeds: list[int], reduced: bool, thread
             for key, claim in report.claims_by_key().items():
                 row[key] = None if claim.value is None else round(float(claim.value), 4)
             rows.append(row)
+            saved.write_text(json.dumps(row))
             print(f"{name:28s} seed {seed}: truth {truth:12s} named {row['name']:18s} "
                   f"{'ok' if row['correct'] else ('--' if row['correct'] is None else 'WRONG')}", flush=True)
             del logits, test
@@ -339,6 +346,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="*", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--results", type=Path, default=None, help="where measure writes its tables (default: --out)")
+    parser.add_argument("--reuse", action="store_true", help="measure: reuse the rows of runs already verified")
     parser.add_argument("--reduced", action="store_true", help="the small zoo the test suite runs")
     args = parser.parse_args(argv)
     names = args.only or (list(REDUCED) if args.reduced else list(CLASSES))
@@ -355,7 +363,7 @@ def main(argv=None) -> int:
             except Exception as e:  # one class failing must not stop the others; `run` again retries it
                 print(f"!! {name} failed: {type(e).__name__}: {e}", flush=True)
     if args.stage in ("measure", "all"):
-        rows = measure(args.out, names, seeds, args.reduced, args.threads)
+        rows = measure(args.out, names, seeds, args.reduced, args.threads, args.reuse)
         write(args.results or args.out, rows)
         print(confusion(rows))
     return 0
