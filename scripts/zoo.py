@@ -69,6 +69,9 @@ CLASSES: dict[str, dict] = {
     "wrapper-summed": dict(
         family="wrapper", truth="not-clock", why="a user's summed-embedding ReLU MLP through HookedWrapper",
         module="SummedReLU", p=59),
+    "mlp-power-k3-narrow-p23": dict(
+        family="mlp", truth="fourier", why="x^3 network below the width bound (88 units, a quarter of it) at p = 23",
+        preset="li2025-k3", overrides=dict(p=23, frac_train=0.5, lr=3e-3, d_hidden=88, steps=20_000, **GROKKED)),
     "mlp-relu-concat": dict(
         family="mlp", truth="fourier", why="ReLU MLP on the concatenated embeddings: grokked",
         preset="li2025-k2", overrides=dict(p=59, frac_train=0.6, form="embed_relu", combine="concat", steps=15_000,
