@@ -243,6 +243,8 @@ def finished(name: str, out: Path, seeds: list[int], reduced: bool):
             yield seed, model, task, fi.History.load(train_dir)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import zoo_models  # noqa: F401  (fi.load rebuilds the wrapped modules from this module's classes)
+
     for seed in seeds:
         run_dir = out / "wrappers" / f"{name}__seed{seed}"
         if (run_dir / "config.json").is_file():
