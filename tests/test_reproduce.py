@@ -77,3 +77,37 @@ def test_report_again_reuses_cached_measurements(reduced):
     subprocess.run([sys.executable, str(SCRIPT), "report", "--reduced", "--out", str(reduced)], check=True, cwd=ROOT,
                    env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
     assert {p: p.stat().st_mtime_ns for p in caches} == before
+
+
+def _records_from_table(path: Path) -> list[dict]:
+    """The page's per-run table read back into the records ``section_verdict`` takes."""
+    records = []
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            record = {key: json.loads(row[key]) if row[key] else None for key in ("claims", "failed_claims", "measures")}
+            record.update({key: float(row[key]) if row[key] else None for key in ("train_acc", "test_acc")})
+            record.update(sweep=row["sweep"], run=row["run"], status=row["status"], algorithm=row["algorithm"],
+                          passed=row["passed"] == "True", spec={"preset": row["preset"], "seed": int(row["seed"])})
+            records.append(record)
+    return records
+
+
+def test_verdict_section_says_when_its_runs_carry_the_previous_verdict():
+    # the shipped page's runs were verified before the causal unit projection existed: the note leads the section
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from reproduce_report import PREVIOUS_VERDICT_NOTE, previous_verdict, section_verdict
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    records = _records_from_table(ROOT / "docs" / "reproductions" / "results.csv")
+    assert previous_verdict(records)
+    section = section_verdict(records, [r for r in records if r["sweep"] == "memorisers"])
+    heading, first = section.split("\n\n")[:2]
+    assert heading == "## How often `verify` is right" and first == PREVIOUS_VERDICT_NOTE
+    assert PREVIOUS_VERDICT_NOTE in (ROOT / "docs" / "reproductions.md").read_text()
+
+
+def test_page_from_current_verdict_runs_has_no_previous_verdict_note(reduced):
+    # the reduced sweeps are verified now, with the current verdict: the note would be false there
+    page = (reduced / "docs" / "reproductions.md").read_text()
+    assert "## How often `verify` is right" in page and "Measured with the previous verdict" not in page
