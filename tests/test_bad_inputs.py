@@ -347,3 +347,85 @@ def test_cli_verify_of_a_damaged_checkpoint_is_one_line_exit_2(original, tmp_pat
     proc = run_cli("verify", "--checkpoint", str(path), "--out", str(tmp_path / "report"), "--threads", "1")
     assert_one_line_exit_2(proc, str(path))
     assert snapshot(tmp_path / "inside") == before and not (tmp_path / "report").exists()
+
+
+# ================================================================== memory
+def test_forward_bytes_grows_with_rows_and_width():
+    from fourier_interp.checks import forward_bytes
+
+    narrow, wide = (fi.HookedMLP(fi.MLPConfig(p=11, d_hidden=d)) for d in (32, 256))
+    for model in (narrow, wide):
+        a, b, c = (forward_bytes(model, 2, n) for n in (100, 200, 300))
+        assert b - a == c - b > 0  # a fixed part and an exact per-row part
+    per_row = [forward_bytes(m, 2, 2) - forward_bytes(m, 2, 1) for m in (narrow, wide)]
+    assert per_row[0] >= 32 * 4 and per_row[1] >= 256 * 4 and per_row[1] > 4 * per_row[0]
+
+
+def test_training_that_would_not_fit_is_refused_with_a_batch_size_that_does(monkeypatch):
+    # full batch over 90% of p = 113's grid: the step's activations outgrow the evaluations' passes
+    model, task, cfg = fi.from_preset("nanda2023", p=113, frac_train=0.9, steps=1, progress=False, threads=1)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "180M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        fi.train(model, task, cfg)
+    message = one_line(info.value)
+    assert "training step over 11,492 rows" in message and "180.0 MiB is free" in message
+    fits = int(message.split("TrainConfig(batch_size=")[1].split(")")[0].replace(",", ""))
+    assert 1 <= fits < 11492
+    cfg.batch_size = fits
+    fi.train(model, task, cfg)  # the size it named passes the check and trains
+
+
+def test_a_grid_whose_logits_would_not_fit_is_refused_naming_the_grid(monkeypatch):
+    from fourier_interp.evaluation import grid_logits
+
+    model, task = fi.HookedMLP(fi.MLPConfig(p=23, k=3, form="power", d_hidden=64)), fi.ModularArithmetic(p=23, k=3)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "2M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        grid_logits(model, task)
+    assert "12,167 grid rows x 23 answers" in one_line(info.value) and "smaller p or k" in str(info.value)
+
+
+def test_accuracy_chunks_and_names_a_pass_size_that_fits(monkeypatch):
+    model, task = fi.HookedTransformer(fi.TransformerConfig(p=23)), fi.ModularArithmetic(p=23)
+    whole = fi.accuracy(model, task)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "4M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        fi.accuracy(model, task)
+    fits = int(one_line(info.value).split("batch_rows=")[1].split(" ")[0].replace(",", ""))
+    assert fi.accuracy(model, task, batch_rows=fits) == whole  # chunked, the same answer
+
+
+def test_many_seeds_are_counted_together(monkeypatch):
+    from fourier_interp.evaluation import check_training_memory
+
+    model, task, _ = fi.from_preset("nanda2023", p=23)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "200M")
+    check_training_memory(model, task, None)  # one run fits
+    with pytest.raises(fi.errors.InsufficientMemoryError, match="64 models"):
+        check_training_memory(model, task, None, n_models=64)
+
+
+def test_cli_train_of_a_grid_too_large_for_a_full_batch_is_one_line_exit_2(tmp_path):
+    # p**k = 6.4 M rows: the full-batch step would need tens of GB; refused before anything is written
+    proc = run_cli("train", "--model", "transformer", "--k", "5", "--p", "23", "--steps", "1",
+                   "--out", str(tmp_path / "run"), "--threads", "1")
+    assert_one_line_exit_2(proc, "training step over 1,930,902 rows", "batch_size=")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_refusal_names_the_memory_limit_it_was_given(tmp_path):
+    env_proc = subprocess.run(
+        [sys.executable, "-m", "fourier_interp", "train", "--model", "mlp", "--p", "97", "--steps", "1",
+         "--out", str(tmp_path / "run"), "--threads", "1"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "FOURIER_INTERP_MEMORY_LIMIT": "16M"})
+    assert_one_line_exit_2(env_proc, "16.0 MiB is free", "refused before allocating")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_train_mlp_p7000_is_one_line_exit_2(tmp_path):
+    # p**2 = 49 M rows (under the task's row limit): the evaluations' logits alone would be terabytes
+    proc = run_cli("train", "--model", "mlp", "--p", "7000", "--steps", "1", "--out", str(tmp_path / "run"),
+                   "--threads", "1", timeout=300)
+    assert_one_line_exit_2(proc, "49,000,000 grid rows x 7000 answers", "smaller p or k")
