@@ -8,6 +8,7 @@ Also the one place that scopes torch's global intra-op thread count to a call
 from __future__ import annotations
 
 import difflib
+import math
 import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Union
@@ -51,7 +52,12 @@ def check_model_task(model: Any, task: Any) -> None:
 
 def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: str = "hook") -> list[str]:
     """Validate hook names against ``model.hook_dict``; an unknown name lists close valid ones."""
-    names = [names] if isinstance(names, str) else list(names)
+    if isinstance(names, str):
+        names = [names]
+    elif isinstance(names, (bytes, dict)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"{what} must be a hook name (str) or a list of them, got {type(names).__name__} {names!r:.60}")
+    else:
+        names = list(names)
     valid = list(model.hook_dict)
     for name in names:
         if not isinstance(name, str):
@@ -65,6 +71,99 @@ def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: s
                 f"valid names include {close} ({len(valid)} in model.hook_dict){hint}"
             )
     return names
+
+
+def int_list(value: Any, what: str, *, scalar: bool = True) -> list[int]:
+    """``value`` as a list of ints, refusing what would be read wrongly.
+
+    Accepts an int (when ``scalar``), or a list, tuple, range, set or integer tensor of
+    ints (numpy integers included). Refuses a string or bytes (``"21"`` is not ``[2, 1]``),
+    bools, floats (even ``2.0``), float tensors and anything not iterable.
+
+    Raises:
+        TypeError: naming ``what``, what it got and what is expected.
+
+    Example:
+        >>> int_list([3, 7], "freqs"), int_list(5, "freqs")
+        ([3, 7], [5])
+        >>> int_list("21", "freqs")
+        Traceback (most recent call last):
+        ...
+        TypeError: freqs must be an int or a list of ints, got the string '21' (write [21] for one value)
+    """
+    expected = "an int or a list of ints" if scalar else "a list of ints"
+    if isinstance(value, (str, bytes)):
+        example = f"[{value}]" if isinstance(value, str) and value.strip().isdigit() else "a list"
+        raise TypeError(f"{what} must be {expected}, got the string {value!r} (write {example} for one value)")
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be {expected}, got the bool {value!r}")
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool or value.ndim > 1:
+            raise TypeError(f"{what} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+        if value.ndim == 0 and not scalar:
+            raise TypeError(f"{what} must be {expected}, got a 0-d tensor")
+        return [int(v) for v in value.reshape(-1).tolist()]
+    if hasattr(value, "__index__"):
+        if not scalar:
+            raise TypeError(f"{what} must be {expected}, got the single value {value!r} (write [{value!r}])")
+        return [value.__index__()]
+    if isinstance(value, dict) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{what} must be {expected}, got {type(value).__name__} {value!r:.60}")
+    items = list(value)
+    wrong = [v for v in items if isinstance(v, (bool, str, bytes)) or not hasattr(v, "__index__")]
+    if wrong:
+        raise TypeError(f"{what} must hold ints only, got {type(wrong[0]).__name__} {wrong[0]!r:.40} in {items!r:.80}")
+    return [v.__index__() for v in items]
+
+
+def is_prime(p: Any) -> bool:
+    """Whether ``p`` is a prime number (an int > 1 with no divisor but 1 and itself).
+
+    Example:
+        >>> [n for n in range(2, 30) if is_prime(n)]
+        [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+        >>> is_prime(21), is_prime(113), is_prime(7.0)
+        (False, True, False)
+    """
+    if isinstance(p, bool) or not isinstance(p, int) or p < 2:
+        return False
+    if p < 4:
+        return True
+    if p % 2 == 0:
+        return False
+    d = 3
+    while d * d <= p:
+        if p % d == 0:
+            return False
+        d += 2
+    return True
+
+
+def non_prime_note(p: int) -> Optional[str]:
+    """One line saying what changes when the modulus is not prime, or ``None`` for a prime ``p``.
+
+    Example:
+        >>> non_prime_note(113) is None
+        True
+        >>> print(non_prime_note(21))  # doctest: +ELLIPSIS
+        note: p = 21 is not prime (21 = 3 x 7), so Z_21 is not a field: ...
+    """
+    if is_prime(p):
+        return None
+    factors, n, d = [], p, 2
+    while d * d <= n:
+        while n % d == 0:
+            factors.append(d)
+            n //= d
+        d += 1
+    if n > 1:
+        factors.append(n)
+    shared = [f for f in range(1, (p - 1) // 2 + 1) if math.gcd(f, p) > 1]
+    return (f"note: p = {p} is not prime ({p} = {' x '.join(map(str, factors))}), so Z_{p} is not a field: the Fourier "
+            f"basis, the measures and the ablations are exact as for any p, but a frequency sharing a factor with p "
+            f"({', '.join(map(str, shared[:6]))}{', ...' if len(shared) > 6 else ''}) repeats every p / gcd(f, p) and "
+            f"cannot single out the answer alone, and the papers' statements (every frequency equivalent, each key "
+            f"frequency enough by itself, the k-input results) assume a prime")
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:

@@ -367,9 +367,10 @@ def train_seeds(
         **overrides: As for :func:`fi.from_preset` (``p``, ``steps``, ``lr`` ...), plus
             ``device``, ``out_dir``, ``early_stop_acc`` and other TrainConfig fields.
     """
+    from .checks import int_list
     from .presets import from_preset
 
-    built = [from_preset(preset, seed=s, **overrides) for s in seeds]
+    built = [from_preset(preset, seed=s, **overrides) for s in int_list(seeds, "seeds", scalar=False)]
     if not built:
         raise ValueError("seeds is empty; give at least one seed")
     cfg = built[0][2]

@@ -429,3 +429,114 @@ def test_cli_train_mlp_p7000_is_one_line_exit_2(tmp_path):
     proc = run_cli("train", "--model", "mlp", "--p", "7000", "--steps", "1", "--out", str(tmp_path / "run"),
                    "--threads", "1", timeout=300)
     assert_one_line_exit_2(proc, "49,000,000 grid rows x 7000 answers", "smaller p or k")
+
+
+# ====================================================== arguments at the door
+@pytest.fixture(scope="module")
+def planted():
+    return fi.planted_mlp(p=23, freqs=[2, 5]), fi.ModularArithmetic(p=23)
+
+
+@pytest.mark.parametrize("freqs", ["21", "2", b"2", 2.0, [2.5], [True], [2, "5"], None, {2: 1}, torch.tensor([2.0])])
+def test_frequency_lists_of_the_wrong_type_are_refused(planted, freqs):
+    model, task = planted
+    with pytest.raises(TypeError, match="freqs") as info:
+        with fi.ablate_frequencies(model, task, "hook_pre", freqs):
+            pass
+    one_line(info.value)
+    calls = [lambda: fi.restricted_loss(model, task, freqs), lambda: fi.excluded_loss(model, task, freqs),
+             lambda: fi.planted_mlp(p=23, freqs=freqs)]
+    if freqs is not None:  # ProgressRecorder(None) re-estimates the frequencies as it goes
+        calls.append(lambda: fi.ProgressRecorder(freqs))
+    for call in calls:
+        with pytest.raises(TypeError, match="freqs"):
+            call()
+
+
+def test_the_string_21_no_longer_ablates_frequencies_2_and_1():
+    model, task = fi.planted_mlp(p=47, freqs=[21]), fi.ModularArithmetic(p=47)  # the model uses frequency 21 only
+    with fi.ablate_frequencies(model, task, "hook_pre", [21]):
+        assert fi.accuracy(model, task) < 0.1
+    with fi.ablate_frequencies(model, task, "hook_pre", [2, 1]):  # what "21" used to mean: nothing the model uses
+        assert fi.accuracy(model, task) == 1.0
+    with pytest.raises(TypeError, match=r"write \[21\]"):
+        with fi.ablate_frequencies(model, task, "hook_pre", "21"):
+            pass
+    # every accepted spelling of one list gives the same answer
+    results = []
+    for freqs in ([21], (21,), {21}, range(21, 22), 21, torch.tensor([21])):
+        with fi.ablate_frequencies(model, task, "hook_pre", freqs):
+            results.append(fi.accuracy(model, task))
+    assert len(set(results)) == 1
+
+
+@pytest.mark.parametrize("units", ["12", b"1", 1.5, [1.5], [True]])
+def test_unit_lists_of_the_wrong_type_are_refused(planted, units):
+    model, task = planted
+    with pytest.raises(TypeError, match="units"):
+        fi.interventions.neurons.as_units(units)
+
+
+@pytest.mark.parametrize("seeds", ["01", 0, [0, "1"], [0.0]])
+def test_seed_lists_of_the_wrong_type_are_refused_naming_seeds(seeds):
+    with pytest.raises(TypeError, match="seeds"):
+        fi.train_seeds("li2025-k2", seeds=seeds, p=7, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("hook", [3, [3], [b"hook_pre"], ["hook_pre", None]])
+def test_hook_names_of_the_wrong_type_are_refused(planted, hook):
+    model, task = planted
+    with pytest.raises(TypeError, match="hook name"):
+        with fi.ablate_frequencies(model, task, hook, [2]):
+            pass
+
+
+def test_is_prime_and_the_report_note_for_a_modulus_that_is_not_prime():
+    from fourier_interp.checks import is_prime, non_prime_note
+
+    assert [n for n in range(30) if is_prime(n)] == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+    assert is_prime(113) and not is_prime(21) and not is_prime(True)
+    assert non_prime_note(23) is None and "21 = 3 x 7" in non_prime_note(21)
+    report = fi.verify(fi.planted_mlp(p=21, freqs=[2, 5]), fi.ModularArithmetic(p=21))
+    text = str(report)
+    notes = [line for line in text.splitlines() if line.startswith("note: p = 21 is not prime")]
+    assert len(notes) == 1 and "not a field" in notes[0]
+    assert report.to_dict()["note"] == notes[0] and "is not prime" in report.to_html()
+    prime = fi.verify(fi.planted_mlp(p=23, freqs=[2, 5]), fi.ModularArithmetic(p=23))
+    assert prime.note is None and "not prime" not in str(prime)
+
+
+def test_a_ray_address_that_does_not_answer_is_refused_at_once():
+    pytest.importorskip("ray", reason="Ray is not installed")
+    import time
+
+    from fourier_interp.sweeps.backends import RayBackend
+
+    start = time.monotonic()
+    with pytest.raises(fi.InvalidArgumentError, match="no Ray cluster answers there"):
+        RayBackend(address="127.0.0.1:1")
+    with pytest.raises(fi.InvalidArgumentError, match="expected 'host:port'"):
+        RayBackend(address="not an address")
+    assert time.monotonic() - start < 15  # bounded: never Ray's minutes-long wait
+
+
+# ========================================================= the command line
+CLI_CASES = {
+    "ray-address-that-does-not-answer": (["sweep", "examples/sweep-small.toml", "--backend", "ray", "--address",
+                                          "127.0.0.1:1", "--out", "{tmp}/sweep"], "no Ray cluster answers"),
+    "steps-negative": (["train", "--model", "mlp", "--p", "7", "--steps", "-1", "--out", "{tmp}/run"], "steps"),
+    "p-too-small": (["train", "--model", "mlp", "--p", "2", "--out", "{tmp}/run"], "p=2"),
+    "device-missing": (["train", "--model", "mlp", "--p", "7", "--device", "tpu", "--out", "{tmp}/run"], "tpu"),
+    "threads-zero": (["train", "--model", "mlp", "--p", "7", "--threads", "0", "--out", "{tmp}/run"], "threads"),
+    "unknown-pretrained": (["verify", "--pretrained", "nope"], "unknown pretrained model"),
+    "checkpoint-missing": (["verify", "--checkpoint", "{tmp}/none"], "no such directory"),
+    "resume-nothing": (["train", "--model", "mlp", "--p", "7", "--resume", "--out", "{tmp}/empty"], "--resume"),
+    "sweep-file-missing": (["sweep", "{tmp}/none.toml", "--out", "{tmp}/sweep"], "none.toml"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_mistakes_are_one_line_exit_2(tmp_path, case):
+    args, needle = CLI_CASES[case]
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert_one_line_exit_2(proc, needle)

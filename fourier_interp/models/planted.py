@@ -29,6 +29,7 @@ from typing import Iterable, Optional
 
 import torch
 
+from ..checks import int_list
 from ..tasks import ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
@@ -57,7 +58,7 @@ def planted_mlp(
     Returns:
         A :class:`HookedMLP` (``form="power"``) in eval mode.
     """
-    freqs = sorted({int(f) for f in freqs})
+    freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
         raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub") or (op == "sub" and k != 2):
@@ -112,7 +113,7 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
         >>> fi.accuracy(fi.planted_pizza(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
         1.0
     """
-    freqs = sorted({int(f) for f in freqs})
+    freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
         raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub"):
