@@ -6,6 +6,10 @@ Grouped by surface:
   types, huge shapes, links and names leading out of the folder): ``fi.load`` raises one
   :class:`fi.CheckpointError` line, reads nothing outside the folder and writes nothing;
   ``fourier-interp verify --checkpoint`` exits 2 with one line.
+* **memory** — runs whose estimated peak exceeds the free memory are refused before
+  allocating (``FOURIER_INTERP_MEMORY_LIMIT`` sets a small ceiling, so nothing large is built).
+* **arguments at the door** — frequency, unit, seed and hook-name lists of the wrong type,
+  a modulus that is not prime, a Ray address that does not answer.
 * **the command line** — through a subprocess, as a user meets it: one line on stderr, exit 2.
 * **the Python API** — directly: the named error type, the argument named in the message.
 
@@ -532,11 +536,55 @@ CLI_CASES = {
     "checkpoint-missing": (["verify", "--checkpoint", "{tmp}/none"], "no such directory"),
     "resume-nothing": (["train", "--model", "mlp", "--p", "7", "--resume", "--out", "{tmp}/empty"], "--resume"),
     "sweep-file-missing": (["sweep", "{tmp}/none.toml", "--out", "{tmp}/sweep"], "none.toml"),
+    "sweep-key-unknown": (["sweep", "{tmp}/bad.toml", "--out", "{tmp}/sweep"], "did you mean 'overrides'"),
+    "p-not-a-number": (["train", "--model", "mlp", "--p", "seven", "--out", "{tmp}/run"], "seven"),
+    "frac-train-too-big": (["train", "--model", "mlp", "--p", "7", "--frac-train", "2", "--out", "{tmp}/run"],
+                           "frac-train"),
+    "not-a-checkpoint": (["verify", "--checkpoint", "{tmp}"], "config.json: missing"),
+    "unknown-command-option": (["train", "--model", "mlp", "--bogus", "--out", "{tmp}/run"], "--bogus"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
 def test_cli_mistakes_are_one_line_exit_2(tmp_path, case):
     args, needle = CLI_CASES[case]
+    (tmp_path / "bad.toml").write_text('preset = "nanda2023"\n[overides]\np = 23\n')  # a misspelt table
     proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert_one_line_exit_2(proc, needle)
+
+
+# ============================================================ the Python API
+API_CASES = {
+    "task-p-2": (lambda: fi.ModularArithmetic(p=2), fi.InvalidArgumentError, "p=2"),
+    "task-frac-0": (lambda: fi.ModularArithmetic(p=7, frac_train=0.0), fi.InvalidArgumentError, "frac_train"),
+    "task-op": (lambda: fi.ModularArithmetic(p=7, op="div"), fi.InvalidArgumentError, "op="),
+    "config-steps": (lambda: fi.TrainConfig(steps=-1), fi.InvalidArgumentError, "TrainConfig.steps"),
+    "config-lr": (lambda: fi.TrainConfig(lr=0), fi.InvalidArgumentError, "TrainConfig.lr"),
+    "config-batch": (lambda: fi.TrainConfig(batch_size=0), fi.InvalidArgumentError, "TrainConfig.batch_size"),
+    "config-threads": (lambda: fi.TrainConfig(threads=0), fi.InvalidArgumentError, "threads"),
+    "config-unknown-field": (lambda: fi.TrainConfig.from_dict({"stpes": 3}), fi.InvalidArgumentError, "stpes"),
+    "train-device": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7),
+                                      fi.TrainConfig(steps=1, device="tpu", progress=False)), fi.InvalidArgumentError, "tpu"),
+    "train-wrong-task": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=11),
+                                          fi.TrainConfig(steps=1, progress=False)), fi.InvalidArgumentError, "task.p=11"),
+    "resume-without-out-dir": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7),
+                                                fi.TrainConfig(steps=1, progress=False), resume=True),
+                               fi.InvalidArgumentError, "out_dir"),
+    "accuracy-split": (lambda: fi.accuracy(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7), "val"),
+                       ValueError, "val"),
+    "unknown-preset": (lambda: fi.from_preset("nanda2024"), ValueError, "nanda2024"),
+    "unknown-pretrained": (lambda: fi.load_pretrained("nope"), fi.InvalidArgumentError, "nope"),
+    "load-missing": (lambda: fi.load("/nonexistent/checkpoint"), fi.CheckpointError, "no such checkpoint"),
+    "memory-limit-malformed": (None, fi.InvalidArgumentError, "FOURIER_INTERP_MEMORY_LIMIT"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_api_mistakes_raise_the_named_error_in_one_line(case, monkeypatch):
+    call, error, needle = API_CASES[case]
+    if case == "memory-limit-malformed":
+        monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "lots")
+        call = lambda: fi.accuracy(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7))  # noqa: E731
+    with pytest.raises(error) as info:
+        call()
+    assert needle in one_line(info.value), (needle, str(info.value))
