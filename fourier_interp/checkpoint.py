@@ -296,6 +296,23 @@ def _read_task(path: Path, config: dict[str, Any], model):
 
 
 # ------------------------------------------------------------- HookedWrapper
+def _wrapper_inputs(where: Path, record: Any):
+    """A saved ``inputs=``: ``None``, ``"operands"``, a list of names, or a module-level function found by name."""
+    if record is None or record == "operands" or (isinstance(record, list) and all(isinstance(n, str) for n in record)):
+        return record
+    target = record.get("function") if isinstance(record, dict) else None
+    if not isinstance(target, str) or target.count(":") != 1:
+        raise CheckpointError(f"{where}: the wrapper's 'inputs' record must be null, 'operands', a list of names or "
+                              f"{{'function': 'module:qualname'}}; got {record!r:.80}")
+    module_name, qualname = target.split(":")
+    fn = _find_class(module_name, qualname) if module_name in sys.modules else None
+    if not callable(fn):
+        fix = (f"define {qualname} in a module you can import" if module_name == "__main__"
+               else f"import {module_name} first (fi.load imports nothing a checkpoint names)")
+        raise CheckpointError(f"{where}: the wrapper's inputs= function {target} is not found here; {fix}")
+    return fn
+
+
 def _load_wrapper(path: Path, config: dict[str, Any]):
     from .models.wrapper import HookedWrapper
 
@@ -312,6 +329,10 @@ def _load_wrapper(path: Path, config: dict[str, Any]):
         raise CheckpointError(f"{where}: the wrapped module's class is {record['class']}; import {module_name} "
                               "first (fi.load imports nothing a checkpoint names)")
     cls = _find_class(module_name, qualname)
+    if cls is None and module_name == "__main__":
+        raise CheckpointError(f"{where}: the wrapped class {qualname} was defined in the script or notebook that saved "
+                              f"it (__main__), so it cannot be found here; move {qualname} into a module you can "
+                              "import (e.g. my_models.py), import it before fi.load, and save the wrapper again")
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         raise CheckpointError(f"{where}: {record['class']} is not a torch.nn.Module class in the imported module "
                               f"{module_name!r} (found {type(cls).__name__})")
@@ -321,8 +342,12 @@ def _load_wrapper(path: Path, config: dict[str, Any]):
         raise CheckpointError(f"{where}: {qualname}(**{record['init_kwargs']!r}) raised {type(e).__name__}: {e}") from None
     _load_tensors(path, config, module, record["class"])
     fields = config["config"] if isinstance(config["config"], dict) else {}
-    wrapped = HookedWrapper(module, p=fields.get("p"), k=fields.get("k"), trace=record["trace"],
-                            blocks=record["blocks"], init_kwargs=record["init_kwargs"])
+    inputs = _wrapper_inputs(where, record.get("inputs"))
+    try:
+        wrapped = HookedWrapper(module, p=fields.get("p"), k=fields.get("k"), trace=record["trace"],
+                                blocks=record["blocks"], init_kwargs=record["init_kwargs"], inputs=inputs)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{where}: the wrapper's recorded options are refused ({e})") from None
     for name, value in fields.items():  # fields the user set (n_heads ...) come back too
         if hasattr(wrapped.cfg, name):
             setattr(wrapped.cfg, name, value)

@@ -8,13 +8,15 @@ Also the one place that scopes torch's global intra-op thread count to a call
 from __future__ import annotations
 
 import difflib
+import math
+import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from .errors import InvalidArgumentError
+from .errors import InsufficientMemoryError, InvalidArgumentError
 from .tasks import GroupTask, ModularArithmetic
 
 
@@ -85,7 +87,12 @@ def check_hooked(model: Any, what: str = "model") -> nn.Module:
 
 def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: str = "hook") -> list[str]:
     """Validate hook names against ``model.hook_dict``; an unknown name lists close valid ones."""
-    names = [names] if isinstance(names, str) else list(names)
+    if isinstance(names, str):
+        names = [names]
+    elif isinstance(names, (bytes, dict)) or not hasattr(names, "__iter__"):
+        raise TypeError(f"{what} must be a hook name (str) or a list of them, got {type(names).__name__} {names!r:.60}")
+    else:
+        names = list(names)
     valid = list(model.hook_dict)
     for name in names:
         if not isinstance(name, str):
@@ -99,6 +106,99 @@ def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: s
                 f"valid names include {close} ({len(valid)} in model.hook_dict){hint}"
             )
     return names
+
+
+def int_list(value: Any, what: str, *, scalar: bool = True) -> list[int]:
+    """``value`` as a list of ints, refusing what would be read wrongly.
+
+    Accepts an int (when ``scalar``), or a list, tuple, range, set or integer tensor of
+    ints (numpy integers included). Refuses a string or bytes (``"21"`` is not ``[2, 1]``),
+    bools, floats (even ``2.0``), float tensors and anything not iterable.
+
+    Raises:
+        TypeError: naming ``what``, what it got and what is expected.
+
+    Example:
+        >>> int_list([3, 7], "freqs"), int_list(5, "freqs")
+        ([3, 7], [5])
+        >>> int_list("21", "freqs")
+        Traceback (most recent call last):
+        ...
+        TypeError: freqs must be an int or a list of ints, got the string '21' (write [21] for one value)
+    """
+    expected = "an int or a list of ints" if scalar else "a list of ints"
+    if isinstance(value, (str, bytes)):
+        example = f"[{value}]" if isinstance(value, str) and value.strip().isdigit() else "a list"
+        raise TypeError(f"{what} must be {expected}, got the string {value!r} (write {example} for one value)")
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be {expected}, got the bool {value!r}")
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool or value.ndim > 1:
+            raise TypeError(f"{what} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+        if value.ndim == 0 and not scalar:
+            raise TypeError(f"{what} must be {expected}, got a 0-d tensor")
+        return [int(v) for v in value.reshape(-1).tolist()]
+    if hasattr(value, "__index__"):
+        if not scalar:
+            raise TypeError(f"{what} must be {expected}, got the single value {value!r} (write [{value!r}])")
+        return [value.__index__()]
+    if isinstance(value, dict) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{what} must be {expected}, got {type(value).__name__} {value!r:.60}")
+    items = list(value)
+    wrong = [v for v in items if isinstance(v, (bool, str, bytes)) or not hasattr(v, "__index__")]
+    if wrong:
+        raise TypeError(f"{what} must hold ints only, got {type(wrong[0]).__name__} {wrong[0]!r:.40} in {items!r:.80}")
+    return [v.__index__() for v in items]
+
+
+def is_prime(p: Any) -> bool:
+    """Whether ``p`` is a prime number (an int > 1 with no divisor but 1 and itself).
+
+    Example:
+        >>> [n for n in range(2, 30) if is_prime(n)]
+        [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+        >>> is_prime(21), is_prime(113), is_prime(7.0)
+        (False, True, False)
+    """
+    if isinstance(p, bool) or not isinstance(p, int) or p < 2:
+        return False
+    if p < 4:
+        return True
+    if p % 2 == 0:
+        return False
+    d = 3
+    while d * d <= p:
+        if p % d == 0:
+            return False
+        d += 2
+    return True
+
+
+def non_prime_note(p: int) -> Optional[str]:
+    """One line saying what changes when the modulus is not prime, or ``None`` for a prime ``p``.
+
+    Example:
+        >>> non_prime_note(113) is None
+        True
+        >>> print(non_prime_note(21))  # doctest: +ELLIPSIS
+        note: p = 21 is not prime (21 = 3 x 7), so Z_21 is not a field: ...
+    """
+    if is_prime(p):
+        return None
+    factors, n, d = [], p, 2
+    while d * d <= n:
+        while n % d == 0:
+            factors.append(d)
+            n //= d
+        d += 1
+    if n > 1:
+        factors.append(n)
+    shared = [f for f in range(1, (p - 1) // 2 + 1) if math.gcd(f, p) > 1]
+    return (f"note: p = {p} is not prime ({p} = {' x '.join(map(str, factors))}), so Z_{p} is not a field: the Fourier "
+            f"basis, the measures and the ablations are exact as for any p, but a frequency sharing a factor with p "
+            f"({', '.join(map(str, shared[:6]))}{', ...' if len(shared) > 6 else ''}) repeats every p / gcd(f, p) and "
+            f"cannot single out the answer alone, and the papers' statements (every frequency equivalent, each key "
+            f"frequency enough by itself, the k-input results) assume a prime")
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -283,3 +383,214 @@ def progress_bar(*args: Any, **kwargs: Any):
     else:
         from tqdm.std import tqdm
     return tqdm(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ memory
+MEMORY_HEADROOM = 0.9
+"""Refuse when an estimate exceeds this share of the free memory (the rest is for everything else)."""
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as a short human-readable size.
+
+    Example:
+        >>> format_bytes(3 * 2**30), format_bytes(1536), format_bytes(2.7e12)
+        ('3.0 GiB', '1.5 KiB', '2.5 TiB')
+    """
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def available_bytes(device: Any) -> Optional[int]:
+    """Memory free for new tensors on ``device`` now, or ``None`` where it cannot be read.
+
+    CUDA: ``torch.cuda.mem_get_info``. CPU (Linux): ``MemAvailable`` of ``/proc/meminfo``,
+    lowered to what the process's cgroup still allows where it has a limit. The environment
+    variable ``FOURIER_INTERP_MEMORY_LIMIT`` (bytes, or with a ``K``/``M``/``G`` suffix)
+    lowers it further: to keep room for other work on a shared machine.
+    """
+    import os
+
+    free = _free_bytes(torch.device(device))
+    limit = os.environ.get("FOURIER_INTERP_MEMORY_LIMIT")
+    if limit:
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+        text = limit.strip().upper().removesuffix("B").removesuffix("I")
+        try:
+            cap = int(float(text[:-1]) * scale[text[-1]]) if text[-1:] in scale else int(text)
+        except ValueError:
+            raise InvalidArgumentError(f"FOURIER_INTERP_MEMORY_LIMIT={limit!r}: expected bytes, e.g. 8G or 512M") from None
+        free = cap if free is None else min(free, cap)
+    return free
+
+
+def _free_bytes(dev: torch.device) -> Optional[int]:
+    if dev.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(dev)[0])
+        except Exception:  # noqa: BLE001  (no driver answer: no check)
+            return None
+    if dev.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        return None
+    try:  # a container's limit
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            used = int(f.read().strip())
+        if limit != "max" and free is not None:
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def forward_bytes(model: nn.Module, k: int, rows: int, *, fast: bool = False) -> int:
+    """Upper estimate of the bytes one forward pass of ``model`` over ``rows`` input rows creates.
+
+    Measured, not allocated: the model runs once on 1 and once on 2 rows of ``meta`` tensors
+    (shapes only) and every tensor its operations create is counted (``TorchDispatchMode``),
+    which gives a fixed part (tables built from the weights) and a per-row part (the
+    activations: every width the model has, at every position). Autograd keeps most of
+    these for the backward pass, so this bounds a training step's activations; a pass
+    without gradients frees them as it goes and needs less. A model that cannot run on
+    ``meta`` tensors (one that reads values) is estimated from its widest weight instead:
+    ``rows * (k + 1) * widest dimension * 4`` bytes.
+
+    Args:
+        model: Maps ``[batch, k]`` tokens to logits.
+        k: Operands per row.
+        rows: Rows in the pass.
+        fast: Estimate ``model.fast_forward`` (the training path) instead of the hooked forward.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> model = fi.HookedMLP(fi.MLPConfig(p=11, d_hidden=64))
+        >>> forward_bytes(model, 2, 2000) > forward_bytes(model, 2, 1000) > 1000 * 64 * 4  # a [1000, 64] float32 at least
+        True
+    """
+    const, per_row = forward_profile(model, k, fast=fast)
+    return int(const + rows * per_row)
+
+
+_PROFILES: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def forward_profile(model: nn.Module, k: int, *, fast: bool = False) -> tuple[float, float]:
+    """``(fixed bytes, bytes per row)`` of one forward pass (see :func:`forward_bytes`), cached per model and shapes.
+
+    Measured only while no hook is attached to the model (a hook would run on the meta
+    tensors, and one that records what it sees would record them); with hooks attached and
+    nothing measured yet, the widest-weight estimate.
+    """
+    shapes = tuple((n, tuple(t.shape), t.dtype) for n, t in [*model.named_parameters(), *model.named_buffers()])
+    key = (fast, k, shapes)
+    known = _PROFILES.setdefault(model, {})
+    if key not in known:
+        if _any_hooks(model):
+            return _width_profile(model, k)
+        known.clear()  # other shapes: the model was changed
+        known[key] = _measure_profile(model, k, fast)
+    return known[key]
+
+
+def _any_hooks(model: nn.Module) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+               for m in model.modules())
+
+
+def _width_profile(model: nn.Module, k: int) -> tuple[float, float]:
+    widest = max((max(t.shape) for t in model.parameters() if t.ndim), default=1)
+    return 0.0, float((k + 1) * widest * 4)
+
+
+def _measure_profile(model: nn.Module, k: int, fast: bool) -> tuple[float, float]:
+    """``(fixed bytes, bytes per row)`` of one forward pass, measured on meta tensors (see :func:`forward_bytes`)."""
+    from torch.func import functional_call
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.bytes = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor):
+                    self.bytes += t.numel() * t.element_size()
+            return out
+
+    class Fast(nn.Module):  # functional_call runs forward: this forward is the model's fast path
+        def __init__(self, inner: nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, tokens):
+            return self.inner.fast_forward(self.inner.prepare_tokens(tokens))
+
+    runner = Fast(model) if fast and hasattr(model, "fast_forward") else model
+    prefix = "inner." if runner is not model else ""
+    state = {prefix + n: torch.empty_like(t, device="meta") for n, t in
+             [*model.named_parameters(), *model.named_buffers()]}
+    checked = getattr(model, "_inputs_checked", None)
+    totals = []
+    try:
+        if checked is not None:
+            model._inputs_checked = True  # the input checks read values, which meta tensors have not
+        for n in (1, 2):
+            x = torch.zeros(n, k, dtype=torch.long, device="meta")
+            with torch.no_grad(), Count() as count:
+                functional_call(runner, state, (x,))
+            totals.append(count.bytes)
+    except Exception:  # noqa: BLE001  (any model that cannot run on meta: the width estimate)
+        return _width_profile(model, k)
+    finally:
+        if checked is not None:
+            model._inputs_checked = checked
+    per_row = max(totals[1] - totals[0], 0)
+    return float(max(totals[0] - per_row, 0)), float(per_row)
+
+
+def check_memory(need: int, device: Any, what: str, way_out: str) -> None:
+    """Refuse, in one line, a computation whose estimated peak ``need`` exceeds the free memory.
+
+    Args:
+        need: The estimated peak, in bytes.
+        device: Where it would be allocated.
+        what: What needs it and why (the cause), e.g. ``"fi.accuracy on p**k = 49,000,000 rows"``.
+        way_out: What to change, e.g. ``"use a smaller p or k, or TrainConfig(batch_size=...)"``.
+
+    Raises:
+        InsufficientMemoryError: naming the estimate, the free memory, the cause and the way out.
+
+    Example:
+        >>> from fourier_interp.checks import check_memory
+        >>> check_memory(2**60, "cpu", "a test", "ask for less")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fourier_interp.errors.InsufficientMemoryError: a test needs about 1024.0 PiB ... ask for less
+    """
+    import os
+
+    if os.environ.get("FOURIER_INTERP_NO_MEMORY_CHECK"):
+        return
+    free = available_bytes(device)
+    if free is None or need <= MEMORY_HEADROOM * free:
+        return
+    raise InsufficientMemoryError(
+        f"{what} needs about {format_bytes(need)} but {format_bytes(free)} is free on {torch.device(device)}; "
+        f"refused before allocating: {way_out}"
+    )

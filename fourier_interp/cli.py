@@ -202,6 +202,9 @@ def cmd_train(args) -> int:
         if args.checkpoint_every is not None:
             cfg.checkpoint_every = args.checkpoint_every
         cfg.__post_init__()
+        if cfg.device is not None:
+            model.to(cfg.device)
+        fi.evaluation.check_training_memory(model, task, cfg.batch_size)  # before anything is written or printed
         _make_out(out)
         print(f"training {type(model).__name__} on {task} with preset {preset}", file=sys.stderr)
         history = fi.train(model, task, cfg, resume=args.resume)

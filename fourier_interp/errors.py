@@ -22,3 +22,11 @@ from __future__ import annotations
 
 class InvalidArgumentError(ValueError):
     """A caller passed a value the library's argument checks refuse; the message names the argument."""
+
+
+class InsufficientMemoryError(InvalidArgumentError):
+    """A computation was refused before it started: its estimated peak memory exceeds what is free.
+
+    The message names the estimate, what needs it (the cause) and the way out (a smaller
+    ``p`` or ``k``, a ``batch_size``, a chunk size). Raised before anything large is allocated.
+    """

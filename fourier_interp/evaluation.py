@@ -43,7 +43,16 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
-from .checks import check_hooked, check_model_task, device_of
+from .checks import (
+    MEMORY_HEADROOM,
+    available_bytes,
+    check_hooked,
+    check_memory,
+    check_model_task,
+    device_of,
+    format_bytes,
+    forward_profile,
+)
 from .errors import InvalidArgumentError
 from .tasks import ModularArithmetic
 
@@ -127,10 +136,12 @@ def model_logits(
         check_hooked(model)
         hooks = list(fwd_hooks)
         forward = lambda x: model.run_with_hooks(x, fwd_hooks=hooks)  # noqa: E731
+    fast = forward is not None and forward == getattr(model, "fast_logits", None)
     forward = forward or model
     if batch_rows is None:
         batch_rows = max(len(inputs), 1) if (fwd_hooks or hooks_attached(model)) else BATCH_ROWS
     device = device_of(model)
+    check_grid_memory(model, len(inputs), p, inputs.shape[-1] if inputs.ndim == 2 else 1, batch_rows, fast=fast)
     with torch.no_grad():
         pieces = [as_logits(forward(inputs[rows].to(device)), p) for rows in grid_batches(len(inputs), batch_rows)]
     if not pieces:
@@ -221,18 +232,98 @@ def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[st
     return split_metrics(grid_logits(model, task, forward=forward), task)
 
 
-def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all") -> float:
+def accuracy(model: nn.Module, task: ModularArithmetic, split: str = "all", *, batch_rows: int = BATCH_ROWS) -> float:
     """Accuracy of ``model`` on a split of ``task`` (``"train"``, ``"test"`` or ``"all"``).
 
-    Runs only that split's rows (chunked, as :func:`grid_logits`).
+    Runs only that split's rows, ``batch_rows`` at a time (default :data:`BATCH_ROWS`),
+    keeping only whether each row is right: memory stays that of one pass, whatever the
+    grid's size (with hooks attached, one pass over the split, as :func:`grid_logits`).
 
     Raises:
         InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's, or
             ``split`` is not one of the three.
+        InsufficientMemoryError: one pass would not fit in the free memory.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> fi.accuracy(fi.planted_mlp(p=11, freqs=[2, 5]), fi.ModularArithmetic(p=11), "test")
+        1.0
     """
     check_model_task(model, task)
     idx = task.split(split)
-    return accuracy_of(model_logits(model, task.inputs[idx], task.p), task.labels[idx])
+    if hooks_attached(model):  # a hook may act on the whole split at once (see the module docstring)
+        return accuracy_of(model_logits(model, task.inputs[idx], task.p), task.labels[idx])
+    inputs, labels, device = task.inputs[idx], task.labels[idx], device_of(model)
+    batch = min(batch_rows, max(len(idx), 1))
+    const, per_row = forward_profile(model, task.k)
+    free = available_bytes(device)
+    fits = None if free is None or per_row == 0 else int((MEMORY_HEADROOM * free - const) / per_row)
+    check_memory(int(const + batch * per_row), device, f"fi.accuracy's passes of {batch:,} rows through {type(model).__name__}",
+                 f"pass batch_rows={fits:,} or fewer" if fits and fits >= 1 else "use a smaller p or k")
+    correct = 0
+    with torch.no_grad():
+        for rows in grid_batches(len(idx), batch_rows):
+            logits = as_logits(model(inputs[rows].to(device)), task.p)
+            correct += int((logits.argmax(-1) == labels[rows].to(device)).sum())
+    return correct / len(idx) if len(idx) else float("nan")
+
+
+# ---------------------------------------------------------------- memory
+def check_grid_memory(model: nn.Module, n_rows: int, p: int, k: int, batch_rows: int, *, fast: bool = False,
+                      n_models: int = 1, chunkable: bool = True) -> None:
+    """Refuse, before any allocation, a run over ``n_rows`` grid rows whose logits or passes would not fit.
+
+    The estimate: the ``[n_rows, p]`` float64 logits twice (the pieces and their
+    concatenation), plus one pass of ``batch_rows`` rows (:func:`~fourier_interp.checks.forward_bytes`),
+    for each of ``n_models`` models. ``chunkable``: the caller takes ``batch_rows``, so the
+    message may name a pass size that fits.
+
+    Raises:
+        InsufficientMemoryError: naming the estimate, the grid and the way out.
+    """
+    if n_rows == 0:
+        return
+    rows = min(batch_rows, n_rows)
+    logits = 2 * n_rows * p * 8
+    const, per_row = forward_profile(model, k, fast=fast)
+    need = n_models * (logits + const + rows * per_row)
+    way_out = "use a smaller p or k (the grid has p**k rows and each row p logits)"
+    free = available_bytes(device_of(model))
+    if chunkable and free is not None and per_row > 0:
+        fits = int((MEMORY_HEADROOM * free / n_models - logits - const) / per_row)
+        if 1 <= fits < rows:
+            way_out = f"pass batch_rows={fits:,} or fewer (rows per pass), or use a smaller p or k"
+    check_memory(need, device_of(model),
+                 f"the float64 logits of {n_rows:,} grid rows x {p} answers ({format_bytes(logits)}"
+                 + (f" per model, {n_models} models" if n_models > 1 else "") + f") and passes of {rows:,} rows",
+                 way_out)
+
+
+def check_training_memory(model: nn.Module, task: ModularArithmetic, batch_size: Optional[int], n_models: int = 1) -> None:
+    """Refuse, before the first step, a training run whose evaluations or step would not fit in memory.
+
+    Every evaluation runs the grid (:func:`check_grid_memory`); a step keeps the activations of its rows for the backward pass (the whole training split
+    at full batch), plus gradients and AdamW's two moments per weight.
+
+    Raises:
+        InsufficientMemoryError: naming the estimate, the cause and the way out (``batch_size``,
+            with a size that fits, or a smaller ``p`` or ``k``).
+    """
+    check_grid_memory(model, task.n, task.p, task.k, BATCH_ROWS, fast=hasattr(model, "fast_logits"), n_models=n_models,
+                      chunkable=False)
+    n_train = len(task.train_idx)
+    rows = n_train if batch_size is None else min(batch_size, n_train)
+    const, per_row = forward_profile(model, task.k, fast=hasattr(model, "fast_forward"))
+    weights = sum(t.numel() * t.element_size() for t in model.parameters() if t.requires_grad)
+    need = n_models * (2 * (const + rows * per_row) + 3 * weights)
+    free = available_bytes(device_of(model))
+    fits = None if free is None or per_row == 0 else int((MEMORY_HEADROOM * free / n_models - 3 * weights - 2 * const) / (2 * per_row))
+    hint = f"TrainConfig(batch_size={max(fits, 1):,}) or less fits" if fits and fits > 0 else "nothing fits at this p"
+    check_memory(need, device_of(model),
+                 f"a training step over {rows:,} rows ({'the whole training split' if rows == n_train else 'a minibatch'}"
+                 f" of p**k = {task.n:,}; {format_bytes(per_row)} of activations a row"
+                 + (f", {n_models} models" if n_models > 1 else "") + ")",
+                 f"train in minibatches ({hint}), or use a smaller p or k")
 
 
 # ---------------------------------------------------------------- training

@@ -120,10 +120,14 @@ def harmonics(f: int, p: int, order: int) -> list[int]:
 
 
 def as_freq_list(freqs: Freqs, p: int) -> list[int]:
-    """Validate frequencies: a sorted list of distinct ints in ``1..(p-1)//2``."""
-    if isinstance(freqs, int) and not isinstance(freqs, bool):
-        freqs = [freqs]
-    out = sorted({int(f) for f in freqs})
+    """Validate frequencies: a sorted list of distinct ints in ``1..(p-1)//2``.
+
+    ``freqs`` is an int or a list (tuple, range, set, integer tensor) of ints; a string, a
+    bool or a float is refused (``"21"`` would otherwise read as frequencies 2 and 1).
+    """
+    from .checks import int_list
+
+    out = sorted(set(int_list(freqs, "freqs")))
     bad = [f for f in out if not 1 <= f <= n_frequencies(p)]
     if bad:
         raise ValueError(f"frequencies {bad} are outside 1..{n_frequencies(p)} (p={p})")

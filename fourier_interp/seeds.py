@@ -33,7 +33,7 @@ from .errors import InvalidArgumentError
 from .models import HookedModel
 from .models.base import check_saveable
 from .tasks import ModularArithmetic
-from .evaluation import EarlyStopping, as_logits, grid_batches, loss_fn, sample_rows, split_metrics
+from .evaluation import EarlyStopping, as_logits, check_training_memory, grid_batches, loss_fn, sample_rows, split_metrics
 from .stepping import StepRunner, matmul_precision, use_graph
 from .storage import CheckpointError, atomic_directory
 from .trainer_state import STATE_DIR, STATE_FILE, read_state, restore_rng, rng_state, write_state
@@ -143,6 +143,7 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
         for m in models:
             m.to(cfg.device)
     device = ref.device
+    check_training_memory(ref, tasks[0], cfg.batch_size, n_models=len(models))
     names = [n for n, p in ref.named_parameters() if p.requires_grad]
     frozen = {n: p.detach() for n, p in ref.named_parameters() if not p.requires_grad}
     all_tokens = ref.prepare_tokens(tasks[0].inputs.to(device))  # the grid is the same for every task
@@ -383,9 +384,10 @@ def train_seeds(
         **overrides: As for :func:`fi.from_preset` (``p``, ``steps``, ``lr`` ...), plus
             ``device``, ``out_dir``, ``early_stop_acc`` and other TrainConfig fields.
     """
+    from .checks import int_list
     from .presets import from_preset
 
-    built = [from_preset(preset, seed=s, **overrides) for s in seeds]
+    built = [from_preset(preset, seed=s, **overrides) for s in int_list(seeds, "seeds", scalar=False)]
     if not built:
         raise ValueError("seeds is empty; give at least one seed")
     cfg = built[0][2]

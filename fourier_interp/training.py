@@ -33,6 +33,7 @@ from .errors import InvalidArgumentError
 from .evaluation import (  # noqa: F401  (evaluate, accuracy, loss_fn, split_metrics: their old home, still importable)
     EarlyStopping,
     accuracy,
+    check_training_memory,
     evaluate,
     grid_logits,
     hooks_attached,
@@ -326,6 +327,9 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
     Raises:
         InvalidArgumentError: the model was built for another task, ``cfg.device`` is
             not on this machine, or ``resume`` has no run to continue or changes it.
+        InsufficientMemoryError: a step (at full batch, the whole training split) or an
+            evaluation over the grid would not fit in the free memory; the message gives a
+            ``batch_size`` that fits. Raised before the first step.
         TypeError: ``cfg.out_dir`` is set but the model's class could not be loaded
             back (see ``fi.save``); raised before the first step.
     """
@@ -359,6 +363,7 @@ def _train(model: nn.Module, task: ModularArithmetic, cfg: TrainConfig, resume: 
         model.to(cfg.device)
     device = device_of(model)
     out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+    check_training_memory(model, task, cfg.batch_size)  # one line now, not an out-of-memory error mid-run
 
     graph = use_graph(cfg.cuda_graph, device)
     optimizer, schedule = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg, graph)

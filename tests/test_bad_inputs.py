@@ -6,6 +6,10 @@ Grouped by surface:
   types, huge shapes, links and names leading out of the folder): ``fi.load`` raises one
   :class:`fi.CheckpointError` line, reads nothing outside the folder and writes nothing;
   ``fourier-interp verify --checkpoint`` exits 2 with one line.
+* **memory** — runs whose estimated peak exceeds the free memory are refused before
+  allocating (``FOURIER_INTERP_MEMORY_LIMIT`` sets a small ceiling, so nothing large is built).
+* **arguments at the door** — frequency, unit, seed and hook-name lists of the wrong type,
+  a modulus that is not prime, a Ray address that does not answer.
 * **the command line** — through a subprocess, as a user meets it: one line on stderr, exit 2.
 * **the Python API** — directly: the named error type, the argument named in the message.
 
@@ -347,3 +351,240 @@ def test_cli_verify_of_a_damaged_checkpoint_is_one_line_exit_2(original, tmp_pat
     proc = run_cli("verify", "--checkpoint", str(path), "--out", str(tmp_path / "report"), "--threads", "1")
     assert_one_line_exit_2(proc, str(path))
     assert snapshot(tmp_path / "inside") == before and not (tmp_path / "report").exists()
+
+
+# ================================================================== memory
+def test_forward_bytes_grows_with_rows_and_width():
+    from fourier_interp.checks import forward_bytes
+
+    narrow, wide = (fi.HookedMLP(fi.MLPConfig(p=11, d_hidden=d)) for d in (32, 256))
+    for model in (narrow, wide):
+        a, b, c = (forward_bytes(model, 2, n) for n in (100, 200, 300))
+        assert b - a == c - b > 0  # a fixed part and an exact per-row part
+    per_row = [forward_bytes(m, 2, 2) - forward_bytes(m, 2, 1) for m in (narrow, wide)]
+    assert per_row[0] >= 32 * 4 and per_row[1] >= 256 * 4 and per_row[1] > 4 * per_row[0]
+
+
+def test_training_that_would_not_fit_is_refused_with_a_batch_size_that_does(monkeypatch):
+    # full batch over 90% of p = 113's grid: the step's activations outgrow the evaluations' passes
+    model, task, cfg = fi.from_preset("nanda2023", p=113, frac_train=0.9, steps=1, progress=False, threads=1)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "180M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        fi.train(model, task, cfg)
+    message = one_line(info.value)
+    assert "training step over 11,492 rows" in message and "180.0 MiB is free" in message
+    fits = int(message.split("TrainConfig(batch_size=")[1].split(")")[0].replace(",", ""))
+    assert 1 <= fits < 11492
+    cfg.batch_size = fits
+    fi.train(model, task, cfg)  # the size it named passes the check and trains
+
+
+def test_a_grid_whose_logits_would_not_fit_is_refused_naming_the_grid(monkeypatch):
+    from fourier_interp.evaluation import grid_logits
+
+    model, task = fi.HookedMLP(fi.MLPConfig(p=23, k=3, form="power", d_hidden=64)), fi.ModularArithmetic(p=23, k=3)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "2M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        grid_logits(model, task)
+    assert "12,167 grid rows x 23 answers" in one_line(info.value) and "smaller p or k" in str(info.value)
+
+
+def test_accuracy_chunks_and_names_a_pass_size_that_fits(monkeypatch):
+    model, task = fi.HookedTransformer(fi.TransformerConfig(p=23)), fi.ModularArithmetic(p=23)
+    whole = fi.accuracy(model, task)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "4M")
+    with pytest.raises(fi.errors.InsufficientMemoryError) as info:
+        fi.accuracy(model, task)
+    fits = int(one_line(info.value).split("batch_rows=")[1].split(" ")[0].replace(",", ""))
+    assert fi.accuracy(model, task, batch_rows=fits) == whole  # chunked, the same answer
+
+
+def test_many_seeds_are_counted_together(monkeypatch):
+    from fourier_interp.evaluation import check_training_memory
+
+    model, task, _ = fi.from_preset("nanda2023", p=23)
+    monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "200M")
+    check_training_memory(model, task, None)  # one run fits
+    with pytest.raises(fi.errors.InsufficientMemoryError, match="64 models"):
+        check_training_memory(model, task, None, n_models=64)
+
+
+def test_cli_train_of_a_grid_too_large_for_a_full_batch_is_one_line_exit_2(tmp_path):
+    # p**k = 6.4 M rows: the full-batch step would need tens of GB; refused before anything is written
+    proc = run_cli("train", "--model", "transformer", "--k", "5", "--p", "23", "--steps", "1",
+                   "--out", str(tmp_path / "run"), "--threads", "1")
+    assert_one_line_exit_2(proc, "training step over 1,930,902 rows", "batch_size=")
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_refusal_names_the_memory_limit_it_was_given(tmp_path):
+    env_proc = subprocess.run(
+        [sys.executable, "-m", "fourier_interp", "train", "--model", "mlp", "--p", "97", "--steps", "1",
+         "--out", str(tmp_path / "run"), "--threads", "1"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "FOURIER_INTERP_MEMORY_LIMIT": "16M"})
+    assert_one_line_exit_2(env_proc, "16.0 MiB is free", "refused before allocating")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_cli_train_mlp_p7000_is_one_line_exit_2(tmp_path):
+    # p**2 = 49 M rows (under the task's row limit): the evaluations' logits alone would be terabytes
+    proc = run_cli("train", "--model", "mlp", "--p", "7000", "--steps", "1", "--out", str(tmp_path / "run"),
+                   "--threads", "1", timeout=300)
+    assert_one_line_exit_2(proc, "49,000,000 grid rows x 7000 answers", "smaller p or k")
+
+
+# ====================================================== arguments at the door
+@pytest.fixture(scope="module")
+def planted():
+    return fi.planted_mlp(p=23, freqs=[2, 5]), fi.ModularArithmetic(p=23)
+
+
+@pytest.mark.parametrize("freqs", ["21", "2", b"2", 2.0, [2.5], [True], [2, "5"], None, {2: 1}, torch.tensor([2.0])])
+def test_frequency_lists_of_the_wrong_type_are_refused(planted, freqs):
+    model, task = planted
+    with pytest.raises(TypeError, match="freqs") as info:
+        with fi.ablate_frequencies(model, task, "hook_pre", freqs):
+            pass
+    one_line(info.value)
+    calls = [lambda: fi.restricted_loss(model, task, freqs), lambda: fi.excluded_loss(model, task, freqs),
+             lambda: fi.planted_mlp(p=23, freqs=freqs)]
+    if freqs is not None:  # ProgressRecorder(None) re-estimates the frequencies as it goes
+        calls.append(lambda: fi.ProgressRecorder(freqs))
+    for call in calls:
+        with pytest.raises(TypeError, match="freqs"):
+            call()
+
+
+def test_the_string_21_no_longer_ablates_frequencies_2_and_1():
+    model, task = fi.planted_mlp(p=47, freqs=[21]), fi.ModularArithmetic(p=47)  # the model uses frequency 21 only
+    with fi.ablate_frequencies(model, task, "hook_pre", [21]):
+        assert fi.accuracy(model, task) < 0.1
+    with fi.ablate_frequencies(model, task, "hook_pre", [2, 1]):  # what "21" used to mean: nothing the model uses
+        assert fi.accuracy(model, task) == 1.0
+    with pytest.raises(TypeError, match=r"write \[21\]"):
+        with fi.ablate_frequencies(model, task, "hook_pre", "21"):
+            pass
+    # every accepted spelling of one list gives the same answer
+    results = []
+    for freqs in ([21], (21,), {21}, range(21, 22), 21, torch.tensor([21])):
+        with fi.ablate_frequencies(model, task, "hook_pre", freqs):
+            results.append(fi.accuracy(model, task))
+    assert len(set(results)) == 1
+
+
+@pytest.mark.parametrize("units", ["12", b"1", 1.5, [1.5], [True]])
+def test_unit_lists_of_the_wrong_type_are_refused(planted, units):
+    model, task = planted
+    with pytest.raises(TypeError, match="units"):
+        fi.interventions.neurons.as_units(units)
+
+
+@pytest.mark.parametrize("seeds", ["01", 0, [0, "1"], [0.0]])
+def test_seed_lists_of_the_wrong_type_are_refused_naming_seeds(seeds):
+    with pytest.raises(TypeError, match="seeds"):
+        fi.train_seeds("li2025-k2", seeds=seeds, p=7, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("hook", [3, [3], [b"hook_pre"], ["hook_pre", None]])
+def test_hook_names_of_the_wrong_type_are_refused(planted, hook):
+    model, task = planted
+    with pytest.raises(TypeError, match="hook name"):
+        with fi.ablate_frequencies(model, task, hook, [2]):
+            pass
+
+
+def test_is_prime_and_the_report_note_for_a_modulus_that_is_not_prime():
+    from fourier_interp.checks import is_prime, non_prime_note
+
+    assert [n for n in range(30) if is_prime(n)] == [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]
+    assert is_prime(113) and not is_prime(21) and not is_prime(True)
+    assert non_prime_note(23) is None and "21 = 3 x 7" in non_prime_note(21)
+    report = fi.verify(fi.planted_mlp(p=21, freqs=[2, 5]), fi.ModularArithmetic(p=21))
+    text = str(report)
+    notes = [line for line in text.splitlines() if line.startswith("note: p = 21 is not prime")]
+    assert len(notes) == 1 and "not a field" in notes[0]
+    assert report.to_dict()["note"] == notes[0] and "is not prime" in report.to_html()
+    prime = fi.verify(fi.planted_mlp(p=23, freqs=[2, 5]), fi.ModularArithmetic(p=23))
+    assert prime.note is None and "not prime" not in str(prime)
+
+
+def test_a_ray_address_that_does_not_answer_is_refused_at_once():
+    pytest.importorskip("ray", reason="Ray is not installed")
+    import time
+
+    from fourier_interp.sweeps.backends import RayBackend
+
+    start = time.monotonic()
+    with pytest.raises(fi.InvalidArgumentError, match="no Ray cluster answers there"):
+        RayBackend(address="127.0.0.1:1")
+    with pytest.raises(fi.InvalidArgumentError, match="expected 'host:port'"):
+        RayBackend(address="not an address")
+    assert time.monotonic() - start < 15  # bounded: never Ray's minutes-long wait
+
+
+# ========================================================= the command line
+CLI_CASES = {
+    "ray-address-that-does-not-answer": (["sweep", "examples/sweep-small.toml", "--backend", "ray", "--address",
+                                          "127.0.0.1:1", "--out", "{tmp}/sweep"], "no Ray cluster answers"),
+    "steps-negative": (["train", "--model", "mlp", "--p", "7", "--steps", "-1", "--out", "{tmp}/run"], "steps"),
+    "p-too-small": (["train", "--model", "mlp", "--p", "2", "--out", "{tmp}/run"], "p=2"),
+    "device-missing": (["train", "--model", "mlp", "--p", "7", "--device", "tpu", "--out", "{tmp}/run"], "tpu"),
+    "threads-zero": (["train", "--model", "mlp", "--p", "7", "--threads", "0", "--out", "{tmp}/run"], "threads"),
+    "unknown-pretrained": (["verify", "--pretrained", "nope"], "unknown pretrained model"),
+    "checkpoint-missing": (["verify", "--checkpoint", "{tmp}/none"], "no such directory"),
+    "resume-nothing": (["train", "--model", "mlp", "--p", "7", "--resume", "--out", "{tmp}/empty"], "--resume"),
+    "sweep-file-missing": (["sweep", "{tmp}/none.toml", "--out", "{tmp}/sweep"], "none.toml"),
+    "sweep-key-unknown": (["sweep", "{tmp}/bad.toml", "--out", "{tmp}/sweep"], "did you mean 'overrides'"),
+    "p-not-a-number": (["train", "--model", "mlp", "--p", "seven", "--out", "{tmp}/run"], "seven"),
+    "frac-train-too-big": (["train", "--model", "mlp", "--p", "7", "--frac-train", "2", "--out", "{tmp}/run"],
+                           "frac-train"),
+    "not-a-checkpoint": (["verify", "--checkpoint", "{tmp}"], "config.json: missing"),
+    "unknown-command-option": (["train", "--model", "mlp", "--bogus", "--out", "{tmp}/run"], "--bogus"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_mistakes_are_one_line_exit_2(tmp_path, case):
+    args, needle = CLI_CASES[case]
+    (tmp_path / "bad.toml").write_text('preset = "nanda2023"\n[overides]\np = 23\n')  # a misspelt table
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args])
+    assert_one_line_exit_2(proc, needle)
+
+
+# ============================================================ the Python API
+API_CASES = {
+    "task-p-2": (lambda: fi.ModularArithmetic(p=2), fi.InvalidArgumentError, "p=2"),
+    "task-frac-0": (lambda: fi.ModularArithmetic(p=7, frac_train=0.0), fi.InvalidArgumentError, "frac_train"),
+    "task-op": (lambda: fi.ModularArithmetic(p=7, op="div"), fi.InvalidArgumentError, "op="),
+    "config-steps": (lambda: fi.TrainConfig(steps=-1), fi.InvalidArgumentError, "TrainConfig.steps"),
+    "config-lr": (lambda: fi.TrainConfig(lr=0), fi.InvalidArgumentError, "TrainConfig.lr"),
+    "config-batch": (lambda: fi.TrainConfig(batch_size=0), fi.InvalidArgumentError, "TrainConfig.batch_size"),
+    "config-threads": (lambda: fi.TrainConfig(threads=0), fi.InvalidArgumentError, "threads"),
+    "config-unknown-field": (lambda: fi.TrainConfig.from_dict({"stpes": 3}), fi.InvalidArgumentError, "stpes"),
+    "train-device": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7),
+                                      fi.TrainConfig(steps=1, device="tpu", progress=False)), fi.InvalidArgumentError, "tpu"),
+    "train-wrong-task": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=11),
+                                          fi.TrainConfig(steps=1, progress=False)), fi.InvalidArgumentError, "task.p=11"),
+    "resume-without-out-dir": (lambda: fi.train(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7),
+                                                fi.TrainConfig(steps=1, progress=False), resume=True),
+                               fi.InvalidArgumentError, "out_dir"),
+    "accuracy-split": (lambda: fi.accuracy(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7), "val"),
+                       ValueError, "val"),
+    "unknown-preset": (lambda: fi.from_preset("nanda2024"), ValueError, "nanda2024"),
+    "unknown-pretrained": (lambda: fi.load_pretrained("nope"), fi.InvalidArgumentError, "nope"),
+    "load-missing": (lambda: fi.load("/nonexistent/checkpoint"), fi.CheckpointError, "no such checkpoint"),
+    "memory-limit-malformed": (None, fi.InvalidArgumentError, "FOURIER_INTERP_MEMORY_LIMIT"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(API_CASES))
+def test_api_mistakes_raise_the_named_error_in_one_line(case, monkeypatch):
+    call, error, needle = API_CASES[case]
+    if case == "memory-limit-malformed":
+        monkeypatch.setenv("FOURIER_INTERP_MEMORY_LIMIT", "lots")
+        call = lambda: fi.accuracy(fi.HookedMLP(fi.MLPConfig(p=7)), fi.ModularArithmetic(p=7))  # noqa: E731
+    with pytest.raises(error) as info:
+        call()
+    assert needle in one_line(info.value), (needle, str(info.value))

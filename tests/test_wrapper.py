@@ -476,3 +476,101 @@ def test_load_names_the_module_to_import(tmp_path):
     config_path.write_text(rehashed(record))
     with pytest.raises(fi.CheckpointError, match="not a torch.nn.Module class"):
         fi.load(tmp_path / "ckpt")
+
+
+# ------------------------------------------------------- modules taking several inputs
+class TwoTowers(nn.Module):
+    """forward(a, b): one embedding tower per operand, multiplied, read out."""
+
+    def __init__(self, p: int = P, d: int = 32):
+        super().__init__()
+        self.left, self.right = nn.Embedding(p, d), nn.Embedding(p, d)
+        self.head = nn.Linear(d, p)
+
+    def forward(self, a, b):
+        return self.head(torch.relu(self.left(a) * self.right(b)))
+
+
+class KeywordTowers(TwoTowers):
+    def forward(self, *, left_token, right_token):
+        return super().forward(left_token, right_token)
+
+
+class DictTowers(TwoTowers):
+    def forward(self, batch):
+        return super().forward(batch["a"], batch["b"])
+
+
+def as_batch(tokens):
+    """The task's tokens as DictTowers' input (module level, so a saved wrapper finds it by name)."""
+    return {"a": tokens[:, 0], "b": tokens[:, 1]}
+
+
+def test_a_two_input_forward_without_an_adapter_names_the_fix():
+    wrapped = fi.HookedWrapper(TwoTowers(), p=P, k=2)
+    task = fi.ModularArithmetic(p=P)
+    with pytest.raises(TypeError, match="takes 2 positional inputs.*inputs='operands'") as info:
+        fi.accuracy(wrapped, task)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("module,inputs", [(TwoTowers, "operands"), (KeywordTowers, ["left_token", "right_token"]),
+                                           (DictTowers, as_batch)], ids=["positional", "keywords", "dict"])
+def test_each_way_of_taking_the_operands_runs_caches_trains_and_saves(module, inputs, tmp_path):
+    torch.manual_seed(0)
+    net = module()
+    task = fi.ModularArithmetic(p=P, frac_train=0.8)
+    wrapped = fi.HookedWrapper(net, p=P, k=2, inputs=inputs)
+    a, b = task.inputs[:, 0], task.inputs[:, 1]
+    direct = net(a, b) if module is TwoTowers else (net(left_token=a, right_token=b) if module is KeywordTowers
+                                                     else net({"a": a, "b": b}))
+    logits, cache = wrapped.run_with_cache(task.inputs)
+    assert torch.equal(logits, direct)
+    assert {"left", "right", "head", "relu"} <= set(cache.keys())
+    with fi.ablate_frequencies(wrapped, task, "left", [1, 2, 3, 4, 5]):  # every frequency of the left operand
+        assert fi.accuracy(wrapped, task) < 0.5
+    history = fi.train(wrapped, task, fi.TrainConfig(steps=300, lr=1e-2, eval_every=100, progress=False, threads=1))
+    assert history.final["train_acc"] > 0.9
+    wrapped.save(tmp_path / "ckpt", task=task)
+    again = fi.load(tmp_path / "ckpt")
+    assert again.inputs == wrapped.inputs and torch.equal(again(task.inputs), wrapped(task.inputs))
+
+
+def test_an_adapter_that_cannot_be_found_again_is_refused_at_save(tmp_path):
+    wrapped = fi.HookedWrapper(DictTowers(), p=P, k=2, inputs=lambda t: {"a": t[:, 0], "b": t[:, 1]})
+    assert wrapped(fi.ModularArithmetic(p=P).inputs).shape == (P * P, P)
+    with pytest.raises(TypeError, match="inputs= function.*define it at module level"):
+        wrapped.save(tmp_path / "ckpt")
+    assert not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.parametrize("inputs,error", [(["a"], ValueError), ("both", TypeError), ([1, 2], TypeError),
+                                          (["not a name", "b"], TypeError)])
+def test_bad_adapters_are_refused(inputs, error):
+    with pytest.raises(error, match="inputs"):
+        fi.HookedWrapper(TwoTowers(), p=P, k=2, inputs=inputs)
+
+
+def test_a_wrapper_saved_from_a_script_names_the_fix_where_it_is_loaded(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import torch, fourier_interp as fi
+class ScriptNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(2, {P})
+    def forward(self, x):
+        return self.fc(x.float())
+fi.HookedWrapper(ScriptNet(), p={P}, k=2).save({str(tmp_path / 'ckpt')!r})
+"""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=tmp_path,
+                   env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"})
+    with pytest.raises(fi.CheckpointError, match=r"ScriptNet was defined in the script.*\(__main__\).*move ScriptNet "
+                                                 r"into a module you can import") as info:
+        fi.load(tmp_path / "ckpt")
+    assert "\n" not in str(info.value)

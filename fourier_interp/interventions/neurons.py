@@ -50,6 +50,8 @@ def as_units(units: Units, what: str = "units") -> Tensor:
     """Unit indices as a LongTensor (accepts an int, a list/range, a LongTensor or a bool mask)."""
     if isinstance(units, bool):
         raise TypeError(f"{what} must be unit indices, got a bool")
+    if isinstance(units, (str, bytes)):
+        raise TypeError(f"{what} must be unit indices (an int, a list of ints or a LongTensor), got the string {units!r}")
     if isinstance(units, int):
         return torch.tensor([units], dtype=torch.long)
     if isinstance(units, Tensor):

@@ -37,6 +37,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..analysis.frequencies import gini as _gini
+from ..checks import int_list
 from ..evaluation import grid_logits, split_loss, split_metrics
 from ..fourier import Freqs, as_freq_list, frequency_norms
 from ..tasks import ModularArithmetic
@@ -209,7 +210,7 @@ class ProgressRecorder:
     def __init__(self, freqs: Optional[Freqs] = None, *, refresh_every: int = 10):
         if isinstance(refresh_every, bool) or not isinstance(refresh_every, int) or refresh_every < 1:
             raise ValueError(f"refresh_every={refresh_every!r}: expected a positive int")
-        self.fixed = None if freqs is None else freqs
+        self.fixed = None if freqs is None else int_list(freqs, "ProgressRecorder freqs")  # "21" is not [2, 1]
         self.refresh_every = refresh_every
         self._freqs: Optional[list[int]] = None
         self._calls = 0

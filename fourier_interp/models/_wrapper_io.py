@@ -68,9 +68,26 @@ def save_wrapper(wrapped, path, task=None, history=None, metadata: Optional[dict
         "model_class": WRAPPER_CLASS,
         "model_module": type(wrapped).__module__,
         "config": {k: v for k, v in wrapped.cfg.to_dict().items() if k != "device"},
-        "wrapped": {"class": target, "init_kwargs": kwargs, "trace": wrapped._trace, "blocks": wrapped.blocks_path},
+        "wrapped": {"class": target, "init_kwargs": kwargs, "trace": wrapped._trace, "blocks": wrapped.blocks_path,
+                    "inputs": inputs_record(wrapped.inputs)},
     }
     return commit(Path(path), config, module.state_dict(), task, history, metadata)
+
+
+def inputs_record(inputs: Any) -> Any:
+    """``inputs=`` as JSON: ``None``, ``"operands"``, a list of names, or ``{"function": "module:qualname"}``.
+
+    Raises:
+        TypeError: a function that could not be found again by name (a lambda, a local function).
+    """
+    if inputs is None or isinstance(inputs, (str, list)):
+        return inputs
+    module, qualname = getattr(inputs, "__module__", None), getattr(inputs, "__qualname__", "")
+    if not module or "<" in qualname or find_class(module, qualname) is not inputs:
+        raise TypeError(f"cannot save the wrapper: its inputs= function {qualname or inputs!r} cannot be found again by "
+                        "name (a lambda or a function defined inside another); define it at module level, or use "
+                        "inputs='operands' or a list of keyword names")
+    return {"function": f"{module}:{qualname}"}
 
 
 def find_class(module_name: str, qualname: str) -> Any:

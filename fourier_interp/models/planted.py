@@ -35,6 +35,7 @@ from typing import Iterable, Optional, Sequence
 
 import torch
 
+from ..checks import int_list
 from ..errors import InvalidArgumentError
 from ..groups import Group
 from ..tasks import GroupTask, ModularArithmetic
@@ -65,7 +66,7 @@ def planted_mlp(
     Returns:
         A :class:`HookedMLP` (``form="power"``) in eval mode.
     """
-    freqs = sorted({int(f) for f in freqs})
+    freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
         raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub") or (op == "sub" and k != 2):
@@ -120,7 +121,7 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
         >>> fi.accuracy(fi.planted_pizza(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23))
         1.0
     """
-    freqs = sorted({int(f) for f in freqs})
+    freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
         raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub"):

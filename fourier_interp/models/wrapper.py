@@ -42,6 +42,15 @@ Hook names, where ``path`` is a submodule's dotted path in ``module.named_module
   registered under two names gets the first; a hook point firing more than once per forward
   (weight sharing) fires on every call and is listed in ``wrapped.repeated`` (warned once).
 
+* **Modules that take several inputs.** The package calls a model with one ``[batch, k]``
+  tensor of operand tokens. For a ``forward(a, b)``, a ``forward(a=..., b=...)`` or a
+  ``forward(batch)`` taking a dict, say how the tokens map onto it with ``inputs=``:
+  ``"operands"`` (one positional tensor per operand, ``forward(t[:, 0], t[:, 1])``), a list
+  of names (keyword arguments, ``["a", "b"]``: ``forward(a=t[:, 0], b=t[:, 1])``), or a
+  function of the tokens returning the one argument (``lambda t: {"a": t[:, 0], "b":
+  t[:, 1]}``) or a tuple of positional arguments. The adapter applies when the wrapper is
+  called with one tensor; called with the module's own arguments, it passes them through.
+
 Wrapping puts the module in eval mode, like the built-in models (TransformerLens's patching
 refuses train mode); ``wrapped.train()`` switches back. The routing hooks and traced
 ``forward`` are attached to the user's submodules only while the wrapper's forward runs and
@@ -99,6 +108,11 @@ class HookedWrapper(HookedRootModule):
             ``type(module)(**init_kwargs)``, recorded by :meth:`save` (default: none).
         example_inputs: Optional input (a tensor, or a tuple of positional arguments) to run
             once at construction, so tuple outputs get their element hook points right away.
+        inputs: How ``[batch, k]`` operand tokens map onto the module's ``forward`` when it does
+            not take them as one tensor: ``"operands"`` (one positional tensor per operand), a
+            list of keyword names (one per operand), or a function ``fn(tokens)`` returning
+            the one argument (a dict, ...) or a tuple of positional arguments. A function
+            defined at module level is saved by name; a lambda cannot be saved.
 
     Attributes:
         module: The wrapped module.
@@ -129,7 +143,7 @@ class HookedWrapper(HookedRootModule):
 
     def __init__(self, module: nn.Module, *, p: Optional[int] = None, k: Optional[int] = None, trace: bool = True,
                  blocks: Optional[str] = "auto", init_kwargs: Optional[dict[str, Any]] = None,
-                 example_inputs: Any = None):
+                 example_inputs: Any = None, inputs: Any = None):
         super().__init__()
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -145,6 +159,7 @@ class HookedWrapper(HookedRootModule):
             raise TypeError(f"trace must be True or False, got {trace!r}")
         if init_kwargs is not None and not (isinstance(init_kwargs, dict) and all(isinstance(key, str) for key in init_kwargs)):
             raise TypeError(f"init_kwargs must be a dict of keyword arguments (str keys), got {init_kwargs!r}")
+        self.inputs = _check_inputs(inputs, k)
         self.module = module
         self.init_kwargs = dict(init_kwargs) if init_kwargs is not None else None
         self._trace = trace
@@ -240,6 +255,7 @@ class HookedWrapper(HookedRootModule):
         """Run the wrapped module with every hook point in place (see the module docstring)."""
         if self._running:  # re-entrant call: the routing hooks are already in place
             return self.module(*args, **kwargs)
+        args, kwargs = self._adapt(args, kwargs)
         forwards = self._trace_modules() if self._trace else {}
         handles, swapped = [], []
         self._running, self._calls = True, Counter()
@@ -270,6 +286,30 @@ class HookedWrapper(HookedRootModule):
                 stacklevel=4,  # past nn.Module.__call__: the caller's line
             )
         return out
+
+    def _adapt(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """The module's arguments for a call with one ``[batch, k]`` token tensor (see ``inputs=``)."""
+        tokens_call = len(args) == 1 and not kwargs and isinstance(args[0], Tensor) and args[0].ndim == 2
+        if not tokens_call:
+            return args, kwargs
+        tokens = args[0]
+        if self.inputs is None:
+            needed = _required_positional(self.module)
+            if needed > 1:
+                raise TypeError(
+                    f"{type(self.module).__name__}.forward takes {needed} positional inputs but the package passes one "
+                    f"[batch, k] tensor of operand tokens; wrap it with HookedWrapper(module, inputs='operands') "
+                    "(one tensor per operand), inputs=['a', 'b'] (keywords) or inputs=fn(tokens)")
+            return args, kwargs
+        if self.inputs == "operands":
+            return tuple(tokens[:, i] for i in range(tokens.shape[1])), {}
+        if isinstance(self.inputs, list):
+            if tokens.shape[1] != len(self.inputs):
+                raise ValueError(f"inputs={self.inputs} names {len(self.inputs)} operands but the tokens have "
+                                 f"{tokens.shape[1]} columns")
+            return (), {name: tokens[:, i] for i, name in enumerate(self.inputs)}
+        out = self.inputs(tokens)
+        return (out if isinstance(out, tuple) else (out,)), {}
 
     def _through(self, name: str, value: Tensor) -> Tensor:
         """``value`` through hook point ``name`` and then any TransformerLens alias of it."""
@@ -447,6 +487,31 @@ HOOK_KWARGS = ("fwd_hooks", "bwd_hooks", "reset_hooks_end", "clear_contexts")
 def _forward_kwargs(kwargs: dict[str, Any], own: tuple[str, ...]) -> dict[str, Any]:
     """The keyword arguments meant for the module's forward (not for TransformerLens)."""
     return {key: value for key, value in kwargs.items() if key not in own}
+
+
+def _check_inputs(inputs: Any, k: Optional[int]) -> Any:
+    """``inputs=`` checked: ``None``, ``"operands"``, a list of keyword names or a function."""
+    if inputs is None or inputs == "operands" or callable(inputs):
+        return inputs
+    if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(n, str) and n.isidentifier() for n in inputs):
+        if k is not None and len(inputs) != k:
+            raise ValueError(f"inputs={list(inputs)} names {len(inputs)} keyword arguments but k={k} operands")
+        return list(inputs)
+    raise TypeError(f"inputs must be None, 'operands', a list of keyword names or a function of the tokens, "
+                    f"got {inputs!r:.80}")
+
+
+def _required_positional(module: nn.Module) -> int:
+    """How many positional arguments without defaults ``module.forward`` requires (0 where it cannot tell)."""
+    import inspect
+
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 0
+    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
 
 
 def _device_of(module: nn.Module) -> torch.device:

@@ -123,6 +123,7 @@ def render_html(report) -> str:
 &nbsp; key frequencies <strong>{esc(str(report.key_frequencies))}</strong>
 ({esc(report.frequencies.rule)})</p>
 {failed}
+{f"<p><em>{esc(report.note)}</em></p>" if getattr(report, "note", None) else ""}
 <h2>Claims</h2>
 <table><thead><tr><th>#</th><th>claim</th><th>value</th><th>threshold</th><th>verdict</th><th></th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>

@@ -129,6 +129,8 @@ class RayBackend:
             ) from None
         if address is not None and not isinstance(address, str):
             raise InvalidArgumentError(f"address={address!r}: expected a Ray address string or None")
+        if address is not None:
+            check_reachable(address)
         self.address = address
         self.threads = threads or 1
         self.workers = workers
@@ -168,6 +170,45 @@ class RayBackend:
         finally:
             if started:
                 ray.shutdown()
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+"""How long a Ray address gets to accept a connection before the sweep is refused."""
+
+
+def check_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Refuse, within ``timeout`` seconds, a ``host:port`` (or ``ray://host:port``) Ray address that does not answer.
+
+    Ray itself waits for a cluster that is not there for minutes, printing warnings; a
+    TCP connection to the address answers at once or within ``timeout``. ``"auto"`` and
+    ``"local"`` (found by Ray itself) are not probed.
+
+    Raises:
+        InvalidArgumentError: the address is malformed or nothing accepts connections there.
+
+    Example:
+        >>> check_reachable("127.0.0.1:1")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fourier_interp.errors.InvalidArgumentError: address='127.0.0.1:1': no Ray cluster answers there ...
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    m = re.fullmatch(r"(?:ray://)?\[?([^\]]+?)\]?:(\d+)", address.strip())
+    if not m:
+        raise InvalidArgumentError(f"address={address!r}: expected 'host:port', 'ray://host:port' or 'auto'")
+    host, port = m.group(1), int(m.group(2))
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except OSError as e:
+        reason = "no answer within {:.0f} s".format(timeout) if isinstance(e, socket.timeout) else (e.strerror or str(e))
+        raise InvalidArgumentError(
+            f"address={address!r}: no Ray cluster answers there ({reason}); start one (ray start --head) "
+            "and pass the address it prints, or leave address unset for a local instance"
+        ) from None
 
 
 SLURM_KEYS = ("partition", "time", "cpus", "mem", "gpus", "array", "parallelism", "account", "qos",

@@ -87,6 +87,7 @@ class VerificationReport:
             "blocks": self.blocks,
             "key_frequencies": self.key_frequencies,
             "failed_claims": [c.key for c in self.failed_claims],
+            "note": self.note,
             "claims": [c.to_dict() for c in self.claims],
             "thresholds": self.thresholds.to_dict(),
             "methods": None if freq is None else freq.methods,
@@ -107,6 +108,13 @@ class VerificationReport:
 
             atomic_write_bytes(Path(path), (text + "\n").encode())
         return text
+
+    @property
+    def note(self) -> Optional[str]:
+        """One line about the task the claims should be read with (a modulus that is not prime), or ``None``."""
+        from ..checks import non_prime_note
+
+        return non_prime_note(self.task.p)
 
     def to_html(self, path: Union[str, Path, None] = None) -> str:
         """One self-contained HTML page (claim table, figures, attention patterns); written to ``path`` if given."""
@@ -139,6 +147,8 @@ class VerificationReport:
         )
         if self.reason:
             head += f"\nwhy: {self.reason}"
+        if self.note:
+            head += "\n" + self.note
         details = "\n".join(f"  {i}. {c.detail}" for i, c in enumerate(self.claims, 1))
         return f"{head}\n\n{self.table()}\n\ndetails:\n{details}"
 
