@@ -195,16 +195,13 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
         if isinstance(fields, dict) and "op" not in fields and isinstance(record, dict) \
                 and record.get("op") in ("add", "sub"):
             fields = {**fields, "op": record["op"]}  # saved before configs recorded their task's op
+        _check_field_types(where, cls.config_class, fields)
         try:
             cfg = cls.config_class.from_dict(fields)
         except Exception as e:  # a config class may raise anything on a field of the wrong type
             raise CheckpointError(f"{where}: bad {cls.config_class.__name__} ({type(e).__name__}: {e})") from None
         _check_shapes_before_building(where, config, cls, cfg)
-        try:
-            model = cls(cfg)
-        except Exception as e:
-            raise CheckpointError(f"{where}: {cls_name}({cls.config_class.__name__}) from its config raised "
-                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        model = cls(cfg)  # a config its class accepted: an exception here is a bug in the model, and stays one
         _load_tensors(path, config, model, cls_name)
     task = _read_task(path, config, model)
     model.eval()
@@ -213,6 +210,25 @@ def load(path, with_task: bool = False, device: Optional[str] = None):
     if not with_task:
         return model
     return model, task
+
+
+def _check_field_types(where: Path, config_class, record: dict[str, Any]) -> None:
+    """Each recorded config field has the type of its class's default (a bool where a bool is, ...).
+
+    A config class checks its values' ranges; a value of another type (``None`` for a flag,
+    a string for a width) would otherwise reach the model's constructor.
+    """
+    import dataclasses
+
+    if not dataclasses.is_dataclass(config_class):
+        return
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}
+    for f in dataclasses.fields(config_class):
+        if f.name not in record or f.default is dataclasses.MISSING or type(f.default) not in kinds:
+            continue
+        value, allowed = record[f.name], kinds[type(f.default)]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise CheckpointError(f"{where}: config field {f.name}={value!r:.40} must be a {type(f.default).__name__}")
 
 
 def _check_shapes_before_building(where: Path, config: dict[str, Any], cls, cfg) -> None:
@@ -232,6 +248,9 @@ def _check_shapes_before_building(where: Path, config: dict[str, Any], cls, cfg)
     # every size of a model (a width, a layer count, p) is at most the number of weights it holds:
     # a larger one cannot match the weights, and building it (even shapes only) could take forever
     total = sum(math.prod(shape) for shape in recorded.values())
+    seed = config["config"].get("seed")
+    if isinstance(seed, int) and not 0 <= seed < 2**63:  # torch's generators take 64-bit seeds
+        raise CheckpointError(f"{where}: config field seed={seed} is outside 0..2**63-1")
     for name, value in config["config"].items():
         if isinstance(value, int) and not isinstance(value, bool) and name != "seed" and value > max(total, 1):
             raise CheckpointError(f"{where}: config field {name}={value} exceeds the {total:,} weights the checkpoint "

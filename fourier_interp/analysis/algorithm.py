@@ -62,7 +62,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_hook_names, check_task, device_of
+from ..checks import check_hook_names, check_task, device_of, int_list
 from ..evaluation import grid_logits
 from ..fourier import n_frequencies
 from ..tasks import ModularArithmetic
@@ -367,7 +367,7 @@ def logit_forms(x: LogitsOrModel, task: ModularArithmetic, freqs: Sequence[int])
         freqs: Frequencies to fit, each in ``1..(p-1)//2`` (usually the key frequencies).
     """
     logits = _grid_logits(x, task)
-    freqs = [int(f) for f in freqs]
+    freqs = int_list(freqs, "freqs")
     n_freq = n_frequencies(task.p)
     if any(not 1 <= f <= n_freq for f in freqs):
         raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
@@ -457,7 +457,7 @@ def amplitude_modulation(x: LogitsOrModel, task: ModularArithmetic, freqs: Seque
         (0.0, True)
     """
     logits = _grid_logits(x, task)
-    freqs = [int(f) for f in freqs]
+    freqs = int_list(freqs, "freqs")
     n_freq = n_frequencies(task.p)
     if any(not 1 <= f <= n_freq for f in freqs):
         raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
