@@ -343,6 +343,27 @@ def write(out: Path, rows: list[dict]) -> None:
     (out / "classes.md").write_text("\n".join(per_class) + "\n")
 
 
+DOCS_PAGE = ROOT / "docs" / "verify.md"
+BEGIN, END = "<!-- zoo tables: written by scripts/zoo.py measure --docs -->", "<!-- end of zoo tables -->"
+
+
+def write_docs(rows: list[dict], page: Path = DOCS_PAGE) -> None:
+    """Put the confusion table, the error rates and the per-class names into the docs page, between its markers."""
+    text = page.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{page} has no zoo markers ({BEGIN!r} ... {END!r})")
+    per_class = ["| class | family | ground truth | why | names (seed) |", "|---|---|---|---|---|"]
+    for name, spec in CLASSES.items():
+        got = sorted((r for r in rows if r["cls"] == name), key=lambda r: r["seed"])
+        if got:
+            named = ", ".join(f"{r['name']} ({r['seed']}" + ("" if r["truth"] == spec["truth"] else f", {r['truth']}")
+                              + ")" for r in got)
+            per_class.append(f"| `{name}` | {spec['family']} | {spec['truth']} | {spec['why']} | {named} |")
+    block = "\n".join([BEGIN, "", confusion(rows), "", *per_class, "", END])
+    head, rest = text.split(BEGIN, 1)
+    page.write_text(head + block + rest.split(END, 1)[1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stage", choices=["run", "measure", "all"])
@@ -352,6 +373,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--results", type=Path, default=None, help="where measure writes its tables (default: --out)")
     parser.add_argument("--reuse", action="store_true", help="measure: reuse the rows of runs already verified")
+    parser.add_argument("--docs", action="store_true", help="measure: also write the tables into docs/verify.md")
     parser.add_argument("--reduced", action="store_true", help="the small zoo the test suite runs")
     args = parser.parse_args(argv)
     names = args.only or (list(REDUCED) if args.reduced else list(CLASSES))
@@ -370,6 +392,8 @@ def main(argv=None) -> int:
     if args.stage in ("measure", "all"):
         rows = measure(args.out, names, seeds, args.reduced, args.threads, args.reuse)
         write(args.results or args.out, rows)
+        if args.docs:
+            write_docs(rows)
         print(confusion(rows))
     return 0
 
