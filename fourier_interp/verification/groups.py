@@ -58,6 +58,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import torch
@@ -170,6 +171,17 @@ class GroupVerificationReport(VerificationReport):
     def failed_claims(self) -> list[Claim]:
         """The core and clock claims that failed (why the model is not GCR); ``cosets`` only names the alternative."""
         return [c for c in self.claims if c.role in ("core", "clock") and c.passed is False]
+
+    def to_html(self, path=None) -> str:
+        """One self-contained HTML page (claims by key and role, irrep figures); written to ``path`` if given."""
+        from ..report.groups import render_group_html
+
+        page = render_group_html(self)
+        if path is not None:
+            from ..storage import atomic_write_bytes
+
+            atomic_write_bytes(Path(path), page.encode())
+        return page
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
