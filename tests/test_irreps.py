@@ -175,3 +175,18 @@ def test_power_mlp_trained_on_s4_passes_as_gcr_with_its_irreps_named():
     # the characters explain the answer-dependent logits; ~0.15 of the centred logits do not go through g1 g2
     assert report.claim("logits").value >= 0.9
     assert 0.5 < report.claim("answer_share").value < 0.95
+
+
+@pytest.mark.slow
+def test_multiplication_mod_23_groks_and_passes_with_sparse_frequencies_in_the_log_basis():
+    from fourier_interp.presets import preset
+
+    model, task, cfg = fi.from_preset("mul113", seed=0, **preset("mul113").small, progress=False, threads=1)
+    assert task.op == "mul" and task.modulus == 23 and task.p == 22
+    history = fi.train(model, task, cfg)
+    assert history.grokked_step is not None and fi.accuracy(model, task, "test") >= 0.99
+    report = verify_group(model, task)
+    assert report.passed and report.algorithm == "clock", report
+    assert 1 <= len(report.key_frequencies) <= 5  # of the 11 frequencies of Z_22: sparse, as for addition
+    assert set(report.key_frequencies) <= set(range(1, 12))
+    assert sorted(report.key_irreps) == sorted(f"f{f}" for f in report.key_frequencies)

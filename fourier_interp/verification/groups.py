@@ -9,8 +9,8 @@ key and a role in :func:`fi.verify`'s vocabulary (:data:`GROUP_CLAIMS`):
 key                           role   claim
 ============================  =====  ==========================================================
 ``accuracy``                  core   it solves the task (test accuracy)
-``ablation``                  core   projecting the key irreps out of the units' activations over
-                                     the grid breaks the model
+``ablation``                  core   projecting the key irreps (and the irreps their squares make)
+                                     out of the units' activations over the grid breaks the model
 ``control``                   core   projecting the other irreps out does not
 ``units``                     clock  hidden units are irrep-selective: one irrep's block (with the
                                      single-operand terms its square makes) holds most of a
@@ -104,8 +104,8 @@ class GroupThresholds:
 
 GROUP_CLAIMS: dict[str, tuple[str, str]] = {
     "accuracy": ("core", "accuracy on the test split at least `accuracy`"),
-    "ablation": ("core", "projecting the key irreps out of the units over the grid takes accuracy to within `collapse` "
-                         "of its floor (every irrep projected out)"),
+    "ablation": ("core", "projecting the key irreps and the irreps their squares make out of the units over the grid "
+                         "takes accuracy to within `collapse` of its floor (every irrep projected out)"),
     "control": ("core", "projecting the irreps outside the key irreps and their squares out keeps accuracy at least "
                         "`control_accuracy`"),
     "units": ("clock", "at least `selective_share` of live units hold `unit_fraction` of their variance in one irrep's "
@@ -354,13 +354,14 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
             ("restricted_loss", "restricted loss stays low"), ("excluded_loss", "excluded loss rises"))]
     nontrivial = g.irrep_names[1:]
     floor = max(irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
-    removed = irrep_accuracy(model, task, hook, key)
+    family = set(key) | {h for name in key for h in irrep_harmonics(g, name)}
+    harmonics = [n for n in nontrivial if n in family and n not in key]
+    removed = irrep_accuracy(model, task, hook, [n for n in nontrivial if n in family])
     limit = floor + th.collapse * (1 - floor)
     claims = [_claim("ablation", "ablating the key irreps breaks the model", removed, f"<= {limit:.3f}",
                      removed <= limit,
-                     f"accuracy {removed:.3f} with {key} projected out of {hook!r} over the grid (every irrep out: "
-                     f"{floor:.3f})")]
-    family = set(key) | {h for name in key for h in irrep_harmonics(g, name)}
+                     f"accuracy {removed:.3f} with {key} (and the irreps their squares make, {harmonics or 'none'}) "
+                     f"projected out of {hook!r} over the grid (every irrep out: {floor:.3f})")]
     others = [n for n in nontrivial if n not in family]
     if others:
         kept = irrep_accuracy(model, task, hook, others)
