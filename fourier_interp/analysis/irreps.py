@@ -171,6 +171,14 @@ class UnitIrreps:
             out[self.names[i]] = out.get(self.names[i], 0) + 1
         return out
 
+    def irreps(self, rel_threshold: float = REL_THRESHOLD) -> list[str]:
+        """Irreps with at least ``rel_threshold`` times the most clustered units, most units first."""
+        counts = self.counts()
+        if not counts:
+            return []
+        top = max(counts.values())
+        return [n for n, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= rel_threshold * top]
+
 
 def unit_irreps(acts: Tensor, task: GroupTask, threshold: float = UNIT_THRESHOLD,
                 harmonics: bool = True) -> UnitIrreps:
@@ -379,7 +387,13 @@ def irrep_ablation_hook(task: GroupTask, irreps: Sequence[str], mode: str = "rem
 # ---------------------------------------------------------------- combined
 @dataclass
 class IrrepReport:
-    """Key irreps of a model from its weights, units and logits (:func:`analyze_irreps`)."""
+    """Key irreps of a model from its weights, units and logits (:func:`analyze_irreps`).
+
+    Attributes:
+        methods: Each method's irreps: ``"units"`` (:meth:`UnitIrreps.irreps`) and ``"logits"``
+            (:attr:`LogitIrreps.key`).
+        rule: Which method gave ``key_irreps``.
+    """
 
     task: GroupTask
     hook: Optional[str]
@@ -387,6 +401,8 @@ class IrrepReport:
     units: Optional[UnitIrreps]
     weights: dict[str, Tensor]
     key_irreps: list[str]
+    methods: dict[str, list[str]] = field(default_factory=dict)
+    rule: str = ""
 
 
 def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None, *, pos: Optional[int] = -1,
@@ -394,8 +410,12 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
                    grid: Optional[tuple[Tensor, dict[str, Tensor]]] = None) -> IrrepReport:
     """Irrep norms of the weights, units clustered by irrep and the logits' character shares, in one grid pass.
 
-    ``key_irreps`` are the irreps whose ``chi_rho`` terms explain the logits
-    (:func:`logit_irreps`). Weights come from ``analysis_spec()``: the embedding over tokens
+    ``key_irreps`` follow the rule of ``fi.analyze_frequencies``: the irreps of the clustered
+    units (each with at least a tenth of the most units: what the model computes with), or,
+    with no unit hook or no clustered unit, the irreps whose ``chi_rho`` terms explain the
+    logits (:func:`logit_irreps`; the logits alone can under-count an irrep whose units matter
+    causally while its character carries ~1% of the logits, as in a transformer trained on
+    multiplication mod 23). Weights come from ``analysis_spec()``: the embedding over tokens
     (``embed``), each operand's unit input table (``unit_input_weights``) and the
     unembedding (``unembed``), each as per-irrep energy fractions.
 
@@ -427,7 +447,16 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
             weights["unembed"] = irrep_norms(spec.unembed.detach().cpu(), g, -1).float()
     logit_res = logit_irreps(logits, task)
     units = unit_irreps(acts[hook], task, threshold) if hook else None
-    return IrrepReport(task, hook, logit_res, units, weights, list(logit_res.key))
+    methods = {"logits": list(logit_res.key)}
+    if units is not None:
+        methods["units"] = units.irreps()
+    if units is None:
+        key, rule = methods["logits"], "logits only (no unit hook)"
+    elif methods["units"]:
+        key, rule = methods["units"], "irreps of the clustered units"
+    else:
+        key, rule = methods["logits"], "logits (no clustered units)"
+    return IrrepReport(task, hook, logit_res, units, weights, list(key), methods, rule)
 
 
 TIE_TOLERANCE = 1e-4  # a right answer must beat every other logit by more than float32 rounding of O(10) logits

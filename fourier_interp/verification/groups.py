@@ -311,9 +311,9 @@ def _claims_logits(report, th: GroupThresholds) -> list[Claim]:
     return [
         _claim("logits", "key irreps' characters explain the answer's logits", share, f">= {th.logit_fraction}",
                bool(key) and share >= th.logit_fraction,
-               f"chi_rho(g1...gk z^-1) of {key} explain {share:.3f} of the centred logits' answer-dependent part "
-               f"({res.total(key) if key else 0.0:.3f} of all the centred logits; {len(res.names) - 1} non-trivial "
-               "irreps)"),
+               f"chi_rho(g1...gk z^-1) of {key} (key irreps: {report.rule}) explain {share:.3f} of the centred "
+               f"logits' answer-dependent part ({res.total(key) if key else 0.0:.3f} of all the centred logits; "
+               f"{len(res.names) - 1} non-trivial irreps)"),
         _claim("answer_share", "logits depend on the operands through their product", res.answer_share, "finding",
                None, f"{res.answer_share:.3f} of the centred logit variance is a function of the answer and the "
                      "candidate; the rest varies between inputs with the same answer (the terms a finite sum of "
