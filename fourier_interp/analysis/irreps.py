@@ -55,6 +55,7 @@ from .grid import check_grid, model_spec, resolve_hook, run_grid
 UNIT_THRESHOLD = 0.85  # Nanda et al.'s share of a unit's variance in one block
 REL_THRESHOLD = 0.1  # an irrep is key when its share is at least this times the top one's
 KEY_MIN_SHARE = 0.01  # ... and at least 1% of the whole
+UNITS_RULE_SHARE = 0.5  # the key irreps are the clustered units' when at least this share of live units is clustered
 
 
 # ----------------------------------------------------------------- weights
@@ -411,9 +412,9 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
     """Irrep norms of the weights, units clustered by irrep and the logits' character shares, in one grid pass.
 
     ``key_irreps`` follow the rule of ``fi.analyze_frequencies``: the irreps of the clustered
-    units (each with at least a tenth of the most units: what the model computes with), or,
-    with no unit hook or no clustered unit, the irreps whose ``chi_rho`` terms explain the
-    logits (:func:`logit_irreps`; the logits alone can under-count an irrep whose units matter
+    units (each with at least a tenth of the most units: what the model computes with) when
+    at least half the live units are clustered, or else the irreps whose ``chi_rho`` terms
+    explain the logits (:func:`logit_irreps`; the logits alone can under-count an irrep whose units matter
     causally while its character carries ~1% of the logits, as in a transformer trained on
     multiplication mod 23). Weights come from ``analysis_spec()``: the embedding over tokens
     (``embed``), each operand's unit input table (``unit_input_weights``) and the
@@ -452,10 +453,10 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
         methods["units"] = units.irreps()
     if units is None:
         key, rule = methods["logits"], "logits only (no unit hook)"
-    elif methods["units"]:
+    elif units.share_clustered >= UNITS_RULE_SHARE:
         key, rule = methods["units"], "irreps of the clustered units"
     else:
-        key, rule = methods["logits"], "logits (no clustered units)"
+        key, rule = methods["logits"], f"logits (under {UNITS_RULE_SHARE:.0%} of live units clustered)"
     return IrrepReport(task, hook, logit_res, units, weights, list(key), methods, rule)
 
 
