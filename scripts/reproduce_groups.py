@@ -33,7 +33,8 @@ _CHUGHTAI_MLP = dict(family="mlp", model=dict(form="embed_relu", combine="concat
 
 def _run(name, task, arch, frac, steps, lr, wd, seeds, **model):
     spec = dict(arch, model={**arch["model"], **model})
-    return [dict(name=f"{name}-seed{s}", task=task, frac=frac, steps=steps, lr=lr, wd=wd, seed=s, **spec) for s in seeds]
+    return [dict(name=f"{name}-seed{s}", task=task, frac=frac, steps=steps, lr=lr, wd=wd, seed=s, **spec)
+            for s in seeds]
 
 
 def plan() -> dict[str, list[dict]]:

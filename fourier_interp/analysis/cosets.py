@@ -134,12 +134,15 @@ def unit_cosets(acts: Tensor, task: GroupTask, tolerance: float = COSET_TOLERANC
             members[:, g.identity] = True
             for u in range(units):
                 size = int(members[u].sum())
-                if size <= orders[u, j] or not _is_subgroup(task, members[u]):
-                    if size > 1 and orders[u, j] == 1 and not _is_subgroup(task, members[u]):
+                if size == 1:
+                    continue
+                if not _is_subgroup(task, members[u]):
+                    if orders[u, j] == 1:
                         orders[u, j] = 0  # near-invariant elements that are not a subgroup
                     continue
-                orders[u, j] = size
-                sides[u][j] = side
-                subgroups[u][j] = tuple(members[u].nonzero().flatten().tolist())
+                if size > orders[u, j]:  # the larger side wins; on a tie the first ("right") stays
+                    orders[u, j] = size
+                    sides[u][j] = side
+                    subgroups[u][j] = tuple(members[u].nonzero().flatten().tolist())
     coset_like = (orders > 1).all(1) & (orders < g.order).any(1) & live
     return UnitCosets(orders, sides, subgroups, coset_like, live, tolerance)

@@ -276,8 +276,9 @@ def logit_irreps(logits: Float[Tensor, "n order"], task: GroupTask, rel_threshol
     L = centred_logits(logits, task).cpu()
     total = L.pow(2).sum().clamp_min(1e-300)
     g = task.group
-    by_answer = torch.zeros(g.order, g.order, dtype=torch.float64).index_add_(0, task.labels, L.double()) / (task.n / g.order)
-    answer_share = float(by_answer.pow(2).sum() * (task.n / g.order) / total)  # each answer has n / order rows
+    per_answer = task.n / g.order  # rows with each answer
+    by_answer = torch.zeros(g.order, g.order, dtype=torch.float64).index_add_(0, task.labels, L.double()) / per_answer
+    answer_share = float(by_answer.pow(2).sum() * per_answer / total)
     z = torch.arange(g.order)
     ratio = g.compose(z[:, None], g.inverse(z)[None, :])  # [t, z] -> t z^-1
     fractions, coefs = [], []

@@ -381,7 +381,7 @@ def planted_coset(group: Group, subgroup: Optional[Sequence] = None, margin: Opt
             gap = float((correct - others).min())
             if gap <= 0:
                 raise InvalidArgumentError(
-                    f"subgroup={list(subgroup)!r} contains a normal subgroup of {group.name} other than {{e}} (it is not "
-                    "core-free), so its cosets cannot tell every product apart; choose a smaller subgroup")
+                    f"subgroup={list(subgroup)!r} contains a normal subgroup of {group.name} other than {{e}} "
+                    "(it is not core-free), so its cosets cannot tell every product apart; choose a smaller subgroup")
             model.W_out.mul_(margin / gap)
     return model.eval()

@@ -69,7 +69,8 @@ def group_figures(report) -> dict[str, Figure]:
         values = [counts.get(n, 0) for n in names] + ([int(cosets.coset_like.sum())] if cosets is not None else [])
         fig = _figure((max(4.0, 0.6 * len(labels) + 2), 3.0))
         ax = fig.subplots()
-        ax.bar(labels, values, color=["#cf222e" if n in key else "#8c959f" for n in names] + ["#0969da"] * (len(labels) - len(names)))
+        colors = ["#cf222e" if n in key else "#8c959f" for n in names] + ["#0969da"] * (len(labels) - len(names))
+        ax.bar(labels, values, color=colors)
         ax.set_ylabel(f"units (of {int(irreps.units.live.sum())} live)")
         ax.tick_params(axis="x", rotation=45)
         figs["unit_irreps"] = fig
@@ -96,7 +97,8 @@ def render_group_html(report) -> str:
                  for k, v in report.thresholds.to_dict().items())
     failed = ("<p><strong>Failed:</strong> " + esc("; ".join(c.name for c in report.failed_claims)) + "</p>"
               if report.failed_claims else "")
-    freqs = f" &nbsp; key frequencies <strong>{esc(str(report.key_frequencies))}</strong>" if report.key_frequencies else ""
+    freqs = (f" &nbsp; key frequencies <strong>{esc(str(report.key_frequencies))}</strong>"
+             if report.key_frequencies else "")
     title = f"Group composition via representations (GCR) check: {esc(report.name)}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

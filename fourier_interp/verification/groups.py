@@ -112,7 +112,8 @@ GROUP_CLAIMS: dict[str, tuple[str, str]] = {
                        "block"),
     "logits": ("clock", "the key irreps' characters explain at least `logit_fraction` of the answer-dependent part of "
                         "the centred logits"),
-    "inputs": ("clock", "the weights hold at least `input_fraction` of their energy on the key irreps and their squares"),
+    "inputs": ("clock", "the weights hold at least `input_fraction` of their energy on the key irreps and their "
+                        "squares"),
     "restricted_loss": ("clock", "keeping the logits' functions of the answer's key irreps costs at most "
                                  "`restricted_gap` ln|G|"),
     "excluded_loss": ("clock", "removing them costs at least `excluded_gap` ln|G| on the train split"),
@@ -337,7 +338,8 @@ def _claim_weights(report, key: list[str], g, th: GroupThresholds) -> Claim:
 
 def _claim_cosets(cosets, hook: str, th: GroupThresholds) -> Claim:
     share = cosets.share_coset
-    counts = ", ".join(f"{'x'.join(map(str, k))}: {v}" for k, v in sorted(cosets.counts().items(), key=lambda kv: -kv[1]))
+    ranked = sorted(cosets.counts().items(), key=lambda kv: -kv[1])
+    counts = ", ".join(f"{'x'.join(map(str, k))}: {v}" for k, v in ranked)
     return _claim("cosets", "units read the operands through cosets", share, f">= {th.coset_share} of live units",
                   share >= th.coset_share,
                   f"{int((cosets.coset_like & cosets.live).sum())} of {int(cosets.live.sum())} live units at {hook!r} "
