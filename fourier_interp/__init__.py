@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "planted_pizza": "models",
     "fourier_lookup_mlp": "models",
     "planted_gcr": "models",
+    "planted_coset": "models",
     "fourier_basis": "fourier",
     "fourier_transform": "fourier",
     "inverse_fourier_transform": "fourier",

@@ -44,6 +44,25 @@ def check_task(task: Any) -> ModularArithmetic:
     return task
 
 
+def check_zp_model(model: Any) -> None:
+    """Refuse a model whose config records a task other than addition or subtraction mod p.
+
+    For the analyses that read a model's weights in Z_p's Fourier basis without a task
+    (``fi.neuron_alignment(model)``, ``fi.ablate_weight_frequencies``): a model built for
+    multiplication or another group (``cfg.op``, ``cfg.group``) has its structure in another
+    basis, so the numbers would be silently wrong. Models without such a config pass.
+    """
+    cfg = getattr(model, "cfg", None)
+    op, spec = getattr(cfg, "op", None), getattr(cfg, "group", None)
+    if (isinstance(op, str) and op not in ("add", "sub")) or (isinstance(spec, str) and spec):
+        built = spec or f"multiplication mod {getattr(cfg, 'p', 0) + 1}"
+        raise InvalidArgumentError(
+            f"model was built for {built} (cfg.group={spec!r}, cfg.op={op!r}): this analysis reads frequencies of Z_p "
+            "(addition or subtraction mod p); for multiplication and other groups use fi.analysis.irreps (irreps; "
+            "frequencies in the log basis for Z_p^*) or fi.verification.groups.verify_group"
+        )
+
+
 def check_model_task(model: Any, task: Any) -> None:
     """Raise if the model's config (when it has one) was built for another task.
 

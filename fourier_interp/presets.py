@@ -147,6 +147,8 @@ PRESETS: dict[str, Preset] = {
             train=dict(steps=40_000, **_NANDA_TRAIN),
             source="multiplication mod 113 (the group Z_113^*, cyclic of order 112) in nanda2023's setting",
             notes="tokens are the residues 1..112 as indices 0..111 (cfg.p = 112); frequencies live in the log basis",
+            # groks at p = 23, 29 and 31 within ~2,000 steps (at 30% or at lr 1e-3 it does not within 4,000)
+            small=dict(p=23, frac_train=0.7, lr=3e-3, steps=3000),
         ),
         _zhong("zhong2023-pizza", 0.0, "constant attention (attention rate 0: '=' sums the operands' values), which "
                "tends to the pizza; otherwise as zhong2023-clock"),

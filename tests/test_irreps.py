@@ -1,5 +1,7 @@
 """Analysis and verification over groups: planted GCR found exactly, lookups fail, Z_p agrees with frequencies."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -7,7 +9,12 @@ import fourier_interp as fi
 from fourier_interp import groups
 from fourier_interp.analysis import irreps as ir
 from fourier_interp.evaluation import grid_logits
-from fourier_interp.verification.groups import GroupVerificationReport, verify_group
+from fourier_interp.verification.groups import (
+    GROUP_CLAIMS,
+    GroupVerificationReport,
+    name_group_algorithm,
+    verify_group,
+)
 
 
 @pytest.mark.parametrize("group,planted", [
@@ -25,8 +32,8 @@ def test_planted_gcr_is_found_exactly_and_passes(group, planted):
     assert isinstance(report, fi.VerificationReport) and isinstance(report, GroupVerificationReport)
     assert report.passed and report.algorithm == "gcr"
     assert sorted(report.key_irreps) == sorted(planted)
-    assert report.claim("key irreps' characters explain the logits").value > 1 - 1e-6
-    assert report.claim("units are irrep-selective").value == 1.0
+    assert report.claim("logits").value > 1 - 1e-6 and report.claim("answer_share").value > 1 - 1e-6
+    assert report.claim("units").value == 1.0
     assert sorted(report.extras["irreps"].units.counts()) == sorted(planted)
 
 
@@ -35,8 +42,9 @@ def test_lookup_table_fails_as_non_representation(group):
     task = fi.GroupTask(group)
     report = verify_group(fi.memorizing_mlp(task=task), task)
     assert not report.passed and report.algorithm == "non-representation"
-    assert "units are irrep-selective" in {c.name for c in report.failed_claims}
-    assert report.claim("units are irrep-selective").value < 0.05
+    assert "units" in {c.key for c in report.failed_claims}
+    assert report.claim("units").value < 0.05
+    assert report.claim("cosets").value < 0.05 and "not coset-like" in report.reason  # one pair per unit: no cosets
 
 
 def test_logit_shares_on_z_p_equal_the_frequency_analysis():
@@ -88,8 +96,9 @@ def test_multiplication_is_the_clock_in_the_log_basis():
     task = fi.ModularArithmetic(23, op="mul")
     report = verify_group(fi.planted_gcr(task.group, ["f3", "f5"]), task)
     assert report.passed and report.algorithm == "clock" and report.key_frequencies == [3, 5]
+    assert repr(fi.verify(fi.planted_gcr(task.group, ["f3", "f5"]), task)) == repr(report)  # fi.verify routes here
     with pytest.raises(fi.InvalidArgumentError, match="log basis"):
-        fi.verify(fi.planted_gcr(task.group, ["f3"]), task)  # the Z_p analyses refuse, with the way round
+        fi.analyze_frequencies(fi.planted_gcr(task.group, ["f3"]), task)  # the Z_p analyses refuse, with the way round
 
 
 def test_planted_gcr_refuses_an_unfaithful_choice():
@@ -99,8 +108,61 @@ def test_planted_gcr_refuses_an_unfaithful_choice():
         fi.planted_gcr(groups.symmetric(4), ["rot1"])
 
 
+def test_claims_carry_keys_and_roles_and_the_name_follows_the_table():
+    s4 = groups.symmetric(4)
+    report = verify_group(fi.planted_gcr(s4, ["(3,1)"]), fi.GroupTask(s4))
+    roles = {c.key: c.role for c in report.claims}
+    assert roles == {key: role for key, (role, _) in GROUP_CLAIMS.items()}
+    by_key = report.claims_by_key()
+    assert name_group_algorithm(by_key, cyclic=False)[0] == "gcr"
+    assert name_group_algorithm(by_key, cyclic=True)[0] == "clock"
+    flipped = dict(by_key, units=dataclasses.replace(by_key["units"], passed=False))
+    assert name_group_algorithm(flipped, cyclic=False)[0] == "coset"  # the planted GCR's units are coset-like too
+    flipped["cosets"] = dataclasses.replace(by_key["cosets"], passed=False)
+    assert name_group_algorithm(flipped, cyclic=False)[0] == "non-representation"
+    flipped["accuracy"] = dataclasses.replace(by_key["accuracy"], passed=False)
+    assert name_group_algorithm(flipped, cyclic=False) == ("non-representation", "the model does not solve the task")
+
+
+def test_answer_share_splits_off_what_does_not_go_through_the_product():
+    """Known answer: GCR logits plus a term with no answer-dependent part, and softmax-invariant shifts."""
+    d5 = groups.dihedral(5)
+    task = fi.GroupTask(d5)
+    logits = grid_logits(fi.planted_gcr(d5, ["rot1", "rot2"]), task)
+    noise = torch.randn(logits.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    noise = ir.centred_logits(noise, task)
+    by_answer = torch.zeros(d5.order, d5.order, dtype=torch.float64).index_add_(0, task.labels, noise) / d5.order
+    noise = noise - by_answer[task.labels]  # varies between inputs with the same answer only
+    base = ir.logit_irreps(logits, task)
+    mixed = ir.logit_irreps(logits + 0.5 * noise * logits.std() / noise.std(), task)
+    c, n = ir.centred_logits(logits, task).pow(2).sum(), (0.5 * noise * logits.std() / noise.std()).pow(2).sum()
+    assert base.answer_share == pytest.approx(1.0, abs=1e-9)
+    assert mixed.answer_share == pytest.approx(float(c / (c + n)), rel=1e-6)
+    assert mixed.of_answer(mixed.key) == pytest.approx(1.0, abs=1e-6) and mixed.key == base.key
+    shift = torch.randn(task.n, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)  # per input
+    shifted = ir.logit_irreps(logits + shift, task)
+    torch.testing.assert_close(shifted.fraction, base.fraction)
+    assert shifted.answer_share == pytest.approx(base.answer_share)
+
+
+def test_verdict_is_invariant_to_permuting_units():
+    s4 = groups.symmetric(4)
+    task = fi.GroupTask(s4)
+    model = fi.planted_coset(s4)
+    perm = torch.randperm(model.cfg.d_hidden, generator=torch.Generator().manual_seed(0))
+    permuted = fi.planted_coset(s4)
+    with torch.no_grad():
+        permuted.W_in.copy_(model.W_in[:, perm])
+        permuted.b_in.copy_(model.b_in[perm])
+        permuted.W_out.copy_(model.W_out[perm])
+    a, b = verify_group(model, task), verify_group(permuted, task)
+    assert a.algorithm == b.algorithm == "coset"
+    for key in ("units", "logits", "cosets", "ablation"):
+        assert a.claim(key).value == pytest.approx(b.claim(key).value, abs=1e-9)
+
+
 @pytest.mark.slow
-def test_power_mlp_groks_s4():
+def test_power_mlp_trained_on_s4_passes_as_gcr_with_its_irreps_named():
     s4 = groups.symmetric(4)
     task = fi.GroupTask(s4, frac_train=0.7, seed=0)
     model = fi.HookedMLP(fi.MLPConfig(**task.config_fields(), form="power", d_hidden=128, seed=0))
@@ -108,7 +170,23 @@ def test_power_mlp_groks_s4():
                                          progress=False))
     assert fi.accuracy(model, task, "test") >= 0.99
     report = verify_group(model, task)
-    # trained to 1.0, its units and causal claims are GCR's; its logits' character share is ~0.8 (docs/groups.md)
-    assert report.claim("units are irrep-selective").passed
-    assert report.claim("ablating the key irreps breaks the model").passed
-    assert set(report.key_irreps) <= set(s4.irrep_names[1:])
+    assert report.passed and report.algorithm == "gcr", report
+    assert report.key_irreps and set(report.key_irreps) <= set(s4.irrep_names[1:])
+    # the characters explain the answer-dependent logits; ~0.15 of the centred logits do not go through g1 g2
+    assert report.claim("logits").value >= 0.9
+    assert 0.5 < report.claim("answer_share").value < 0.95
+
+
+@pytest.mark.slow
+def test_multiplication_mod_23_groks_and_passes_with_sparse_frequencies_in_the_log_basis():
+    from fourier_interp.presets import preset
+
+    model, task, cfg = fi.from_preset("mul113", seed=0, **preset("mul113").small, progress=False, threads=1)
+    assert task.op == "mul" and task.modulus == 23 and task.p == 22
+    history = fi.train(model, task, cfg)
+    assert history.grokked_step is not None and fi.accuracy(model, task, "test") >= 0.99
+    report = verify_group(model, task)
+    assert report.passed and report.algorithm == "clock", report
+    assert 1 <= len(report.key_frequencies) <= 5  # of the 11 frequencies of Z_22: sparse, as for addition
+    assert set(report.key_frequencies) <= set(range(1, 12))
+    assert sorted(report.key_irreps) == sorted(f"f{f}" for f in report.key_frequencies)

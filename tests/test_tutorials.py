@@ -239,4 +239,5 @@ def test_there_are_tutorials():
         "06_multi_input_mlp_li.ipynb",
         "07_clock_vs_pizza.ipynb",
         "08_probes_in_your_research.ipynb",
+        "09_groups_and_representations.ipynb",
     ]

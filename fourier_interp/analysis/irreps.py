@@ -14,7 +14,9 @@ Universality", ICML 2023). With ``G = task.group`` and its Fourier basis
   from ``rho``'s entries (the group's version of the harmonic ``2f``).
 * :func:`logit_irreps` — the share of the centred logit variance explained by each irrep's
   ``chi_rho(g_1 ... g_k z^-1)`` term (GCR's readout; for Z_p this is ``2 cos(w (a + b - c))``,
-  the same numbers as :func:`~.frequencies.logit_frequencies`).
+  the same numbers as :func:`~.frequencies.logit_frequencies`), and the share of the centred
+  logits that depends on the operands only through their product (``answer_share``): GCR is
+  about that part (see :class:`LogitIrreps`).
 * :func:`restricted_logits`, :func:`excluded_logits` — keep, or remove, the components of the
   logits that are functions of the answer's irreps ``rho(g_1 ... g_k)`` (Nanda et al.'s
   restricted and excluded losses, over irreps).
@@ -53,6 +55,7 @@ from .grid import check_grid, model_spec, resolve_hook, run_grid
 UNIT_THRESHOLD = 0.85  # Nanda et al.'s share of a unit's variance in one block
 REL_THRESHOLD = 0.1  # an irrep is key when its share is at least this times the top one's
 KEY_MIN_SHARE = 0.01  # ... and at least 1% of the whole
+UNITS_RULE_SHARE = 0.5  # the key irreps are the clustered units' when at least this share of live units is clustered
 
 
 # ----------------------------------------------------------------- weights
@@ -169,6 +172,14 @@ class UnitIrreps:
             out[self.names[i]] = out.get(self.names[i], 0) + 1
         return out
 
+    def irreps(self, rel_threshold: float = REL_THRESHOLD) -> list[str]:
+        """Irreps with at least ``rel_threshold`` times the most clustered units, most units first."""
+        counts = self.counts()
+        if not counts:
+            return []
+        top = max(counts.values())
+        return [n for n, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= rel_threshold * top]
+
 
 def unit_irreps(acts: Tensor, task: GroupTask, threshold: float = UNIT_THRESHOLD,
                 harmonics: bool = True) -> UnitIrreps:
@@ -200,21 +211,48 @@ def unit_irreps(acts: Tensor, task: GroupTask, threshold: float = UNIT_THRESHOLD
 class LogitIrreps:
     """Share of the centred logit variance each irrep's ``chi_rho(g_1 ... g_k z^-1)`` term explains.
 
+    The centred logits split orthogonally into the part that is a function of the answer
+    ``t = g_1 ... g_k`` and the candidate ``z`` (its mean over the inputs with that answer)
+    and the rest, which varies between inputs with the same answer. The characters
+    ``chi_rho(t z^-1)`` lie in the first part, so they can explain at most ``answer_share``.
+    GCR says the answer is read through them: :meth:`of_answer` is their share of that part.
+    The rest is not GCR's business: a square or ReLU network builds
+    ``tr(rho(g_1) rho(g_2) rho(z)^T)`` from a finite sum of products of entries, and the
+    terms of that sum that do not cancel depend on ``g_1`` and ``g_2`` apart (``rho(g_1) B
+    rho(g_2)`` depends on the product alone only for ``B`` in the irrep's commutant, the
+    scalars for a real-type irrep). A power MLP trained on S_4 keeps ~0.15 of its centred
+    logits there while its characters explain ~0.95 of the rest (docs/groups.md). Chughtai et
+    al. measure the characters against logits centred over ``z`` only (their "logit FVE"),
+    which is well below 1 for the networks they explain.
+
+    For an irrep of complex type the twisted character ``tr(J rho(u))`` (``J`` the complex
+    structure commuting with ``rho``; ``sin`` for a rotation of Z_n) is also a class
+    function of ``u = t z^-1``, but it vanishes at ``u = e`` and moves the peak off the right
+    answer, so it is not counted (for Z_p that keeps the shares equal to
+    ``fi.logit_frequencies``, which counts ``cos(w (a + b - c))`` alone).
+
     Attributes:
         names: Irrep names (``fraction[0]``, the trivial irrep, is 0 after centring).
-        fraction: ``[R]`` shares; they add up to at most 1 (the directions are orthogonal).
+        fraction: ``[R]`` shares of the centred logits; they add up to at most ``answer_share``
+            (the directions are orthogonal).
         coef: ``[R]`` the coefficient of each direction in the logits.
         key: Irreps with ``fraction >= max(REL_THRESHOLD * top, KEY_MIN_SHARE)``, by share.
+        answer_share: Share of the centred logits that is a function of ``(t, z)``.
     """
 
     names: list[str]
     fraction: Tensor
     coef: Tensor
     key: list[str] = field(default_factory=list)
+    answer_share: float = 1.0
 
     def total(self, irreps: Sequence[str]) -> float:
-        """Share explained by ``irreps`` together."""
+        """Share of the centred logits explained by ``irreps`` together."""
         return float(sum(self.fraction[self.names.index(n)] for n in irreps))
+
+    def of_answer(self, irreps: Sequence[str]) -> float:
+        """Share of the answer-dependent part of the centred logits explained by ``irreps``' characters."""
+        return self.total(irreps) / max(self.answer_share, 1e-300)
 
 
 def centred_logits(logits: Tensor, task: GroupTask) -> Tensor:
@@ -238,6 +276,9 @@ def logit_irreps(logits: Float[Tensor, "n order"], task: GroupTask, rel_threshol
     L = centred_logits(logits, task).cpu()
     total = L.pow(2).sum().clamp_min(1e-300)
     g = task.group
+    per_answer = task.n / g.order  # rows with each answer
+    by_answer = torch.zeros(g.order, g.order, dtype=torch.float64).index_add_(0, task.labels, L.double()) / per_answer
+    answer_share = float(by_answer.pow(2).sum() * per_answer / total)
     z = torch.arange(g.order)
     ratio = g.compose(z[:, None], g.inverse(z)[None, :])  # [t, z] -> t z^-1
     fractions, coefs = [], []
@@ -253,7 +294,7 @@ def logit_irreps(logits: Float[Tensor, "n order"], task: GroupTask, rel_threshol
     top = float(fraction.max())
     cut = max(rel_threshold * top, KEY_MIN_SHARE)
     key = [g.irrep_names[i] for i in fraction.argsort(descending=True).tolist() if fraction[i] >= cut and i]
-    return LogitIrreps(g.irrep_names, fraction, torch.tensor(coefs), key)
+    return LogitIrreps(g.irrep_names, fraction, torch.tensor(coefs), key, min(answer_share, 1.0))
 
 
 def _answer_projection(logits: Tensor, task: GroupTask, irreps: Sequence[str]) -> Tensor:
@@ -348,7 +389,13 @@ def irrep_ablation_hook(task: GroupTask, irreps: Sequence[str], mode: str = "rem
 # ---------------------------------------------------------------- combined
 @dataclass
 class IrrepReport:
-    """Key irreps of a model from its weights, units and logits (:func:`analyze_irreps`)."""
+    """Key irreps of a model from its weights, units and logits (:func:`analyze_irreps`).
+
+    Attributes:
+        methods: Each method's irreps: ``"units"`` (:meth:`UnitIrreps.irreps`) and ``"logits"``
+            (:attr:`LogitIrreps.key`).
+        rule: Which method gave ``key_irreps``.
+    """
 
     task: GroupTask
     hook: Optional[str]
@@ -356,6 +403,8 @@ class IrrepReport:
     units: Optional[UnitIrreps]
     weights: dict[str, Tensor]
     key_irreps: list[str]
+    methods: dict[str, list[str]] = field(default_factory=dict)
+    rule: str = ""
 
 
 def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None, *, pos: Optional[int] = -1,
@@ -363,8 +412,12 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
                    grid: Optional[tuple[Tensor, dict[str, Tensor]]] = None) -> IrrepReport:
     """Irrep norms of the weights, units clustered by irrep and the logits' character shares, in one grid pass.
 
-    ``key_irreps`` are the irreps whose ``chi_rho`` terms explain the logits
-    (:func:`logit_irreps`). Weights come from ``analysis_spec()``: the embedding over tokens
+    ``key_irreps`` follow the rule of ``fi.analyze_frequencies``: the irreps of the clustered
+    units (each with at least a tenth of the most units: what the model computes with) when
+    at least half the live units are clustered, or else the irreps whose ``chi_rho`` terms
+    explain the logits (:func:`logit_irreps`; the logits alone can under-count an irrep whose units matter
+    causally while its character carries ~1% of the logits, as in a transformer trained on
+    multiplication mod 23). Weights come from ``analysis_spec()``: the embedding over tokens
     (``embed``), each operand's unit input table (``unit_input_weights``) and the
     unembedding (``unembed``), each as per-irrep energy fractions.
 
@@ -396,7 +449,16 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
             weights["unembed"] = irrep_norms(spec.unembed.detach().cpu(), g, -1).float()
     logit_res = logit_irreps(logits, task)
     units = unit_irreps(acts[hook], task, threshold) if hook else None
-    return IrrepReport(task, hook, logit_res, units, weights, list(logit_res.key))
+    methods = {"logits": list(logit_res.key)}
+    if units is not None:
+        methods["units"] = units.irreps()
+    if units is None:
+        key, rule = methods["logits"], "logits only (no unit hook)"
+    elif units.share_clustered >= UNITS_RULE_SHARE:
+        key, rule = methods["units"], "irreps of the clustered units"
+    else:
+        key, rule = methods["logits"], f"logits (under {UNITS_RULE_SHARE:.0%} of live units clustered)"
+    return IrrepReport(task, hook, logit_res, units, weights, list(key), methods, rule)
 
 
 TIE_TOLERANCE = 1e-4  # a right answer must beat every other logit by more than float32 rounding of O(10) logits

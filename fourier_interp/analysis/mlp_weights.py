@@ -37,7 +37,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_model_task
+from ..checks import check_model_task, check_zp_model
 from ..evaluation import grid_logits, model_logits
 from ..fourier import fourier_transform, n_frequencies, row_frequency, wrap_angle
 from ..tasks import ModularArithmetic
@@ -204,8 +204,9 @@ def neuron_alignment(
         >>> fi.neuron_alignment(fi.planted_mlp(p=11, freqs=[2])).frequencies()
         [2]
     """
+    check_zp_model(model)
     if task is not None:
-        check_model_task(model, task)
+        check_model_task(model, check_task(task))
     spec = model_spec(model)
     if spec is None or spec.unit_input_weights is None or spec.unit_output_weights is None:
         raise ValueError(

@@ -14,6 +14,7 @@ from ..checks import (  # noqa: F401  (re-exported to the intervention modules)
     check_hooked,
     check_model_task,
     check_task,
+    check_zp_model,
     device_of,
 )
 from ..evaluation import grid_logits, loss_and_accuracy  # noqa: F401  (the evaluation core, for the intervention modules)

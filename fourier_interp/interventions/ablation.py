@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, frequency_rows, sum_directions
 from ..tasks import ModularArithmetic
-from ._common import check_choice, check_hook_names, check_model, check_model_task, check_task
+from ._common import check_choice, check_hook_names, check_model, check_model_task, check_task, check_zp_model
 
 MODES = ("remove", "keep")
 SUBSPACES = ("operands", "sum")
@@ -345,6 +345,7 @@ def ablate_weight_frequencies(
         1.0
     """
     check_choice("mode", mode, MODES)
+    check_zp_model(model)
     params = dict(model.named_parameters())
     targets = _resolve_weights(model, weights, params)
     p = p if p is not None else getattr(getattr(model, "cfg", None), "p", None)

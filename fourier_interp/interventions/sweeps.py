@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list
 from ..tasks import ModularArithmetic
-from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task, device_of, on_model_device
+from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task, check_task, device_of, on_model_device
 from .patching import Index, MetricFn, Subspace, describe_index, patching_hook, resolve_metrics
 from .results import PatchResult, stack_metric_rows
 
@@ -256,7 +256,7 @@ def patch_frequencies(
     Args:
         where: Optional index after the batch axis (e.g. ``-1``: the last position only).
     """
-    freqs = as_freq_list(freqs, task.p)
+    freqs = as_freq_list(freqs, check_task(task).p)
     if not freqs:
         raise ValueError("freqs is empty: give the frequencies whose subspaces to patch")
     groups = [[f] for f in freqs] + ([freqs] if len(freqs) > 1 else [])

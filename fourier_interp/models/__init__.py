@@ -11,7 +11,7 @@ the module before loading, so the class is defined).
 
 from .base import MODEL_REGISTRY, AnalysisSpec, HookedModel, ModelConfig
 from .mlp import HookedMLP, MLPConfig
-from .planted import fourier_lookup_mlp, memorizing_mlp, planted_gcr, planted_mlp, planted_pizza
+from .planted import fourier_lookup_mlp, memorizing_mlp, planted_coset, planted_gcr, planted_mlp, planted_pizza
 from .rnn import HookedRNN, RNNConfig
 from .transformer import HookedTransformer, TransformerConfig
 
@@ -36,6 +36,7 @@ __all__ = [
     "planted_mlp",
     "planted_pizza",
     "planted_gcr",
+    "planted_coset",
     "memorizing_mlp",
     "fourier_lookup_mlp",
     "MODEL_REGISTRY",

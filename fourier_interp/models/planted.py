@@ -11,6 +11,9 @@
   correct logit's size depends on ``a - b``; the model ``fi.verify`` must not call a clock.
 * :func:`planted_gcr` — Chughtai et al.'s group composition via representations on chosen
   irreps of any finite group: logits exactly ``sum_rho chi_rho(x y z^-1)``.
+* :func:`planted_coset` — a coset circuit (Stander et al., 2024): ReLU units that each fire
+  on one intersection of cosets, ``g_1`` in one coset and ``g_2`` in another, and vote for
+  the answers their product must lie in; GCR's logits, no irrep-selective units.
 * :func:`memorizing_mlp` — a lookup table: one ReLU unit per input tuple that fires only
   for that tuple and votes for its answer. 100% accurate with no Fourier structure: the
   negative control that verification must reject.
@@ -309,3 +312,77 @@ def planted_gcr(group: Group, irreps: Sequence[str], margin: Optional[float] = 1
                     "answer); add an irrep whose kernel is trivial, or pass margin=None")
             model.W_out.mul_(margin / gap)
     return model
+
+
+def planted_coset(group: Group, subgroup: Optional[Sequence] = None, margin: Optional[float] = 12.0) -> HookedMLP:
+    """A coset circuit (Stander et al., "Grokking Group Multiplication with Cosets", 2024) for ``g1 g2``.
+
+    With ``X = G / H`` the left cosets of ``subgroup = H`` and ``G`` acting on them, unit
+    ``(i, j, l)`` fires exactly when ``g2`` takes coset ``c_i`` to ``c_j`` and ``g1`` takes
+    ``c_j`` to ``c_l`` (``relu(1[g1 c_j = c_l] + 1[g2 c_i = c_j] - 1)``, an AND of two coset
+    indicators: ``g1`` in a left coset of ``c_j H c_j^-1``, ``g2`` in one of ``c_i H c_i^-1``),
+    and votes for every ``z`` with ``z c_i = c_l``. Summed over units, the logit of ``z`` is the
+    number of cosets that ``z^-1 g1 g2`` fixes, largest at ``z = g1 g2`` when ``H`` contains no
+    normal subgroup but ``{e}`` (core-free). The logits are a sum of characters (a permutation
+    character), as GCR's are, but no unit is selective for an irrep when ``G / H`` carries
+    several: the model :func:`~fourier_interp.verification.groups.verify_group` must name
+    ``coset``, not ``gcr``.
+
+    Args:
+        group: A :class:`fourier_interp.groups.Group`.
+        subgroup: Element names or indices generating ``H`` (default: for S_n with n >= 4 the
+            Young subgroup ``S_2 x S_2`` on points 0..3, ``<(0 1), (2 3)>``; otherwise required).
+        margin: As in :func:`planted_mlp`.
+
+    Returns:
+        A :class:`HookedMLP` (``form="embed_relu"``, one-hot embeddings, ``|G / H|^3`` units)
+        for ``fi.GroupTask(group)``, in eval mode.
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> s4 = fi.groups.symmetric(4)
+        >>> model = fi.planted_coset(s4, subgroup=["(0 1)", "(2 3)"])
+        >>> model.cfg.d_hidden, fi.accuracy(model, fi.GroupTask(s4))
+        (216, 1.0)
+    """
+    if not isinstance(group, Group):
+        raise TypeError(f"group must be a fi.groups.Group, got {type(group).__name__}")
+    if subgroup is None:
+        if not group.spec.startswith("symmetric(") or group.order < 24:
+            raise InvalidArgumentError(f"subgroup=None: name the subgroup's generators for {group.name} "
+                                       "(the default <(0 1), (2 3)> is for S_n, n >= 4)")
+        subgroup = ["(0 1)", "(2 3)"]
+    members = group.subgroup(list(subgroup))
+    if len(members) in (1, group.order):
+        raise InvalidArgumentError(f"subgroup={list(subgroup)!r} generates a subgroup of order {len(members)}; "
+                                   f"expected a proper subgroup other than {{e}} of {group.name}")
+    # left cosets g H, each named by its smallest element; action[g, i] = the coset g c_i
+    coset_of = group.table[:, members].min(1).values  # [order]
+    reps = torch.unique(coset_of)
+    index = torch.full((group.order,), -1, dtype=torch.long)
+    index[reps] = torch.arange(len(reps))
+    action = index[coset_of[group.table[:, reps]]]  # [order, m]
+    m = len(reps)
+    i, j, l = (t.flatten() for t in torch.meshgrid(torch.arange(m), torch.arange(m), torch.arange(m), indexing="ij"))
+    first = (action[:, j] == l).float()  # [order, units]: g1 c_j = c_l
+    second = (action[:, i] == j).float()  # g2 c_i = c_j
+    votes = (action[:, i] == l).float().T  # [units, order]: z c_i = c_l
+    task = GroupTask(group)
+    model = HookedMLP(MLPConfig(**task.config_fields(), form="embed_relu", d_embed=group.order, d_hidden=m**3))
+    with torch.no_grad():
+        model.W_E.copy_(torch.eye(group.order))
+        model.W_in.copy_(torch.cat([first, second]))
+        model.b_in.fill_(-1.0)
+        model.W_out.copy_(votes)
+        model.b_out.zero_()
+        if margin is not None:
+            logits = model(task.inputs).double()
+            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+            gap = float((correct - others).min())
+            if gap <= 0:
+                raise InvalidArgumentError(
+                    f"subgroup={list(subgroup)!r} contains a normal subgroup of {group.name} other than {{e}} "
+                    "(it is not core-free), so its cosets cannot tell every product apart; choose a smaller subgroup")
+            model.W_out.mul_(margin / gap)
+    return model.eval()
