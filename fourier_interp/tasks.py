@@ -101,7 +101,11 @@ class GroupTask:
     def __init__(self, group: _groups.Group, k: int = 2, frac_train: float = 0.3, seed: int = 0):
         if not isinstance(group, _groups.Group):
             raise TypeError(f"group must be a fi.groups.Group (e.g. fi.groups.symmetric(4)), got {type(group).__name__}")
-        self._build(group, k, [1] * k if isinstance(k, int) else [], frac_train, seed)
+        _check_int("k", k, minimum=1)
+        if k * math.log(max(group.order, 2)) > math.log(MAX_GRID_ROWS):  # before [1] * k is built
+            raise InvalidArgumentError(f"order**k = {group.order}**{k} rows is too large a grid ({group.name}, k={k}); "
+                                       "keep it under 5e7")
+        self._build(group, k, [1] * k, frac_train, seed)
 
     def _build(self, group: _groups.Group, k: int, signs: list[int], frac_train: float, seed: int) -> None:
         _check_int("k", k, minimum=1)
@@ -111,8 +115,8 @@ class GroupTask:
             raise InvalidArgumentError(f"frac_train={frac_train!r} is outside (0, 1]")
         _check_int("seed", seed, minimum=0)
         order = group.order
-        if order**k > MAX_GRID_ROWS:
-            raise InvalidArgumentError(f"order**k = {order**k} rows is too large a grid ({group.name}, k={k}); "
+        if k * math.log(order) > math.log(MAX_GRID_ROWS):  # in logs: order**k itself may be astronomically large
+            raise InvalidArgumentError(f"order**k = {order}**{k} rows is too large a grid ({group.name}, k={k}); "
                                        "keep it under 5e7")
         self.group, self.k = group, int(k)
         self.frac_train, self.seed = float(frac_train), int(seed)
@@ -251,10 +255,12 @@ class ModularArithmetic(GroupTask):
             raise InvalidArgumentError(f"op={op!r} is not supported; expected one of {OPS}")
         if op == "sub" and k != 2:
             raise InvalidArgumentError(f"op='sub' needs k=2 operands (a - b mod p), got k={k}")
+        if k * math.log(p) > math.log(MAX_GRID_ROWS):  # in logs: p**k itself may be astronomically large
+            raise InvalidArgumentError(f"p**k = {p}**{k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
         if op == "mul" and not _groups.families.is_prime(p):
             raise InvalidArgumentError(f"op='mul' needs a prime p (the nonzero residues form the group Z_p^*), got p={p}")
-        if p**k > MAX_GRID_ROWS:
-            raise InvalidArgumentError(f"p**k = {p**k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
+        if k * math.log(p) > math.log(MAX_GRID_ROWS):  # in logs: p**k itself may be astronomically large
+            raise InvalidArgumentError(f"p**k = {p}**{k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
         self.op, self.modulus = op, int(p)
         group = _groups.multiplicative(p) if op == "mul" else _groups.cyclic(p)
         self._build(group, k, rule_signs(op, k), frac_train, seed)

@@ -62,3 +62,11 @@ def test_to_grid_and_round_trip():
 def test_bad_arguments_name_the_argument(kwargs, error, match):
     with pytest.raises(error, match=match):
         fi.ModularArithmetic(**kwargs)
+
+
+def test_an_astronomical_grid_is_refused_at_once():
+    """p**k is compared in logs: k = 10**30 must not compute 7**(10**30) first."""
+    with pytest.raises(fi.InvalidArgumentError, match="too large a grid"):
+        fi.ModularArithmetic(p=7, k=10**30)
+    with pytest.raises(fi.InvalidArgumentError, match="too large a grid"):
+        fi.GroupTask(fi.groups.symmetric(3), k=10**30)
