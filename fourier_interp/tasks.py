@@ -259,8 +259,6 @@ class ModularArithmetic(GroupTask):
             raise InvalidArgumentError(f"p**k = {p}**{k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
         if op == "mul" and not _groups.families.is_prime(p):
             raise InvalidArgumentError(f"op='mul' needs a prime p (the nonzero residues form the group Z_p^*), got p={p}")
-        if k * math.log(p) > math.log(MAX_GRID_ROWS):  # in logs: p**k itself may be astronomically large
-            raise InvalidArgumentError(f"p**k = {p}**{k} rows is too large a grid (p={p}, k={k}); keep it under 5e7")
         self.op, self.modulus = op, int(p)
         group = _groups.multiplicative(p) if op == "mul" else _groups.cyclic(p)
         self._build(group, k, rule_signs(op, k), frac_train, seed)
