@@ -24,8 +24,10 @@ CAPTIONS = {
     "unit_weights": "Li et al.'s checks: purity of each neuron's input/output weights on its frequency, and the "
                     "phase relation error.",
     "attention": "Mean attention from '=' to each position, per head, over the grid.",
-    "algorithm": "Clock or pizza: the correct logit over (a + b, a - b) and its mean per a - b. A clock's shows no "
-                 "pattern along a - b; a pizza's size follows |cos(w(a - b)/2)| (vertical bands).",
+    "algorithm": "Clock or pizza: the correct logit (centred over answers) over (a + b, a - b) and its mean per "
+                 "a - b. A clock's size changes little along a - b (a trained clock keeps some pattern; its distance "
+                 "irrelevance and amplitude modulation in the table say how much); a pizza's size follows "
+                 "|cos(w(a - b)/2)| (vertical bands).",
 }
 
 
