@@ -45,6 +45,20 @@ from ..tasks import GroupTask, ModularArithmetic
 from .mlp import HookedMLP, MLPConfig
 
 
+
+def _scale_to_margin(model: HookedMLP, task: GroupTask, margin: float, refusal: Optional[str] = None) -> None:
+    """Scale ``W_out`` so the smallest gap between the right answer's logit and the best wrong one is ``margin``.
+
+    ``refusal`` is the message when some input's right answer does not win (a gap <= 0).
+    """
+    logits = model(task.inputs).double()
+    correct = logits.gather(1, task.labels[:, None]).squeeze(1)
+    others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
+    gap = float((correct - others).min())
+    if gap <= 0 and refusal is not None:
+        raise InvalidArgumentError(refusal)
+    model.W_out.mul_(margin / gap)
+
 def planted_mlp(
     p: int,
     freqs: Iterable[int],
@@ -90,11 +104,7 @@ def planted_mlp(
         model.U.copy_(torch.stack(u_rows).permute(1, 2, 0).float())  # [k, p, m]
         model.W_out.copy_(torch.stack(w_rows).float() / m)
         if margin is not None:
-            task = ModularArithmetic(p=p, k=k, op=op)
-            logits = model(task.inputs).double()
-            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
-            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
-            model.W_out.mul_(margin / float((correct - others).min()))
+            _scale_to_margin(model, ModularArithmetic(p=p, k=k, op=op), margin)
     return model
 
 
@@ -156,11 +166,7 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
         model.W_out.copy_(w_out.float())
         model.b_out.zero_()
         if margin is not None:
-            task = ModularArithmetic(p=p, k=2, op=op)
-            logits = model(task.inputs).double()
-            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
-            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
-            model.W_out.mul_(margin / float((correct - others).min()))
+            _scale_to_margin(model, ModularArithmetic(p=p, k=2, op=op), margin)
     return model
 
 
@@ -249,10 +255,7 @@ def fourier_lookup_mlp(p: int, freqs: Iterable[int], margin: float = 12.0) -> Ho
         readout = torch.cos(((a0 + b0)[:, None] - c[None, :])[..., None] * w).sum(-1)  # [pairs, p]
         model.W_out.copy_(readout / (gap / 2))
         model.b_out.zero_()
-        logits = model(task.inputs).double()
-        correct = logits.gather(1, task.labels[:, None]).squeeze(1)
-        others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
-        model.W_out.mul_(margin / float((correct - others).min()))
+        _scale_to_margin(model, task, margin)
     return model.eval()
 
 
@@ -302,15 +305,9 @@ def planted_gcr(group: Group, irreps: Sequence[str], margin: Optional[float] = 1
         model.U.copy_(torch.stack([torch.stack(u_left, 1), torch.stack(u_right, 1)]).float())  # [2, order, m]
         model.W_out.copy_(torch.stack(w_rows).float())
         if margin is not None:
-            logits = model(task.inputs).double()
-            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
-            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
-            gap = float((correct - others).min())
-            if gap <= 0:
-                raise InvalidArgumentError(
-                    f"irreps={names} are not faithful together on {group.name} (some x y != z ties or beats the right "
-                    "answer); add an irrep whose kernel is trivial, or pass margin=None")
-            model.W_out.mul_(margin / gap)
+            _scale_to_margin(model, task, margin, refusal=(
+                f"irreps={names} are not faithful together on {group.name} (some x y != z ties or beats the right "
+                "answer); add an irrep whose kernel is trivial, or pass margin=None"))
     return model
 
 
@@ -376,13 +373,7 @@ def planted_coset(group: Group, subgroup: Optional[Sequence] = None, margin: Opt
         model.W_out.copy_(votes)
         model.b_out.zero_()
         if margin is not None:
-            logits = model(task.inputs).double()
-            correct = logits.gather(1, task.labels[:, None]).squeeze(1)
-            others = logits.scatter(1, task.labels[:, None], float("-inf")).max(1).values
-            gap = float((correct - others).min())
-            if gap <= 0:
-                raise InvalidArgumentError(
-                    f"subgroup={list(subgroup)!r} contains a normal subgroup of {group.name} other than {{e}} "
-                    "(it is not core-free), so its cosets cannot tell every product apart; choose a smaller subgroup")
-            model.W_out.mul_(margin / gap)
+            _scale_to_margin(model, task, margin, refusal=(
+                f"subgroup={list(subgroup)!r} contains a normal subgroup of {group.name} other than {{e}} "
+                "(it is not core-free), so its cosets cannot tell every product apart; choose a smaller subgroup"))
     return model.eval()

@@ -20,6 +20,16 @@ from .examples import example_path, list_examples
 FOLLOW_UPS = ("status", "collect")  # fourier-interp sweep status DIR, sweep collect DIR
 
 
+
+def add_backend_options(s: argparse.ArgumentParser) -> None:
+    """Where a grid of runs executes: --backend, --workers, --threads, --address (sweep and phase-diagram)."""
+    s.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default: local)")
+    s.add_argument("--workers", type=int_at_least("workers", 1), metavar="N",
+                   help="runs at once (local, ray); workers x threads may not exceed the cores (default: fill them)")
+    s.add_argument("--threads", type=int_at_least("threads", 1), metavar="N",
+                   help="torch threads per run (default 1, or the cores divided among --workers)")
+    s.add_argument("--address", metavar="ADDR", help="ray: the cluster to connect to (default: start a local instance)")
+
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     """Add ``sweep`` to an ``argparse`` subparsers object; returns the new parser."""
     s = subparsers.add_parser(
@@ -37,12 +47,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--example", metavar="NAME", choices=list_examples(),
                    help=f"a sweep config shipped with the package instead of a file: {', '.join(list_examples())}")
     s.add_argument("--out", metavar="DIR", help="the sweep's directory (runs, table, plots); required to run one")
-    s.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default: local)")
-    s.add_argument("--workers", type=int_at_least("workers", 1), metavar="N",
-                   help="runs at once (local, ray); workers x threads may not exceed the cores (default: fill them)")
-    s.add_argument("--threads", type=int_at_least("threads", 1), metavar="N",
-                   help="torch threads per run (default 1, or the cores divided among --workers)")
-    s.add_argument("--address", metavar="ADDR", help="ray: the cluster to connect to (default: start a local instance)")
+    add_backend_options(s)
     slurm = s.add_argument_group("slurm (submitit)")
     slurm.add_argument("--partition", help="SLURM partition")
     slurm.add_argument("--time", metavar="T", help="time limit per job: minutes or [D-]HH:MM:SS (default 60)")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .._cliargs import UsageError, int_at_least
-from .backends import BACKENDS
+from .cli import add_backend_options
 
 CONFIG_KEYS = ("preset", "name", "seeds", "x", "y", "overrides", "verify", "slurm")
 
@@ -46,12 +46,7 @@ def add_phase_parser(subparsers) -> argparse.ArgumentParser:
                     "run finished, 1 if one failed, 2 on bad input.")
     s.add_argument("config", metavar="CONFIG.toml", help="the phase-diagram config")
     s.add_argument("--out", required=True, metavar="DIR", help="the diagram's directory (runs, table, figure)")
-    s.add_argument("--backend", choices=BACKENDS, default="local", help="where runs execute (default: local)")
-    s.add_argument("--workers", type=int_at_least("workers", 1), metavar="N",
-                   help="runs at once (local, ray); workers x threads may not exceed the cores (default: fill them)")
-    s.add_argument("--threads", type=int_at_least("threads", 1), metavar="N",
-                   help="torch threads per run (default 1, or the cores divided among --workers)")
-    s.add_argument("--address", metavar="ADDR", help="ray: the cluster to connect to (default: start a local instance)")
+    add_backend_options(s)
     s.add_argument("--reverify", action="store_true", help="verify every trained run again (no training)")
     s.add_argument("--vectorize-seeds", action="store_true",
                    help="train a cell's seeds together as one vectorised model (default: only with device = cuda)")
