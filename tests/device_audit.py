@@ -108,7 +108,7 @@ class DeviceAudit(TorchFunctionMode):
 
     def _device_tag(self, device: Any) -> Optional[str]:
         """Where a ``device=`` argument points: a device read off a tensor says which; a fresh one is the host."""
-        if device is None:
+        if device is None or str(device) == "meta":  # shape-only tensors hold no data: on no device at all
             return None
         if isinstance(device, torch.device):
             known = self.device_tags.get(id(device))
@@ -134,6 +134,8 @@ class DeviceAudit(TorchFunctionMode):
         kwargs = kwargs or {}
         name = _name(func)
         inputs = list(_tensors(args)) + list(_tensors(kwargs))
+        if any(t.is_meta for t in inputs) or str(kwargs.get("device")) == "meta":
+            return func(*args, **kwargs)  # shape-only tensors (memory estimates, skeleton builds) live on no device
         tags = [self._tag(t) for t in inputs]
         self._check(name, func, args, kwargs, inputs, tags)
         out = func(*args, **kwargs)

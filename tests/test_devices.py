@@ -111,7 +111,7 @@ def test_train_fast_path_minibatches_callbacks_and_resume(case, tmp_path):
             cfg.out_dir, cfg.checkpoint_every = str(tmp_path), 3
             fi.train(model, task, cfg, callbacks=callbacks)
             cfg.steps = 6
-            history = fi.train(model, task, cfg, resume=True)
+            history = fi.train(model, task, cfg, resume=True, callbacks=callbacks)
             case.check(fi.load(tmp_path, device=case.device))
     assert [r["step"] for r in history.records][-1] == cfg.steps
     assert all(r["train_loss"] > 0 for r in history.records)
