@@ -526,7 +526,7 @@ def test_a_ray_address_that_does_not_answer_is_refused_at_once():
 
 # ========================================================= the command line
 CLI_CASES = {
-    "ray-address-that-does-not-answer": (["sweep", "examples/sweep-small.toml", "--backend", "ray", "--address",
+    "ray-address-that-does-not-answer": (["sweep", "--example", "sweep-small", "--backend", "ray", "--address",
                                           "127.0.0.1:1", "--out", "{tmp}/sweep"], "no Ray cluster answers"),
     "steps-negative": (["train", "--model", "mlp", "--p", "7", "--steps", "-1", "--out", "{tmp}/run"], "steps"),
     "p-too-small": (["train", "--model", "mlp", "--p", "2", "--out", "{tmp}/run"], "p=2"),

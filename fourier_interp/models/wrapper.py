@@ -511,6 +511,8 @@ def _required_positional(module: nn.Module) -> int:
         return 0
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return 0
+    # a forward patched in as a plain function (nnsight's tracing does so) still lists ``self``
+    params = [p for i, p in enumerate(params) if not (i == 0 and p.name == "self")]
     return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty)
 
 
