@@ -182,6 +182,9 @@ def test_status_before_any_job_says_what_the_next_sweep_would_do(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FI_TIMING_TESTS"),
+                    reason="depends on wall-clock timing (the job must start, and still be training, 15 s in); the "
+                           "signalled test above drives the same requeue path deterministically; FI_TIMING_TESTS=1 runs it")
 def test_a_job_that_reaches_its_time_limit_is_requeued_from_its_checkpoint(tmp_path):
     # submitit's local executor enforces the limit itself: a 45 s limit, signalled 30 s before it
     out = tmp_path / "sweep"
