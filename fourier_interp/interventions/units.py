@@ -39,8 +39,9 @@ from torch import Tensor, nn
 from ..analysis.frequencies import default_harmonic_order
 from ..analysis.grid import check_grid, check_model, check_task, model_spec, resolve_hook, run_grid
 from ..analysis.results import Result
+from ..checks import device_of
 from ..evaluation import grid_logits, loss_and_accuracy
-from ..fourier import fourier_basis, harmonics, n_frequencies, row_frequency
+from ..fourier import fourier_transform, harmonics, inverse_fourier_transform, n_frequencies, row_frequency, to_grid
 from ..tasks import ModularArithmetic
 
 MAX_BLOCKS = 3
@@ -69,12 +70,9 @@ def family_cells(p: int, k: int, harmonic_order: int) -> Float[Tensor, "n_freq c
 
 def _transform(x: Tensor, p: int, k: int, inverse: bool) -> Tensor:
     """The k-D real Fourier transform of ``[p**k, units]`` over the operand axes (or its inverse)."""
-    basis, _ = fourier_basis(p, dtype=torch.float64)
-    matrix = basis.T if inverse else basis
-    grid = x.reshape(*([p] * k), x.shape[1])
-    for j in range(k):
-        grid = torch.tensordot(matrix, grid, dims=([1], [j])).movedim(0, j)
-    return grid.reshape(p**k, x.shape[1])
+    grid = to_grid(x, p, k)
+    out = inverse_fourier_transform(grid, list(range(k))) if inverse else fourier_transform(grid, list(range(k)))
+    return out.reshape(p**k, x.shape[1])
 
 
 def project_unit_blocks(
@@ -242,7 +240,7 @@ def unit_projection(
     logits, acts = grid
     x = acts[hook].double()
     # a [batch, pos, units] hook is replaced at the readout position only
-    _, probe = model.run_with_cache(task.inputs[:1].to(_device(model)), names_filter=[hook])
+    _, probe = model.run_with_cache(task.inputs[:1].to(device_of(model)), names_filter=[hook])
     where = pos if (probe[hook].ndim >= 3 and pos is not None) else None
     base_loss, base_acc = loss_and_accuracy(logits, task)
     chance = 1.0 / task.p
@@ -275,11 +273,6 @@ def unit_projection(
         rest_accuracy=rest_acc, rest_loss=rest_loss, base_accuracy=base_acc, base_loss=base_loss,
         floor_accuracy=floor, works=works, breaks=breaks, blocks=blocks, unit_frequencies=freqs)
 
-
-def _device(model: nn.Module) -> torch.device:
-    from ..checks import device_of
-
-    return device_of(model)
 
 
 @dataclass(repr=False)
@@ -314,7 +307,7 @@ def candidate_unit_hooks(model: nn.Module, task: ModularArithmetic) -> list[str]
     """Hooks whose activation on one input is a vector of units ``[batch, units]`` (not the logits, not inputs)."""
     names = [h for h in model.hook_dict if not (".hook_in" in h or h.endswith("hook_in"))]
     batch = 3 if task.p != 3 else 5  # a batch size no weight slice shares
-    _, cache = model.run_with_cache(task.inputs[:batch].to(_device(model)), names_filter=names)
+    _, cache = model.run_with_cache(task.inputs[:batch].to(device_of(model)), names_filter=names)
     out = []
     for h in names:
         act = cache[h] if h in cache else None
