@@ -39,7 +39,10 @@ SMALL_RUNS = {
     "rnn": ("rnn", dict(p=23, frac_train=0.8, d_hidden=128, steps=4000)),
     "mlp_k2": ("li2025-k2", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000)),
     "mlp_k3": ("li2025-k3", dict(p=11, frac_train=0.6, lr=3e-3, steps=3000)),
-    "transformer_k3": ("nanda2023", dict(k=3, p=11, frac_train=0.8, lr=3e-3, steps=6000)),
+    # k = 3 at p = 13, not 11: the per-unit projection may keep up to a third of the (p-1)/2
+    # frequencies per unit, which is one at p = 11; and lr 1e-3, not 3e-3, whose loss spikes
+    # after grokking leave the units mid-reorganisation at whatever step training stops
+    "transformer_k3": ("nanda2023", dict(k=3, p=13, frac_train=0.8, lr=1e-3, steps=6000)),
     "transformer_sub": ("nanda2023", dict(p=23, frac_train=0.8, lr=3e-3, steps=3000, op="sub")),
 }
 
@@ -59,6 +62,7 @@ def trained_small():
             model, task, cfg = fi.from_preset(preset, seed=0, **overrides)
             cfg.progress, cfg.eval_every = False, 100
             cfg.early_stop_acc, cfg.early_stop_patience = 0.99, 20
+            cfg.threads = None  # the suite's fixed torch threads, not the machine's load: the same weights every run
             cache[family] = (model, task, fi.train(model, task, cfg))
         return cache[family]
 
