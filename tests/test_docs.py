@@ -29,3 +29,22 @@ def test_readme_lists_every_pretrained_model_and_preset():
         assert f"`{name}`" in readme
     for name in fi.list_presets():
         assert f"`{name}`" in readme
+
+
+def test_the_architecture_page_and_figure_show_the_floors_the_layering_test_enforces():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_package_layers", ROOT / "tests" / "test_package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    figure = (ROOT / "docs" / "figures" / "architecture.svg").read_text(encoding="utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| ") and not line.startswith(("| floor", "| ---"))]
+    table = {row.split("|")[1].strip(): row.split("|")[2] for row in rows if row.split("|")[1].strip()}
+    for floor, modules in module.LAYERS:
+        assert floor in table, f"docs/architecture.md lacks the floor {floor!r}"
+        missing = [m for m in modules if f"`{m}" not in table[floor]]
+        assert not missing, f"docs/architecture.md's {floor} row lacks {missing}"
+        assert f">{floor}<" in figure and all(m in figure for m in modules), \
+            f"docs/figures/architecture.svg is out of date for {floor!r}: run scripts/draw_architecture.py"
+    assert list(table) == [floor for floor, _ in module.LAYERS]
