@@ -79,7 +79,9 @@ def measure(run: dict, model, task) -> dict:
                 rule=report.extras["irreps"].rule, failed=[c.key for c in report.failed_claims],
                 logits=value("logits"), answer_share=value("answer_share"), units=value("units"),
                 cosets=value("cosets"), ablation=value("ablation"), control=value("control"),
-                restricted=value("restricted_loss"), excluded=value("excluded_loss"))
+                restricted=value("restricted_loss"), excluded=value("excluded_loss"), blocks=report.blocks,
+                projection_keep=[round(a, 4) for a in report.extras["unit_projection"].keep_accuracy],
+                projection_rest=[round(a, 4) for a in report.extras["unit_projection"].rest_accuracy])
 
 
 def execute(run: dict, out: str, device: str) -> dict:
@@ -163,15 +165,16 @@ def cmd_run(args) -> None:
 def cmd_table(args) -> None:
     rows = [json.loads(line) for line in (Path(args.out) / "results.jsonl").read_text().splitlines() if line.strip()]
     print("| run | test acc | grokked at | name | key irreps | chars / answer logits | answer share | "
-          "irrep units | coset units | acc. key irreps out |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "irrep units | coset units | acc. key irreps out | blocks per unit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in sorted(rows, key=lambda r: r["name"]):
         if "error" in r:
             print(f"| {r['name']} | error: {r['error']} |")
             continue
         irreps = ", ".join(f"`{n}`" for n in r["key_irreps"])
         print(f"| {r['name']} | {r['test_acc']:.3f} | {r['grokked_step'] or '-'} | {r['algorithm']} | {irreps} | "
-              f"{r['logits']} | {r['answer_share']} | {r['units']} | {r['cosets']} | {r['ablation']} |")
+              f"{r['logits']} | {r['answer_share']} | {r['units']} | {r['cosets']} | {r['ablation']} | "
+              f"{r.get('blocks')} |")
 
 
 def main() -> None:

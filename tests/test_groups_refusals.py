@@ -32,7 +32,6 @@ ZP_ONLY = {
     "ablation_curve": lambda m, t: fi.ablation_curve(m, t, "hook_post", [1]),
     "patch_frequencies": lambda m, t: fi.patch_frequencies(m, t, t.inputs[:4], t.inputs[4:8], "hook_post", [1],
                                                            m.U[0].detach()),
-    "unit_projection": lambda m, t: fi.unit_projection(m, t),
     "locate_units": lambda m, t: fi.locate_units(m, t),
     "distance_irrelevance": lambda m, t: fi.distance_irrelevance(torch.zeros(t.n, t.p), t),
     "gradient_symmetricity": lambda m, t: fi.gradient_symmetricity(m, t, "hook_post"),

@@ -42,8 +42,8 @@ def test_lookup_table_fails_as_non_representation(group):
     task = fi.GroupTask(group)
     report = verify_group(fi.memorizing_mlp(task=task), task)
     assert not report.passed and report.algorithm == "non-representation"
-    assert "units" in {c.key for c in report.failed_claims}
-    assert report.claim("units").value < 0.05
+    assert "unit_projection" in {c.key for c in report.failed_claims}  # no irrep block per unit carries it
+    assert report.blocks is None and report.claim("units").value < 0.05
     assert report.claim("cosets").value < 0.05 and "not coset-like" in report.reason  # one pair per unit: no cosets
 
 
@@ -119,7 +119,13 @@ def test_claims_carry_keys_and_roles_and_the_name_follows_the_table():
     flipped = dict(by_key, units=dataclasses.replace(by_key["units"], passed=False))
     assert name_group_algorithm(flipped, cyclic=False)[0] == "coset"  # the planted GCR's units are coset-like too
     flipped["cosets"] = dataclasses.replace(by_key["cosets"], passed=False)
-    assert name_group_algorithm(flipped, cyclic=False)[0] == "non-representation"
+    # units that are neither irrep-selective by variance nor coset-like, but work projected onto one
+    # irrep block each (the per-unit projection, a core claim, holds): GCR
+    assert name_group_algorithm(flipped, cyclic=False)[0] == "gcr"
+    assert name_group_algorithm(flipped, cyclic=False, blocks=2)[0] == "gcr-superposed"
+    assert name_group_algorithm(flipped, cyclic=True, blocks=2)[0] == "clock-superposed"
+    flipped["unit_projection"] = dataclasses.replace(by_key["unit_projection"], passed=False)
+    assert name_group_algorithm(flipped, cyclic=False, blocks=None)[0] == "non-representation"
     flipped["accuracy"] = dataclasses.replace(by_key["accuracy"], passed=False)
     assert name_group_algorithm(flipped, cyclic=False) == ("non-representation", "the model does not solve the task")
 

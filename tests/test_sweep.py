@@ -393,3 +393,17 @@ def test_progress_measures_are_recorded_at_every_evaluation_and_change_the_finge
     assert (None if pd.isna(row["memorisation_end"]) else row["memorisation_end"]) == phases["memorisation_end"]
     with pytest.raises(InvalidArgumentError, match="progress_measures"):
         load_config({**config, "progress_measures": "yes"})
+
+
+@pytest.mark.slow
+def test_the_clock_vs_pizza_example_names_a_clock_and_a_pizza(tmp_path):
+    """The shipped example does what its comment says (seed 0 of its two seeds: one run per attention kind)."""
+    import tomllib
+
+    from fourier_interp.sweeps.examples import example_path
+
+    config = tomllib.loads(example_path("sweep-small").read_text())
+    config["grid"]["seed"] = [0]
+    result = fi.sweep(config, tmp_path / "out", workers=1, threads=1, progress=False)
+    names = {float(row["attn_coeff"]): row["algorithm"] for _, row in result.table.iterrows()}
+    assert names == {0.0: "pizza", 1.0: "clock"}, names

@@ -115,8 +115,12 @@ def irrep_harmonics(group: Group, name: str) -> list[str]:
     return out
 
 
-def _block_masks(group: Group, k: int, harmonics: bool) -> Tensor:
-    """``[R, R**k]``: for each irrep, the irrep tuples of its block (see the module docstring)."""
+def irrep_block_masks(group: Group, k: int, harmonics: bool = True) -> Float[Tensor, "irreps tuples"]:
+    """``[R, R**k]``: for each irrep, the irrep tuples of its block (see the module docstring).
+
+    Tuples are indexed first operand slowest over ``group.irreps()``; the all-trivial tuple is
+    in no block. Row 0 (the trivial irrep) is empty.
+    """
     n = len(group.irreps())
     masks = []
     for i, rep in enumerate(group.irreps()):
@@ -197,7 +201,7 @@ def unit_irreps(acts: Tensor, task: GroupTask, threshold: float = UNIT_THRESHOLD
     spectrum = grid_irrep_spectrum(x, task.group, task.k).reshape(-1, x.shape[1])  # [R**k, units]
     total = spectrum.sum(0)
     live = total > 1e-12 * total.max().clamp_min(1e-300)
-    share = (_block_masks(task.group, task.k, harmonics) @ spectrum / total.clamp_min(1e-300)).T  # [units, R]
+    share = (irrep_block_masks(task.group, task.k, harmonics) @ spectrum / total.clamp_min(1e-300)).T  # [units, R]
     share[:, 0] = 0.0
     share[~live] = 0.0
     value, best = share.max(1)

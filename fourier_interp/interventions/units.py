@@ -38,11 +38,13 @@ from torch import Tensor, nn
 
 from ..analysis.frequencies import default_harmonic_order
 from ..analysis.grid import check_grid, check_model, check_task, model_spec, resolve_hook, run_grid
+from ..analysis.irreps import irrep_block_masks
+from ..checks import check_group_task
 from ..analysis.results import Result
 from ..checks import device_of
 from ..evaluation import grid_logits, loss_and_accuracy
 from ..fourier import fourier_transform, harmonics, inverse_fourier_transform, n_frequencies, row_frequency, to_grid
-from ..tasks import ModularArithmetic
+from ..tasks import GroupTask, ModularArithmetic
 
 MAX_BLOCKS = 3
 """Default largest number of frequency blocks a unit may keep."""
@@ -75,6 +77,53 @@ def _transform(x: Tensor, p: int, k: int, inverse: bool) -> Tensor:
     return out.reshape(p**k, x.shape[1])
 
 
+def strongest_blocks(masks: Float[Tensor, "blocks cells"], coef: Float[Tensor, "cells units"], count: int,
+                     products: Optional[Float[Tensor, "blocks cells"]] = None, spare: int = 2) -> Tensor:
+    """``[units, count]`` each unit's ``count`` strongest blocks, strongest first.
+
+    One block: the block that holds most of the unit's energy. Two or more: blocks overlap (a
+    frequency's family holds its harmonics, which are other frequencies' blocks too) and a
+    unit that superposes two products makes cross terms that land in a third frequency's
+    block (the square of ``cos 2x + cos 5x`` holds ``cos 3x`` and ``cos 7x``), so energy alone
+    can rank a cross term above a product. Among the ``count + spare`` blocks with most
+    energy, the ``count`` chosen are those whose ``products`` cells (each block's operands
+    meeting within the block itself: ``f`` with ``f``, an irrep with itself) hold the most.
+    """
+    energy = masks @ coef.pow(2)  # [blocks, units]
+    order = energy.T.argsort(dim=1, descending=True, stable=True)  # [units, blocks]
+    if count == 1 or products is None:
+        return order[:, :count]
+    from itertools import combinations
+
+    top = order[:, : min(count + spare, masks.shape[0])]  # [units, candidates]
+    product_energy = (products @ coef.pow(2)).T  # [units, blocks]; product cells of distinct blocks are disjoint
+    best, best_held = top[:, :count], None
+    for subset in combinations(range(top.shape[1]), count):
+        pick = top[:, list(subset)]  # [units, count], strongest first (top is sorted)
+        held = product_energy.gather(1, pick).sum(1)
+        if best_held is None:
+            best, best_held = pick, held
+            continue
+        better = held > best_held * (1 + 1e-9)
+        best = torch.where(better[:, None], pick, best)
+        best_held = torch.where(better, held, best_held)
+    return best
+
+
+def _product_cells(row_block: Tensor, n_blocks: int, k: int) -> Float[Tensor, "blocks cells"]:
+    """``[n_blocks, rows**k]``: cells whose non-constant axes (two or more) all carry the same block.
+
+    ``row_block`` ``[rows]`` is each basis row's block, 0 for the constant row, 1.. for blocks
+    (a frequency of Z_p, an irrep of a group); cells are flattened first axis slowest.
+    """
+    cells = torch.cartesian_prod(*([row_block] * k)) if k > 1 else row_block[:, None]  # [cells, k]
+    nonconst = cells > 0
+    out = []
+    for b in range(1, n_blocks + 1):
+        out.append(((cells == b) | ~nonconst).all(1) & (nonconst.sum(1) >= 2))
+    return torch.stack(out).double()
+
+
 def project_unit_blocks(
     acts: Float[Tensor, "n units"], p: int, k: int, blocks: int, harmonic_order: int = 2
 ) -> tuple[Float[Tensor, "n units"], Float[Tensor, "n units"], Tensor]:
@@ -82,7 +131,7 @@ def project_unit_blocks(
 
     Args:
         acts: ``[p**k, units]`` activations on ``task.inputs`` (first operand slowest).
-        blocks: Family blocks each unit keeps (its strongest by energy).
+        blocks: Family blocks each unit keeps (its strongest by energy: :func:`strongest_blocks`).
         harmonic_order: Harmonics in a frequency's family (2 for ReLU and x^2, k for x^k).
 
     Returns:
@@ -106,8 +155,8 @@ def project_unit_blocks(
         raise ValueError(f"blocks={blocks!r}: expected an int in 1..{n_freq} (p={p})")
     coef = _transform(x, p, k, inverse=False)  # [cells, units]
     masks = family_cells(p, k, harmonic_order)  # [n_freq, cells]
-    energy = masks @ coef.pow(2)  # [n_freq, units]
-    chosen = energy.T.argsort(dim=1, descending=True, stable=True)[:, :blocks]  # [units, blocks]
+    products = _product_cells(row_frequency(p), n_freq, k) if blocks > 1 else None
+    chosen = strongest_blocks(masks, coef, blocks, products)  # [units, blocks]
     keep = masks.T[:, chosen].amax(-1) > 0  # [cells, units]
     keep[0] = True  # the unit's mean stays
     mean_only = torch.zeros_like(coef)
@@ -115,6 +164,68 @@ def project_unit_blocks(
     kept = _transform(coef * keep, p, k, inverse=True)
     rest = _transform(coef * ~keep + mean_only, p, k, inverse=True)
     return kept, rest, chosen + 1
+
+
+def _is_frequency_task(task: GroupTask) -> bool:
+    """Addition or subtraction mod p: frequencies of Z_p; every other group task is read in irreps."""
+    return isinstance(task, ModularArithmetic) and task.op != "mul"
+
+
+def project_unit_irreps(
+    acts: Float[Tensor, "n units"], task: GroupTask, blocks: int
+) -> tuple[Float[Tensor, "n units"], Float[Tensor, "n units"], Tensor]:
+    """:func:`project_unit_blocks` over any finite group: each unit onto its strongest irrep blocks.
+
+    An irrep's block is the group's version of a frequency's: the coefficients of the k-fold
+    transform (``task.group.fourier_basis()`` on every operand axis) whose every axis is trivial
+    or the irrep, plus the single-operand terms of the irreps in its square (what a ReLU or a
+    square makes of its entries; :func:`fi.analysis.irreps.unit_irreps` measures the same block).
+
+    Returns:
+        ``(kept, rest, chosen)`` as :func:`project_unit_blocks`; ``chosen`` ``[units, blocks]``
+        holds indices into ``task.group.irrep_names`` (never 0, the trivial irrep).
+
+    Example:
+        >>> import fourier_interp as fi
+        >>> from fourier_interp.interventions.units import project_unit_irreps
+        >>> d5 = fi.groups.dihedral(5)
+        >>> task = fi.GroupTask(d5)
+        >>> rot1 = d5.irrep("rot1").matrices[task.inputs[:, 0], 0, 0]   # rot1 of g1 alone
+        >>> kept, rest, chosen = project_unit_irreps(rot1[:, None], task, blocks=1)
+        >>> d5.irrep_names[chosen[0, 0]], bool(rest.std() < 1e-9)
+        ('rot1', True)
+    """
+    g, k = task.group, task.k
+    x = check_grid(acts, task.p, k).double().cpu()
+    n_blocks = len(g.irreps()) - 1
+    if not 1 <= blocks <= n_blocks:
+        raise ValueError(f"blocks={blocks!r}: expected an int in 1..{n_blocks} ({g.spec} has {n_blocks} non-trivial irreps)")
+    basis = g.fourier_basis(dtype=torch.float64)  # [order, order], rows grouped by irrep
+    shape = [g.order] * k
+    coef = x.reshape(*shape, -1)
+    for j in range(k):
+        coef = torch.tensordot(coef, basis, dims=([j], [1])).movedim(-1, j)
+    coef = coef.reshape(g.order**k, -1)  # [cells, units]
+    row_irrep = g.basis_irreps()  # [order]
+    n = len(g.irreps())
+    cell_tuple = row_irrep  # each cell's irrep tuple, as an index into the R**k tuples (first axis slowest)
+    for _ in range(k - 1):
+        cell_tuple = (cell_tuple[:, None] * n + row_irrep[None, :]).flatten()
+    masks = irrep_block_masks(g, k)[1:][:, cell_tuple]  # [non-trivial irreps, cells]
+    products = _product_cells(row_irrep, n_blocks, k) if blocks > 1 else None
+    chosen = strongest_blocks(masks, coef, blocks, products)  # [units, blocks]
+    keep = masks.T[:, chosen].amax(-1) > 0  # [cells, units]
+    constant = cell_tuple == 0  # every axis on the trivial irrep: the unit's mean
+    keep[constant] = True
+    mean_only = coef * constant[:, None]
+
+    def back(c: Tensor) -> Tensor:
+        grid = c.reshape(*shape, -1)
+        for j in range(k):
+            grid = torch.tensordot(grid, basis, dims=([j], [0])).movedim(-1, j)
+        return grid.reshape(g.order**k, -1)
+
+    return back(coef * keep), back(coef * ~keep + mean_only), chosen + 1
 
 
 @dataclass(repr=False)
@@ -133,9 +244,11 @@ class UnitProjection(Result):
         blocks: The smallest count whose projection works and whose rest does not
             (``None``: no count up to ``max_blocks`` does).
         unit_frequencies: ``[units, blocks]`` each unit's chosen frequencies at ``blocks``
-            (``[units, 1]`` of the strongest when ``blocks`` is ``None``).
+            (``[units, 1]`` of the strongest when ``blocks`` is ``None``); over irreps, indices
+            into ``irrep_names`` (:attr:`unit_irreps` names them).
         works: ``[len(counts)]`` whether the projection kept the model working at each count.
         breaks: ``[len(counts)]`` whether the rest alone stopped it working.
+        irrep_names: The group's irreps when the blocks are irreps (``None`` for frequencies).
     """
 
     hook: str
@@ -152,6 +265,14 @@ class UnitProjection(Result):
     breaks: list[bool]
     blocks: Optional[int]
     unit_frequencies: Tensor
+    irrep_names: Optional[list[str]] = None
+
+    @property
+    def unit_irreps(self) -> Optional[list[list[str]]]:
+        """Each unit's chosen irreps by name (``None`` when the blocks are frequencies)."""
+        if self.irrep_names is None:
+            return None
+        return [[self.irrep_names[int(i)] for i in row] for row in self.unit_frequencies]
 
     def summary(self) -> dict[str, Any]:
         return {"blocks": self.blocks}
@@ -186,7 +307,7 @@ class _Replace:
 
 def unit_projection(
     model: nn.Module,
-    task: ModularArithmetic,
+    task: GroupTask,
     hook: Optional[str] = None,
     *,
     max_blocks: int = MAX_BLOCKS,
@@ -198,7 +319,7 @@ def unit_projection(
     loss_rise: float = 0.5,
     grid: Optional[tuple[Tensor, dict[str, Tensor]]] = None,
 ) -> UnitProjection:
-    """Project every unit onto its own strongest 1, 2, ... frequency blocks and run the model.
+    """Project every unit onto its own strongest 1, 2, ... frequency (or irrep) blocks and run the model.
 
     A count *works* when the projected model's accuracy on the grid is within
     ``accuracy_drop`` of the unchanged model's and its loss within ``loss_gap * ln p``; the
@@ -209,13 +330,19 @@ def unit_projection(
     slices keep pointing the right way in its units' higher harmonics, so its argmax outlives
     its confidence). ``blocks`` is the smallest count that does both.
 
+    On any other group task (``fi.GroupTask``, multiplication mod p) the blocks are irreps'
+    (:func:`project_unit_irreps`): a unit of a network that composes elements via
+    representations lives in one irrep's block, or superposes a few.
+
     Args:
         model: Any hooked model mapping ``[batch, k]`` operands to ``[batch, p]`` logits.
-        task: The task; the model runs on its whole grid.
+        task: The task; the model runs on its whole grid. Addition and subtraction mod p are
+            read in frequencies of Z_p, every other group task in irreps.
         hook: The unit hook (default: the model's ``analysis_spec().neurons``).
         max_blocks: Largest count tried; never more than a third of the ``(p-1)//2``
             frequencies (at least 1), or a unit that needs many frequencies would pass.
-        harmonic_order: Harmonics in a frequency's family (default: the model's nonlinearity).
+        harmonic_order: Harmonics in a frequency's family (default: the model's nonlinearity);
+            over irreps, an irrep's block holds the irreps of its square (ignored).
         pos: Position of a ``[batch, pos, units]`` hook to project (default the last, the
             readout); ``None`` for a hook without positions.
         accuracy_drop: Largest accuracy drop for a projection that works.
@@ -230,11 +357,13 @@ def unit_projection(
         >>> fi.unit_projection(lookup, fi.ModularArithmetic(p=13)).blocks is None
         True
     """
-    check_model(model, check_task(task))
+    frequencies = _is_frequency_task(task)
+    check_model(model, check_task(task) if frequencies else check_group_task(task))
     hook = resolve_hook(model, hook)
     if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
         raise ValueError(f"max_blocks={max_blocks!r}: expected a positive int")
-    order = harmonic_order or default_harmonic_order(model, task, model_spec(model))
+    order = (harmonic_order or default_harmonic_order(model, task, model_spec(model))) if frequencies else 2
+    n_blocks = n_frequencies(task.p) if frequencies else len(task.group.irreps()) - 1
     if grid is None:
         grid = run_grid(model, task, [hook], pos=pos)
     logits, acts = grid
@@ -253,11 +382,12 @@ def unit_projection(
     target = max(chance, floor)
     limit = target + collapse * (1 - target)
     ln_p = math.log(task.p)
-    # a unit that needs many of the frequencies is not frequency-selective: at most a third of them
-    counts = list(range(1, max(1, min(max_blocks, n_frequencies(task.p) // 3)) + 1))
+    # a unit that needs many of the frequencies (irreps) is not selective: at most a third of them
+    counts = list(range(1, max(1, min(max_blocks, n_blocks // 3)) + 1))
     keep_acc, keep_loss, rest_acc, rest_loss, works, breaks, chosen_at = [], [], [], [], [], [], {}
     for m in counts:
-        kept, rest, chosen = project_unit_blocks(x, task.p, task.k, m, order)
+        kept, rest, chosen = (project_unit_blocks(x, task.p, task.k, m, order) if frequencies
+                              else project_unit_irreps(x, task, m))
         kl, ka = run(kept)
         rl, ra = run(rest)
         keep_acc.append(ka), keep_loss.append(kl), rest_acc.append(ra), rest_loss.append(rl)
@@ -271,7 +401,8 @@ def unit_projection(
     return UnitProjection(
         hook=hook, harmonic_order=order, counts=counts[: len(keep_acc)], keep_accuracy=keep_acc, keep_loss=keep_loss,
         rest_accuracy=rest_acc, rest_loss=rest_loss, base_accuracy=base_acc, base_loss=base_loss,
-        floor_accuracy=floor, works=works, breaks=breaks, blocks=blocks, unit_frequencies=freqs)
+        floor_accuracy=floor, works=works, breaks=breaks, blocks=blocks, unit_frequencies=freqs,
+        irrep_names=None if frequencies else list(task.group.irrep_names))
 
 
 

@@ -34,6 +34,9 @@ all hold, units at m >= 2 blocks            ``clock-superposed`` (m reported)
 
 ``report.passed`` is true for ``clock`` and ``clock-superposed``: both are Fourier
 Multiplication; the second runs it on units that each superpose a few per-frequency products.
+Units at ``m >= 2`` blocks are not single-frequency by definition, so Li et al.'s claims about
+single-frequency units (``unit_weights``, ``phase_relation``) are reported but do not decide
+between ``clock-superposed`` and ``fourier-incomplete``.
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ def shape_of(claims: Mapping[str, Claim], th: Thresholds) -> str:
     return "clock" if shape and all(c.passed for c in shape) else "mixed"
 
 
+SINGLE_FREQUENCY_CLAIMS = ("unit_weights", "phase_relation")
+"""Clock claims about single-frequency units (Li et al.): they do not decide when units superpose (``blocks >= 2``)."""
+
+
 def name_algorithm(claims: Mapping[str, Claim], th: Thresholds, blocks: Optional[int]) -> tuple[Algorithm, str]:
     """``(name, reason)`` from the claims by key and the per-unit projection's block count (the decision table)."""
     failed = lambda role: [c for c in claims.values() if c.role == role and c.passed is False]  # noqa: E731
@@ -107,6 +114,8 @@ def name_algorithm(claims: Mapping[str, Claim], th: Thresholds, blocks: Optional
         off = [c.key for c in claims.values() if c.role == "shape" and c.passed is False]
         return Algorithm.MIXED, "core claims hold; neither clock- nor pizza-shaped (" + ", ".join(off) + ")"
     clock = failed("clock")
+    if blocks is not None and blocks >= 2:  # Li et al.'s single-frequency weights and phases presuppose one per unit
+        clock = [c for c in clock if c.key not in SINGLE_FREQUENCY_CLAIMS]
     if clock:
         return Algorithm.FOURIER_INCOMPLETE, "clock-shaped, but clock claim(s) failed: " + ", ".join(c.key for c in clock)
     if blocks is not None and blocks >= 2:

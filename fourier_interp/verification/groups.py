@@ -12,9 +12,10 @@ key                           role   claim
 ``ablation``                  core   projecting the key irreps (and the irreps their squares make)
                                      out of the units' activations over the grid breaks the model
 ``control``                   core   projecting the other irreps out does not
-``units``                     clock  hidden units are irrep-selective: one irrep's block (with the
-                                     single-operand terms its square makes) holds most of a
-                                     unit's variance over the grid
+``unit_projection``           core   every unit projected onto its own strongest m irrep blocks
+                                     (m at most a third of the non-trivial irreps, and at most
+                                     ``max_blocks``) keeps the model working, and the rest alone
+                                     does not (:func:`fi.unit_projection` over irreps)
 ``logits``                    clock  the key irreps' characters ``chi_rho(g_1 ... g_k z^-1)``
                                      explain the part of the centred logits that depends on the
                                      answer (:class:`~fourier_interp.analysis.irreps.LogitIrreps`)
@@ -26,6 +27,10 @@ key                           role   claim
 ``excluded_loss``             clock  logits cleared of them lose it
 ``cosets``                    shape  most units read every operand through the cosets of a
                                      subgroup (Stander et al.; :mod:`~fourier_interp.analysis.cosets`)
+``units``                     shape  hidden units are irrep-selective: one irrep's block (with the
+                                     single-operand terms its square makes) holds most of a
+                                     unit's variance over the grid (what separates GCR's units
+                                     from coset indicators, which spread over several irreps)
 ``answer_share``              info   share of the centred logits that depends on the operands only
                                      through their product
 ============================  =====  ==========================================================
@@ -37,18 +42,28 @@ The decision table (:func:`name_group_algorithm`), by key:
 claims                                        ``report.algorithm``
 ============================================  =======================================
 ``accuracy`` fails                            ``non-representation``
-every core and clock claim holds              ``gcr`` (``clock`` on a cyclic group or
-                                              Z_p^*: the same algorithm, named as for
-                                              addition)
-otherwise, ``cosets`` holds                   ``coset``
-otherwise                                     ``non-representation`` (a lookup table, or
+a core or clock claim fails                   ``coset`` if ``cosets`` holds, else
+                                              ``non-representation`` (a lookup table, or
                                               a circuit neither GCR nor coset-like)
+every core and clock claim holds; ``units``   ``coset``: the units work read through one
+fails and ``cosets`` holds                    irrep each, but they are built from coset
+                                              indicators, not from irreps
+every core and clock claim holds, units at    ``gcr`` (``clock`` on a cyclic group or
+one irrep block                               Z_p^*: the same algorithm, named as for
+                                              addition)
+every core and clock claim holds, units at    ``gcr-superposed`` (``clock-superposed``):
+m >= 2 irrep blocks (``report.blocks``)       GCR on units that each superpose m irreps'
+                                              products
 ============================================  =======================================
 
-GCR is decided first because the two descriptions overlap: a GCR unit on a non-faithful irrep
-is constant on the cosets of its kernel, and trained GCR networks' units are often constant
-on the cosets of a point stabiliser (docs/groups.md). ``report.passed`` is true for ``gcr`` and
-``clock``. For cyclic groups ``key_frequencies`` lists the key irreps as frequencies (in the
+Units decide between the two descriptions, which overlap: a GCR unit on a non-faithful irrep is
+constant on the cosets of its kernel, and trained GCR networks' units are often constant on the
+cosets of a point stabiliser (docs/groups.md), so irrep-selective units name GCR even when they
+are coset-like. Units that are not irrep-selective by variance (over 0.85 of it in one block)
+yet work projected onto one or a few irrep blocks each are GCR too (a D_n network's units hold
+~0.7 in one rotation's block and cross terms the computation does not use), unless they are
+coset indicators. ``report.passed`` is true for ``gcr``,
+``gcr-superposed``, ``clock`` and ``clock-superposed``. For cyclic groups ``key_frequencies`` lists the key irreps as frequencies (in the
 log basis for multiplication mod p).
 """
 
@@ -77,6 +92,7 @@ from ..analysis.irreps import (
 from ..checks import check_group_task, check_hooked, check_model_task
 from ..evaluation import loss_fn, split_accuracy
 from ..groups import MultiplicativeGroup
+from ..interventions.units import UnitProjection, unit_projection
 from ..tasks import GroupTask
 from .claims import Claim
 from .result import VerificationReport
@@ -97,6 +113,10 @@ class GroupThresholds:
     excluded_gap: float = 0.5
     coset_share: float = 0.5
     coset_tolerance: float = COSET_TOLERANCE
+    max_blocks: int = 3
+    projection_accuracy_drop: float = 0.01
+    projection_loss_gap: float = 0.1
+    break_loss: float = 0.5
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -108,8 +128,8 @@ GROUP_CLAIMS: dict[str, tuple[str, str]] = {
                          "takes accuracy to within `collapse` of its floor (every irrep projected out)"),
     "control": ("core", "projecting the irreps outside the key irreps and their squares out keeps accuracy at least "
                         "`control_accuracy`"),
-    "units": ("clock", "at least `selective_share` of live units hold `unit_fraction` of their variance in one irrep's "
-                       "block"),
+    "unit_projection": ("core", "every unit projected onto its own strongest m <= `max_blocks` irrep blocks keeps the "
+                                "model working, and the rest alone does not"),
     "logits": ("clock", "the key irreps' characters explain at least `logit_fraction` of the answer-dependent part of "
                         "the centred logits"),
     "inputs": ("clock", "the weights hold at least `input_fraction` of their energy on the key irreps and their "
@@ -118,6 +138,8 @@ GROUP_CLAIMS: dict[str, tuple[str, str]] = {
                                  "`restricted_gap` ln|G|"),
     "excluded_loss": ("clock", "removing them costs at least `excluded_gap` ln|G| on the train split"),
     "cosets": ("shape", "at least `coset_share` of live units read every operand through the cosets of a subgroup"),
+    "units": ("shape", "at least `selective_share` of live units hold `unit_fraction` of their variance in one irrep's "
+                      "block"),
     "answer_share": ("info", "share of the centred logits that depends on the operands only through their product"),
 }
 """The claims of :func:`verify_group` by key: ``key -> (role, definition)`` (module docstring)."""
@@ -127,7 +149,9 @@ class GroupAlgorithm(str, Enum):
     """What :func:`verify_group` found; compares equal to its string (``"gcr"``)."""
 
     GCR = "gcr"
+    GCR_SUPERPOSED = "gcr-superposed"
     CLOCK = "clock"
+    CLOCK_SUPERPOSED = "clock-superposed"
     COSET = "coset"
     NON_REPRESENTATION = "non-representation"
 
@@ -141,23 +165,36 @@ class GroupAlgorithm(str, Enum):
     def description(self) -> str:
         return {
             "gcr": "group composition via representations: the answer read through the key irreps' characters",
+            "gcr-superposed": "GCR on units that each superpose a few irreps' products",
             "clock": "the clock (GCR on a cyclic group): Fourier Multiplication",
+            "clock-superposed": "the clock on units that each superpose a few frequencies' products",
             "coset": "a coset circuit: units read the operands through the cosets of subgroups, not through irreps",
             "non-representation": "neither GCR nor coset-like: memorisation, an untrained net or another algorithm",
         }[self.value]
 
 
-def name_group_algorithm(claims: Mapping[str, Claim], cyclic: bool) -> tuple[GroupAlgorithm, str]:
-    """``(name, reason)`` from the claims by key (the decision table of the module docstring)."""
+def name_group_algorithm(claims: Mapping[str, Claim], cyclic: bool,
+                         blocks: Optional[int] = 1) -> tuple[GroupAlgorithm, str]:
+    """``(name, reason)`` from the claims by key (the decision table of the module docstring).
+
+    ``blocks`` is the per-unit projection's count (``report.blocks``): 2 or more names a
+    superposed GCR.
+    """
     acc = claims.get("accuracy")
     if acc is None or acc.passed is False:
         return GroupAlgorithm.NON_REPRESENTATION, "the model does not solve the task"
     failed = [c.key for c in claims.values() if c.role in ("core", "clock") and c.passed is False]
+    cosets, units = claims.get("cosets"), claims.get("units")
+    coset_like = cosets is not None and bool(cosets.passed)
+    if not failed and coset_like and units is not None and units.passed is False:
+        return GroupAlgorithm.COSET, "not GCR (units failed): not irrep-selective; units read the operands through cosets"
     if not failed:
+        if blocks is not None and blocks >= 2:
+            name = GroupAlgorithm.CLOCK_SUPERPOSED if cyclic else GroupAlgorithm.GCR_SUPERPOSED
+            return name, f"every core and clock claim holds; units superpose {blocks} irreps' blocks"
         name = GroupAlgorithm.CLOCK if cyclic else GroupAlgorithm.GCR
         return name, "every core and clock claim holds"
-    cosets = claims.get("cosets")
-    if cosets is not None and cosets.passed:
+    if coset_like:
         return GroupAlgorithm.COSET, f"not GCR ({', '.join(failed)} failed); units read the operands through cosets"
     return GroupAlgorithm.NON_REPRESENTATION, f"not GCR ({', '.join(failed)} failed) and units are not coset-like"
 
@@ -170,8 +207,9 @@ class GroupVerificationReport(VerificationReport):
 
     @property
     def failed_claims(self) -> list[Claim]:
-        """The core and clock claims that failed (why the model is not GCR); ``cosets`` only names the alternative."""
-        return [c for c in self.claims if c.role in ("core", "clock") and c.passed is False]
+        """The claims that failed and kept the model from ``gcr``: core and clock, and ``units`` on a coset circuit."""
+        return [c for c in self.claims if c.passed is False and (
+            c.role in ("core", "clock") or (c.key == "units" and self.algorithm == GroupAlgorithm.COSET))]
 
     def to_html(self, path=None) -> str:
         """One self-contained HTML page (claims by key and role, irrep figures); written to ``path`` if given."""
@@ -260,22 +298,24 @@ def verify_group(
         report = analyze_irreps(model, task, hook, threshold=th.unit_fraction, grid=(logits, acts))
         key = report.key_irreps
         cosets = unit_cosets(acts[hook], task, th.coset_tolerance)
+        projection, projection_claim = _claim_unit_projection(model, task, hook, (logits, acts), th)
         claims = [_claim_accuracy(logits, task, th), *_claims_causal(model, task, logits, hook, key, th),
-                  _claim_units(report, th), *_claims_logits(report, th), _claim_weights(report, key, g, th),
-                  _claim_cosets(cosets, hook, th)]
+                  projection_claim, _claim_units(report, th), *_claims_logits(report, th),
+                  _claim_weights(report, key, g, th), _claim_cosets(cosets, hook, th)]
     finally:
         model.train(was_training)
     by_key = {c.key: c for c in claims}
     claims = _order(claims)
     cyclic = _is_cyclic(task)
-    algorithm, reason = name_group_algorithm(by_key, cyclic)
-    passed = algorithm in (GroupAlgorithm.GCR, GroupAlgorithm.CLOCK)
+    algorithm, reason = name_group_algorithm(by_key, cyclic, projection.blocks)
+    passed = algorithm in (GroupAlgorithm.GCR, GroupAlgorithm.GCR_SUPERPOSED, GroupAlgorithm.CLOCK,
+                           GroupAlgorithm.CLOCK_SUPERPOSED)
     freqs = sorted(int(n[1:]) for n in key) if cyclic else []
     return GroupVerificationReport(
         name=name or type(model).__name__, model_class=type(model).__name__, task=task, neurons=hook, passed=passed,
         key_frequencies=freqs, claims=claims, thresholds=th, algorithm=algorithm, reason=reason,
-        extras={"irreps": report, "cosets": cosets}, timings={"total_s": time.perf_counter() - start},
-        key_irreps=list(key))
+        extras={"irreps": report, "cosets": cosets, "unit_projection": projection},
+        timings={"total_s": time.perf_counter() - start}, key_irreps=list(key), blocks=projection.blocks)
 
 
 def _order(claims: list[Claim]) -> list[Claim]:
@@ -304,6 +344,31 @@ def _claim_units(report, th: GroupThresholds) -> Claim:
                   share >= th.selective_share,
                   f"{int(units.clustered.sum())} of {int(units.live.sum())} live units at {report.hook!r} hold >= "
                   f"{th.unit_fraction} of their variance in one irrep's block ({counts or 'none'})")
+
+
+def _claim_unit_projection(model, task: GroupTask, hook: str, grid, th: GroupThresholds
+                           ) -> tuple[UnitProjection, Claim]:
+    """The causal unit claim over irreps: every unit projected onto its own strongest ``m`` irrep blocks."""
+    res = unit_projection(model, task, hook, max_blocks=th.max_blocks, accuracy_drop=th.projection_accuracy_drop,
+                          loss_gap=th.projection_loss_gap, collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
+    steps = "; ".join(f"{m} block{'s' if m > 1 else ''}: accuracy {a:.3f}, loss {lo:.3g}, rest alone {r:.3f}"
+                      for m, a, lo, r in zip(res.counts, res.keep_accuracy, res.keep_loss, res.rest_accuracy))
+    if res.blocks is not None:
+        counts: dict[str, int] = {}
+        for row in res.unit_irreps:
+            counts[row[0]] = counts.get(row[0], 0) + 1
+        top = ", ".join(f"{n}: {c}" for n, c in sorted(counts.items(), key=lambda kv: -kv[1])[:5])
+        verdict = (f"each unit computes with {res.blocks} irrep block{'s' if res.blocks > 1 else ''} "
+                   + ("(one irrep per unit)" if res.blocks == 1 else "(units superpose irreps' products)")
+                   + f"; units by strongest irrep {{{top}}}")
+    else:
+        verdict = (f"no count up to {res.counts[-1]} keeps the model working with the rest alone failing: the units "
+                   "do not compute irrep by irrep")
+    return res, _claim(
+        "unit_projection", "units compute irrep by irrep (per-unit projection)",
+        None if res.blocks is None else float(res.blocks), f"m <= {res.counts[-1]}", res.blocks is not None,
+        f"{verdict}. Every unit at {hook!r} replaced by its projection onto its own strongest m irrep blocks: {steps}; "
+        f"unchanged {res.base_accuracy:.3f} (loss {res.base_loss:.3g}), units at their mean {res.floor_accuracy:.3f}")
 
 
 def _claims_logits(report, th: GroupThresholds) -> list[Claim]:
