@@ -576,6 +576,12 @@ API_CASES = {
     "unknown-pretrained": (lambda: fi.load_pretrained("nope"), fi.InvalidArgumentError, "nope"),
     "load-missing": (lambda: fi.load("/nonexistent/checkpoint"), fi.CheckpointError, "no such checkpoint"),
     "memory-limit-malformed": (None, fi.InvalidArgumentError, "FOURIER_INTERP_MEMORY_LIMIT"),
+    # torch seeds are 64-bit: a larger one was an OverflowError from inside torch at build time
+    "model-seed-huge": (lambda: fi.HookedMLP(fi.MLPConfig(p=7, seed=10**30)), fi.InvalidArgumentError, "MLPConfig.seed"),
+    # a switch given None or 0 crashed inside torch (nn.Parameter(requires_grad=None))
+    "model-bool-none": (lambda: fi.TransformerConfig(p=7, mlp_bias=None), TypeError, "TransformerConfig.mlp_bias"),
+    "model-bool-int": (lambda: fi.TransformerConfig(p=7, attn_bias=1), TypeError,
+                       "TransformerConfig.attn_bias"),
 }
 
 

@@ -38,6 +38,8 @@ from ..groups import from_spec
 from ..groups.families import is_prime
 from ..tasks import MIN_P
 
+MAX_SEED = 2**63 - 1  # the largest seed torch.Generator.manual_seed accepts
+
 RULE_OPS = ("add", "sub", "mul", "compose")
 from .spec import AnalysisSpec  # noqa: F401 - the analysis seam, re-exported here
 
@@ -75,6 +77,12 @@ class ModelConfig:
                 raise TypeError(f"{type(self).__name__}.{name} must be an int, got {value!r}")
             if value < minimum:
                 raise InvalidArgumentError(f"{type(self).__name__}.{name}={value} is not allowed; expected >= {minimum}")
+        if self.seed > MAX_SEED:  # torch's generators take a 64-bit seed
+            raise InvalidArgumentError(f"{type(self).__name__}.seed={self.seed} is not allowed; expected an int in "
+                                       f"0..{MAX_SEED}")
+        for f in dataclasses.fields(self):  # every switch is a real bool: None or 0 is a mistake, not "off"
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                raise TypeError(f"{type(self).__name__}.{f.name} must be True or False, got {getattr(self, f.name)!r}")
         self._check_task_rule()
 
     def _check_task_rule(self) -> None:
