@@ -475,7 +475,13 @@ def irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: Sequenc
     :data:`TIE_TOLERANCE`: an ablation that leaves the logits constant (up to rounding
     noise) scores 0, not whatever the noise happens to pick.
     """
-    logits = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]).cpu()
+    return strict_accuracy(grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]), task)
+
+
+def strict_accuracy(logits: Float[Tensor, "n order"], task: GroupTask) -> float:
+    """Accuracy over the grid counting a row right only when its answer beats every other logit by
+    more than :data:`TIE_TOLERANCE`."""
+    logits = logits.cpu()
     labels = task.labels[:, None]
     correct = logits.gather(1, labels).squeeze(1)
     others = logits.scatter(1, labels, float("-inf")).max(1).values

@@ -10,7 +10,8 @@ key                           role   claim
 ============================  =====  ==========================================================
 ``accuracy``                  core   it solves the task (test accuracy)
 ``ablation``                  core   projecting the key irreps (and the irreps their squares make)
-                                     out of the units' activations over the grid breaks the model
+                                     out of the units' activations over the grid breaks the model:
+                                     accuracy near its floor, or the loss up by ``break_loss`` ln|G|
 ``control``                   core   projecting the other irreps out does not
 ``unit_projection``           core   every unit projected onto its own strongest m irrep blocks
                                      (m at most a third of the non-trivial irreps, and at most
@@ -62,9 +63,9 @@ cosets of a point stabiliser (docs/groups.md), so irrep-selective units name GCR
 are coset-like. Units that are not irrep-selective by variance (over 0.85 of it in one block)
 yet work projected onto one or a few irrep blocks each are GCR too (a D_n network's units hold
 ~0.7 in one rotation's block and cross terms the computation does not use), unless they are
-coset indicators. ``report.passed`` is true for ``gcr``,
-``gcr-superposed``, ``clock`` and ``clock-superposed``. For cyclic groups ``key_frequencies`` lists the key irreps as frequencies (in the
-log basis for multiplication mod p).
+coset indicators. ``report.passed`` is true for ``gcr``, ``gcr-superposed``, ``clock`` and
+``clock-superposed``. For cyclic groups ``key_frequencies`` lists the key irreps as frequencies
+(in the log basis for multiplication mod p).
 """
 
 from __future__ import annotations
@@ -85,12 +86,14 @@ from ..analysis.grid import model_spec, resolve_hook, run_grid
 from ..analysis.irreps import (
     analyze_irreps,
     excluded_loss,
+    irrep_ablation_hook,
     irrep_accuracy,
     irrep_harmonics,
     restricted_loss,
+    strict_accuracy,
 )
 from ..checks import check_group_task, check_hooked, check_model_task
-from ..evaluation import loss_fn, split_accuracy
+from ..evaluation import grid_logits, loss_fn, split_accuracy
 from ..groups import MultiplicativeGroup
 from ..interventions.units import UnitProjection, unit_projection
 from ..tasks import GroupTask
@@ -125,7 +128,8 @@ class GroupThresholds:
 GROUP_CLAIMS: dict[str, tuple[str, str]] = {
     "accuracy": ("core", "accuracy on the test split at least `accuracy`"),
     "ablation": ("core", "projecting the key irreps and the irreps their squares make out of the units over the grid "
-                         "takes accuracy to within `collapse` of its floor (every irrep projected out)"),
+                         "takes accuracy to within `collapse` of its floor (every irrep projected out), or raises the "
+                         "loss by at least `break_loss` ln|G|"),
     "control": ("core", "projecting the irreps outside the key irreps and their squares out keeps accuracy at least "
                         "`control_accuracy`"),
     "unit_projection": ("core", "every unit projected onto its own strongest m <= `max_blocks` irrep blocks keeps the "
@@ -423,12 +427,17 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
     floor = max(irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
     family = set(key) | {h for name in key for h in irrep_harmonics(g, name)}
     harmonics = [n for n in nontrivial if n in family and n not in key]
-    removed = irrep_accuracy(model, task, hook, [n for n in nontrivial if n in family])
+    ablated = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, [n for n in nontrivial if n in family]))])
+    removed = strict_accuracy(ablated, task)
+    full = float(loss_fn(logits, task.labels))
+    rise = (float(loss_fn(ablated, task.labels)) - full) / ln
     limit = floor + th.collapse * (1 - floor)
     claims = [_claim("ablation", "ablating the key irreps breaks the model", removed, f"<= {limit:.3f}",
-                     removed <= limit,
+                     removed <= limit or rise >= th.break_loss,
                      f"accuracy {removed:.3f} with {key} (and the irreps their squares make, {harmonics or 'none'}) "
-                     f"projected out of {hook!r} over the grid (every irrep out: {floor:.3f})")]
+                     f"projected out of {hook!r} over the grid (every irrep out: {floor:.3f}); the loss rises by "
+                     f"{rise:.3f} ln|G| (breaks at {th.break_loss}: the answer's probability falls below "
+                     f"|G|^-{th.break_loss} on geometric average, as for fi.verify's ablation claim)")]
     others = [n for n in nontrivial if n not in family]
     if others:
         kept = irrep_accuracy(model, task, hook, others)
@@ -439,7 +448,6 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
     else:
         claims.append(_claim("control", "ablating the other irreps does not", None, f">= {th.control_accuracy}", None,
                              "every irrep is a key irrep or made by their squares"))
-    full = float(loss_fn(logits, task.labels))
     full_train = float(loss_fn(logits[task.train_idx], task.labels[task.train_idx]))
     gap_r = (restricted_loss(logits, task, key) - full) / ln
     gap_e = (excluded_loss(logits, task, key) - full_train) / ln
