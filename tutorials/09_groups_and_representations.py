@@ -170,8 +170,12 @@ print({c.key: round(c.value, 3) for c in coset.claims if c.value is not None})
 # %% [markdown]
 # The two descriptions overlap: many of the trained network's units are constant on cosets
 # too (a unit on a non-faithful irrep is constant on the cosets of its kernel; others on the
-# cosets of a point stabiliser). That is why `gcr` is decided first and `coset` named only for
-# a model that is not GCR. A lookup table is neither.
+# cosets of a point stabiliser). That is why irrep-selective units name `gcr` even when they
+# are coset-like, and `coset` is named only when the units are not irrep-selective. Which
+# irreps a unit computes with is decided causally: every unit is replaced by its projection
+# onto its own strongest irrep block (or two, or three), and the model must keep working
+# while the rest alone does not (`fi.unit_projection`, the `unit_projection` claim). A lookup
+# table fails that, and reads no coset either.
 
 # %%
 cos = unit_cosets(fi.grid_activations(model, task), task)
