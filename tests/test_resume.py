@@ -182,9 +182,9 @@ def test_many_seeds_interrupted_resume_to_the_same_weights_and_histories(many_re
     w_ref, h_ref = many_reference
     stops = sorted(h.records[-1]["step"] for h in h_ref)
     at = stops[0] if fault_step == "first-stop" else stops[0] + 30  # one seed already stopped, its weights saved
-    import fourier_interp.seeds as seeds_module
+    import fourier_interp.training.loop as loop
 
-    real = seeds_module.sample_rows
+    real = loop.sample_rows
 
     def dies_at(n_rows, batch_size, seed, step):  # a fault in step ``at``: the process dies there
         if step == at:
@@ -194,7 +194,7 @@ def test_many_seeds_interrupted_resume_to_the_same_weights_and_histories(many_re
     out = str(tmp_path / "run")
     models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
     with monkeypatch.context() as m:
-        m.setattr(seeds_module, "sample_rows", dies_at)
+        m.setattr(loop, "sample_rows", dies_at)
         with pytest.raises(Interrupt):
             fi.train_many(models, tasks, cfg, chunk=2)
     models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
@@ -254,8 +254,7 @@ def fault_at(monkeypatch, module, at):
 
 @pytest.mark.parametrize("together", [False, True], ids=["each-run-alone", "seeds-together"])
 def test_an_interrupted_sweep_resumes_to_the_rows_and_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, together):
-    import fourier_interp.seeds
-    import fourier_interp.training
+    import fourier_interp.training.loop
     from fourier_interp.sweeps import sweep
 
     config = SWEEP
@@ -268,7 +267,7 @@ def test_an_interrupted_sweep_resumes_to_the_rows_and_weights_of_an_uninterrupte
 
     out = tmp_path / "interrupted"
     with monkeypatch.context() as m:
-        fault_at(m, fourier_interp.seeds if together else fourier_interp.training, 250)
+        fault_at(m, fourier_interp.training.loop, 250)  # the one loop: alone and together
         first = sweep(config, out, vectorize_seeds=together, **QUIET)
     assert set(first.table["status"]) == {"failed"}
     again = sweep(config, out, vectorize_seeds=together, **QUIET)
