@@ -216,6 +216,34 @@ def test_many_seeds_continued_from_a_shorter_run_equal_the_full_run(many_referen
     assert all(same_weights(weights(m), w) for m, w in zip(sweep.models, w_ref))
 
 
+def test_many_seeds_stop_on_request_and_resume_to_the_full_run(many_reference, tmp_path, monkeypatch):
+    """The one loop's stop request (a cluster's preemption signal) holds for many seeds too."""
+    import fourier_interp.training.loop as loop
+    from fourier_interp.training import StopRequested, request_stop
+
+    w_ref, h_ref = many_reference
+    real = loop.sample_rows
+
+    def signalled_in(n_rows, batch_size, seed, step):  # the signal arrives during step 50
+        if step == 50:
+            request_stop()
+        return real(n_rows, batch_size, seed, step)
+
+    out = str(tmp_path / "run")
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    try:
+        with monkeypatch.context() as m, pytest.raises(StopRequested) as info:
+            m.setattr(loop, "sample_rows", signalled_in)
+            fi.train_many(models, tasks, cfg, chunk=2)
+    finally:
+        request_stop(False)
+    assert info.value.step == 50
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    sweep = fi.train_many(models, tasks, cfg, chunk=2, resume=True)
+    assert [records(h) for h in sweep.histories] == [records(h) for h in h_ref]
+    assert all(same_weights(weights(m), w) for m, w in zip(sweep.models, w_ref))
+
+
 def test_many_seeds_refuse_to_resume_other_seeds(tmp_path):
     out = str(tmp_path / "run")
     models, tasks, cfg = build_many(steps=20, out_dir=out)

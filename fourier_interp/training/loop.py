@@ -123,6 +123,9 @@ class Runs:
         """Run ``i``'s sum of squared parameters."""
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Before the first evaluation of this call (a resumed run's state is loaded by then)."""
+
     def evaluating(self) -> ContextManager[None]:
         """The mode evaluations run in (a model's ``eval()``, then back)."""
         return nullcontext()
@@ -222,6 +225,7 @@ class _Loop:
     def run(self, resume: bool) -> list[History]:
         cfg, runs = self.cfg, self.runs
         start = self.load_state() if resume else 0
+        runs.start()
         if not self.histories[0].records:
             self.record(0)
         n_train = len(runs.tasks[0].train_idx)

@@ -37,8 +37,8 @@ def train(model: nn.Module, task: ModularArithmetic, cfg: Optional[TrainConfig] 
     """Train ``model`` on ``task`` and return its :class:`History`.
 
     Deterministic: the same model config, task and ``cfg`` give the same weights on CPU
-    (``cfg.threads`` is fixed, 1 by default). The same loop as :func:`fi.train_many`: a model
-    trained here equals ``fi.train_many([model], [task], cfg)`` bit for bit.
+    (``cfg.threads`` is fixed, 1 by default). The same loop as :func:`fi.train_many`: a
+    built-in model trained here equals ``fi.train_many([model], [task], cfg)`` bit for bit.
     With ``cfg.out_dir`` set, writes ``history.json``, checkpoints and the final model
     there (all atomically); ``resume=True`` continues from ``out_dir/trainer_state``
     exactly as if the run had not stopped (optimizer state included).
@@ -111,7 +111,9 @@ class OneModel(Runs):
         built_in = getattr(getattr(type(model), "fast_logits", None), "__module__", "").startswith("fourier_interp.models")
         if use_fast and built_in and hasattr(model, "prepare_tokens"):  # a built-in fast path: check the tokens once
             self.train_x, self.step_forward = model.prepare_tokens(self.train_x), model.fast_forward
-        model.train()
+
+    def start(self) -> None:
+        self.model.train()
 
     def leaves(self) -> list[Tensor]:
         return [p for p in self.model.parameters() if p.requires_grad]
