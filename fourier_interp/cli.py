@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", metavar="DIR", help="a checkpoint directory written by model.save or `train`")
     v.add_argument("--out", metavar="DIR", help="report directory (default: a new verify-<name>-<time> folder here)")
     v.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
-    v.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
-                   help="torch intra-op threads while verifying (default auto: the cores no other task is using)")
+    v.add_argument("--threads", type=threads, default=1, metavar="N|auto",
+                   help="torch intra-op threads while verifying (default 1, whatever the machine's load; "
+                        "auto: the cores no other task is using)")
 
     t = sub.add_parser("train", help="train a model with a preset and save it",
                        description="Train with a preset's settings (overridable) and save the model, history and checkpoints to --out.")
@@ -63,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int_at_least("checkpoint-every", 1), metavar="N",
                    help="save a checkpoint every N steps")
     t.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
-    t.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
-                   help="torch intra-op threads while training (default auto: the cores no other task is using; "
-                        "a fixed N makes runs repeat bit for bit)")
+    t.add_argument("--threads", type=threads, default=1, metavar="N|auto",
+                   help="torch intra-op threads while training (default 1: runs repeat bit for bit whatever the "
+                        "machine's load; auto: the cores no other task is using when it starts)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--out", required=True, metavar="DIR", help="output directory")

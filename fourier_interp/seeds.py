@@ -5,8 +5,12 @@ path (``model.fast_forward``) runs under ``torch.func.vmap``, so every seed's fo
 backward is one batched kernel per op instead of N small ones. AdamW is elementwise, so
 one AdamW over the stacked parameters updates each seed exactly as its own optimiser
 would; the loss is the sum of the per-seed mean losses, so gradients do not mix. Each
-seed's result equals training it alone with :func:`fi.train` (to float rounding, tested).
-On a CPU the seeds go through in passes small enough to stay cheap (see :func:`auto_chunk`).
+seed's result equals training it alone with :func:`fi.train` (to float rounding, tested;
+bit for bit for a single seed). On a CPU the seeds go through in passes small enough to
+stay cheap (see :func:`auto_chunk`).
+
+The loop is :func:`fi.train`'s (:mod:`fourier_interp.training.loop`); this module says only how
+the stacked seeds compute and save (:class:`StackedModels`).
 
 On a GPU this is the way to run sweeps: N seeds cost little more than one.
 
@@ -19,25 +23,24 @@ Example:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from .checks import check_device, check_model_task, progress_bar, torch_threads
+from .checks import check_device, check_model_task, torch_threads
 from .errors import InvalidArgumentError
+from .evaluation import as_logits, check_training_memory, grid_batches, loss_fn, sample_rows  # noqa: F401  (sample_rows: its old home)
 from .models import HookedModel
 from .models.base import check_saveable
+from .stepping import matmul_precision
 from .tasks import ModularArithmetic
-from .evaluation import EarlyStopping, as_logits, check_training_memory, grid_batches, loss_fn, sample_rows, split_metrics
-from .stepping import StepRunner, matmul_precision, use_graph
-from .storage import CheckpointError, atomic_directory
-from .trainer_state import STATE_DIR, STATE_FILE, read_state, restore_rng, rng_state, write_state
-from .training import History, TrainConfig, make_optimizer
+from .training import History, TrainConfig
+from .training.loop import Runs, fit
 
 
 @dataclass
@@ -93,9 +96,10 @@ def train_many(
     ``cfg.checkpoint_every`` steps and at the end; ``resume=True`` continues from it exactly
     as if the run had not stopped (same seeds, models and tasks; ``chunk`` may differ).
 
-    Shared with :func:`fi.train` through :mod:`fourier_interp.evaluation`: the minibatch
+    The loop is :func:`fi.train`'s (:mod:`fourier_interp.training.loop`): the minibatch
     sampler (:func:`~fourier_interp.evaluation.sample_rows`, seeded by each model's seed),
-    the float64 split metrics of every evaluation and the early-stopping rule. Early
+    the float64 split metrics of every evaluation, the records, the early-stopping rule and
+    stopping on request (:func:`fourier_interp.training.request_stop`) are one code. Early
     stopping is per seed (``cfg.early_stop_acc``): a seed whose test accuracy has held for
     ``early_stop_patience`` evaluations stops *on its own* — its history ends at that
     evaluation (``stopped_early=True``) and its model gets its weights of that step, exactly
@@ -113,17 +117,17 @@ def train_many(
     cfg = cfg or TrainConfig()
     models, tasks = list(models), list(tasks)
     if not models or len(models) != len(tasks):
-        raise ValueError(f"need as many tasks as models (got {len(models)} models, {len(tasks)} tasks)")
+        raise InvalidArgumentError(f"need as many tasks as models (got {len(models)} models, {len(tasks)} tasks)")
     for m, t in zip(models, tasks):
         check_model_task(m, t)
     ref = models[0]
     for m in models:
         if type(m) is not type(ref) or {**m.cfg.to_dict(), "seed": 0} != {**ref.cfg.to_dict(), "seed": 0}:
-            raise ValueError("train_many needs models of one class and config, differing only in cfg.seed")
+            raise InvalidArgumentError("train_many needs models of one class and config, differing only in cfg.seed")
     if len({len(t.train_idx) for t in tasks}) != 1 or len({(t.p, t.k) for t in tasks}) != 1:
-        raise ValueError("train_many needs tasks with the same p, k and training-split size")
+        raise InvalidArgumentError("train_many needs tasks with the same p, k and training-split size")
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
-        raise ValueError(f"chunk={chunk!r}: expected a positive int (seeds per vmapped pass) or None")
+        raise InvalidArgumentError(f"chunk={chunk!r}: expected a positive int (seeds per vmapped pass) or None")
     if cfg.device is not None:
         check_device(cfg.device, "TrainConfig.device")
     if resume and cfg.out_dir is None:
@@ -132,91 +136,93 @@ def train_many(
         check_saveable(ref)  # every run is saved at the end: refuse now, not after training
     device = ref.device if cfg.device is None else torch.device(cfg.device)
     with torch_threads(cfg.threads), matmul_precision(cfg.matmul_precision, device):
-        return _train_many(models, tasks, cfg, chunk, resume)
+        histories = fit(StackedModels(models, tasks, cfg, chunk), cfg, resume)
+    return SeedSweep(models, tasks, histories)
 
 
-def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: TrainConfig, chunk: Optional[int],
-                resume: bool = False) -> SeedSweep:
-    """:func:`train_many` once its arguments are checked."""
-    ref = models[0]
-    if cfg.device is not None:
-        for m in models:
-            m.to(cfg.device)
-    device = ref.device
-    check_training_memory(ref, tasks[0], cfg.batch_size, n_models=len(models))
-    names = [n for n, p in ref.named_parameters() if p.requires_grad]
-    frozen = {n: p.detach() for n, p in ref.named_parameters() if not p.requires_grad}
-    all_tokens = ref.prepare_tokens(tasks[0].inputs.to(device))  # the grid is the same for every task
-    train_x = torch.stack([all_tokens[t.train_idx.to(device)] for t in tasks])
-    train_y = torch.stack([t.labels[t.train_idx].to(device) for t in tasks])
-    seeds = [m.cfg.seed for m in models]
-    histories = [History() for _ in models]
-    n_train, elapsed = train_x.shape[1], 0.0
-    chunk = chunk or auto_chunk(ref, n_train if cfg.batch_size is None else min(cfg.batch_size, n_train), len(models))
-    spans = [(lo, min(lo + chunk, len(models))) for lo in range(0, len(models), chunk)]
-    # one leaf per parameter and pass, seeds stacked on a leading axis; one optimiser over all
-    groups = [
-        {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models[lo:hi]]).clone().requires_grad_(True) for n in names}
-        for lo, hi in spans
-    ]
-    graph = use_graph(cfg.cuda_graph, device)
-    optimizer, schedule = make_optimizer([p for g in groups for p in g.values()], cfg, graph)
+class StackedModels(Runs):
+    """N seeds of one configuration for the one loop: parameters stacked on a leading axis, vmapped.
 
-    adapter = _Fast(ref)
-    prefixed_frozen = {f"model.{n}": p for n, p in frozen.items()}
+    One leaf per parameter and pass of ``chunk`` seeds; the step runs every pass's forward
+    and backward (the loss the sum of the seeds' mean losses, so gradients do not mix).
+    """
 
-    def one(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
-        return functional_call(adapter, {**{f"model.{n}": p for n, p in params.items()}, **prefixed_frozen}, (tokens,))
+    def __init__(self, models: list[HookedModel], tasks: list[ModularArithmetic], cfg: TrainConfig,
+                 chunk: Optional[int]):
+        ref = models[0]
+        if cfg.device is not None:
+            for m in models:
+                m.to(cfg.device)
+        self.models, self.tasks, self.seeds, self.device = models, tasks, [m.cfg.seed for m in models], ref.device
+        self.desc = f"train x{len(models)}"
+        check_training_memory(ref, tasks[0], cfg.batch_size, n_models=len(models))
+        self.params = list(ref.named_parameters())
+        self.names = [n for n, p in self.params if p.requires_grad]
+        self.frozen = {n: p.detach() for n, p in self.params if not p.requires_grad}
+        self.all_tokens = ref.prepare_tokens(tasks[0].inputs.to(self.device))  # the grid is the same for every task
+        self.train_x = torch.stack([self.all_tokens[t.train_idx.to(self.device)] for t in tasks])  # [seeds, n_train, pos]
+        self.train_y = torch.stack([t.labels[t.train_idx].to(self.device) for t in tasks])  # [seeds, n_train]
+        n_train = self.train_x.shape[1]
+        rows = n_train if cfg.batch_size is None else min(cfg.batch_size, n_train)
+        self.chunk = chunk or auto_chunk(ref, rows, len(models))
+        self.spans = [(lo, min(lo + self.chunk, len(models))) for lo in range(0, len(models), self.chunk)]
+        self.groups = [  # each [seeds in the pass, *shape]
+            {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models[lo:hi]]).clone().requires_grad_(True)
+             for n in self.names}
+            for lo, hi in self.spans
+        ]
+        self.at_stop: dict[int, dict[str, Tensor]] = {}  # seed index -> its weights when it stopped
+        adapter = _Fast(ref)
+        prefixed_frozen = {f"model.{n}": p for n, p in self.frozen.items()}
 
-    batched = vmap(one)
+        def one(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
+            return functional_call(adapter, {**{f"model.{n}": p for n, p in params.items()}, **prefixed_frozen}, (tokens,))
 
-    def run(group: dict[str, Tensor], tokens: Tensor) -> Tensor:
-        """``[seeds, batch, p]`` logits of one pass; a single seed skips vmap (its overhead buys nothing)."""
+        self.one, self.batched = one, vmap(one)
+
+    def run(self, group: dict[str, Tensor], tokens: Int[Tensor, "seeds batch pos"]) -> Float[Tensor, "seeds batch p"]:
+        """Logits of one pass; a single seed skips vmap (its overhead buys nothing)."""
         if len(tokens) == 1:
-            return one({n: p[0] for n, p in group.items()}, tokens[0])[None]
-        return batched(group, tokens)
+            return self.one({n: p[0] for n, p in group.items()}, tokens[0])[None]
+        return self.batched(group, tokens)
 
-    def param(name: str, i: int) -> Tensor:
+    def param(self, name: str, i: int) -> Tensor:
         """Seed ``i``'s value of parameter ``name``."""
-        return groups[i // chunk][name][i % chunk]
+        return self.groups[i // self.chunk][name][i % self.chunk]
 
-    stopping = [EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience) for _ in models]
-    stopped_at: list[Optional[int]] = [None] * len(models)  # each seed's own early-stopping step
-    at_stop: dict[int, dict[str, Tensor]] = {}  # seed index -> its weights at that step
-    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+    def leaves(self) -> list[Tensor]:
+        return [p for g in self.groups for p in g.values()]
 
-    def record(step: int) -> None:
-        """One evaluation of every seed still running (grid chunked as in fi.evaluate, float64 metrics)."""
+    def loss_backward(self, rows: Optional[Int[Tensor, "seeds batch"]]) -> None:
+        x, y = self.train_x, self.train_y
+        if rows is not None:
+            x, y = torch.gather(x, 1, rows[..., None].expand(-1, -1, x.shape[-1])), torch.gather(y, 1, rows)
+        for group, (lo, hi) in zip(self.groups, self.spans):
+            logits = self.run(group, x[lo:hi])  # [seeds, batch, p]
+            sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
+
+    def grid_logits(self) -> list[Float[Tensor, "n p"]]:
+        """Every seed's grid logits (chunked as in fi.evaluate), stopped seeds' too."""
         with torch.no_grad():
             logits = torch.cat([  # [seeds, p**k, p]
-                torch.cat([run({n: p.detach() for n, p in g.items()}, all_tokens[rows].expand(hi - lo, -1, -1))
-                           for rows in grid_batches(len(all_tokens))], dim=1)
-                for g, (lo, hi) in zip(groups, spans)
+                torch.cat([self.run({n: p.detach() for n, p in g.items()}, self.all_tokens[rows].expand(hi - lo, -1, -1))
+                           for rows in grid_batches(len(self.all_tokens))], dim=1)
+                for g, (lo, hi) in zip(self.groups, self.spans)
             ])
-        for i, (task, history) in enumerate(zip(tasks, histories)):
-            if stopped_at[i] is not None:
-                continue
-            r = {"step": step, "time_s": round(elapsed, 3), **split_metrics(as_logits(logits[i], task.p), task)}
-            r["weight_norm"] = float(sum(param(n, i).detach().pow(2).sum() for n in names) + sum(p.pow(2).sum() for p in frozen.values()))
-            history.records.append(r)
+        return [as_logits(logits[i], task.p) for i, task in enumerate(self.tasks)]
 
-    def one_step(rows: Optional[Tensor]) -> None:
-        """Every pass's forward and backward, then one AdamW step over all seeds."""
-        if rows is None:
-            x, y = train_x, train_y
-        else:
-            x, y = torch.gather(train_x, 1, rows[..., None].expand(-1, -1, train_x.shape[-1])), torch.gather(train_y, 1, rows)
-        optimizer.zero_grad(set_to_none=True)
-        for group, (lo, hi) in zip(groups, spans):
-            logits = run(group, x[lo:hi])  # [seeds, batch, p]
-            sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
-        optimizer.step()
+    def weight_norm(self, i: int) -> float:
+        return float(sum((self.param(n, i) if n not in self.frozen else p).detach().pow(2).sum() for n, p in self.params))
 
-    run_step = StepRunner(one_step, optimizer, device, graph)
-    def save_state(step: int, n_records: list[int], rng: dict[str, Tensor]) -> None:
-        """All seeds' resumable state (the histories cut to ``n_records`` each: later records are read-outs)."""
-        if out_dir is None:
-            return
+    def hold(self, i: int) -> None:
+        self.at_stop[i] = {n: self.param(n, i).detach().clone() for n in self.names}
+
+    def release(self, i: int) -> None:
+        self.at_stop.pop(i, None)
+
+    def state(self, directory: Path, optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], dict[str, dict[str, Tensor]]]:
+        """The stacked weights and AdamW moments of all seeds, and each stopped seed's weights."""
+        names, groups = self.names, self.groups
         stacked = {n: torch.cat([g[n].detach() for g in groups]) for n in names}
         opt = {}
         for field in ("exp_avg", "exp_avg_sq"):
@@ -225,97 +231,22 @@ def _train_many(models: list[HookedModel], tasks: list[ModularArithmetic], cfg: 
                 if len(parts) == len(groups):
                     opt[f"{n}::{field}"] = torch.cat(parts)
         steps = {n: float(optimizer.state[groups[0][n]]["step"]) for n in names if "step" in optimizer.state.get(groups[0][n], {})}
-        stops = {f"{i}::{n}": t for i, ws in at_stop.items() for n, t in ws.items()}
-        with atomic_directory(out_dir / STATE_DIR) as tmp:
-            write_state(tmp, {
-                "step": step, "elapsed_s": elapsed, "train_config": cfg.to_dict(), "model_class": type(ref).__name__,
-                "models": [m.cfg.to_dict() | {"device": None} for m in models], "tasks": [t.to_dict() for t in tasks],
-                "optimizer": {"steps": steps}, "schedule": schedule.state_dict(),
-                "early_stopping": [s.state_dict() for s in stopping], "stopped_at": stopped_at,
-                "histories": [History(records=h.records[:k], stopped_early=h.stopped_early).to_dict()
-                              for h, k in zip(histories, n_records)],
-            }, {"params": stacked, "optimizer": opt, "at_stop": stops, "rng": rng})
+        stops = {f"{i}::{n}": t for i, ws in self.at_stop.items() for n, t in ws.items()}
+        fields = {"model_class": type(self.models[0]).__name__, "models": [m.cfg.to_dict() | {"device": None} for m in self.models],
+                  "tasks": [t.to_dict() for t in self.tasks], "optimizer": {"steps": steps}}
+        return fields, {"params": stacked, "optimizer": opt, "at_stop": stops}
 
-    start = 0
-    if resume:
-        start, elapsed = _load_many_state(out_dir, models, tasks, cfg, groups, spans, names, optimizer, schedule,
-                                          stopping, stopped_at, at_stop, histories)
-    else:
-        record(0)
-    bar = progress_bar(total=cfg.steps, initial=start, disable=not cfg.progress, desc=f"train x{len(models)}",
-                       unit="step", dynamic_ncols=True)
-    step = start
-    last = start if all(s is not None for s in stopped_at) else cfg.steps
-    try:
-        for step in range(start + 1, last + 1):
-            t0 = time.perf_counter()
-            rows = [sample_rows(n_train, cfg.batch_size, s, step) for s in seeds]  # each seed's own minibatch
-            run_step(None if rows[0] is None else torch.stack(rows).to(device))
-            schedule.step()
-            elapsed += time.perf_counter() - t0
-            bar.update(1)
-            if step % cfg.eval_every == 0:
-                record(step)
-                running = [i for i in range(len(models)) if stopped_at[i] is None]
-                for i in running:  # early stopping, seed by seed: a seed that holds stops on its own
-                    if stopping[i].update(histories[i].records[-1]["test_acc"]):
-                        stopped_at[i], histories[i].stopped_early = step, True
-                        at_stop[i] = {n: param(n, i).detach().clone() for n in names}
-                accs = [histories[i].records[-1]["test_acc"] for i in running]
-                bar.set_postfix(min_test_acc=f"{min(a or 0 for a in accs):.3f}", refresh=False)
-                if all(s is not None for s in stopped_at):
-                    break
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_state(step, [len(h.records) for h in histories], rng_state(device))
-    finally:
-        bar.close()
-
-    # the state to resume from is taken before the final read-out (see fi.train)
-    n_records, rng = [len(h.records) for h in histories], rng_state(device)
-    if any(stopped_at[i] is None and h.records[-1]["step"] != step for i, h in enumerate(histories)):
-        record(step)
-    with torch.no_grad():
-        for i, m in enumerate(models):
-            params = dict(m.named_parameters())
-            for n in names:
-                params[n].copy_(at_stop[i][n] if i in at_stop else param(n, i))
-            m.eval()
-    if out_dir is not None:
-        save_state(step, n_records, rng)
-        for i, (m, task, h) in enumerate(zip(models, tasks, histories)):
-            final = step if stopped_at[i] is None else stopped_at[i]
-            m.save(out_dir / f"seed_{m.cfg.seed}", task=task, history=h,
-                   metadata={"train_config": {**cfg.to_dict(), "seed": m.cfg.seed}, "step": final})
-    return SeedSweep(models, tasks, histories)
-
-
-def _load_many_state(out_dir: Path, models, tasks, cfg: TrainConfig, groups, spans, names, optimizer, schedule,
-                     stopping, stopped_at, at_stop, histories) -> tuple[int, float]:
-    """Put the state :func:`train_many` saved in ``out_dir`` back into this run's stacked parameters and bookkeeping."""
-    state_dir = out_dir / STATE_DIR
-    state, tensors = read_state(state_dir)
-    where = state_dir / STATE_FILE
-    ref = models[0]
-    mine = cfg.to_dict()
-    try:
-        saved_cfg = state["train_config"]
-        changed = [k for k in mine if k not in TrainConfig.RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
-        if changed:
-            raise InvalidArgumentError(
-                f"cannot resume {out_dir}: TrainConfig fields {changed} differ from the saved run; "
-                f"only {TrainConfig.RESUMABLE_CHANGES} may change")
-        if (state["model_class"] != type(ref).__name__ or state["models"] != [m.cfg.to_dict() | {"device": None} for m in models]
-                or state["tasks"] != [t.to_dict() for t in tasks]):
-            raise InvalidArgumentError(f"cannot resume {out_dir}: the saved run trained other models or tasks "
+    def restore(self, state: dict[str, Any], tensors: dict[str, dict[str, Tensor]], optimizer: torch.optim.Optimizer,
+                where: Path) -> None:
+        if (state["model_class"] != type(self.models[0]).__name__
+                or state["models"] != [m.cfg.to_dict() | {"device": None} for m in self.models]
+                or state["tasks"] != [t.to_dict() for t in self.tasks]):
+            raise InvalidArgumentError(f"cannot resume {where}: the saved run trained other models or tasks "
                                        f"(seeds {[m.get('seed') for m in state['models']]}); pass the same ones")
-        step = int(state["step"])
-        if cfg.steps < step:
-            raise InvalidArgumentError(f"cannot resume {out_dir} with TrainConfig.steps={cfg.steps}: "
-                                       f"the saved run is already at step {step}")
         params, opt, stops = tensors["params"], tensors.get("optimizer", {}), tensors.get("at_stop", {})
         with torch.no_grad():
-            for g, (lo, hi) in zip(groups, spans):
-                for n in names:
+            for g, (lo, hi) in zip(self.groups, self.spans):
+                for n in self.names:
                     g[n].copy_(params[n][lo:hi])
                     entry = {f: opt[f"{n}::{f}"][lo:hi].clone().to(g[n].device) for f in ("exp_avg", "exp_avg_sq")
                              if f"{n}::{f}" in opt}
@@ -323,22 +254,24 @@ def _load_many_state(out_dir: Path, models, tasks, cfg: TrainConfig, groups, spa
                         entry["step"] = torch.tensor(state["optimizer"]["steps"][n])
                     if entry:
                         optimizer.state[g[n]] = entry
-        schedule.load_state_dict(state["schedule"])
-        for group, lr in zip(optimizer.param_groups, schedule.get_last_lr()):
-            group["lr"] = lr
-        for i, saved in enumerate(state["histories"]):
-            histories[i].records[:] = History.from_dict(saved).records
-            histories[i].stopped_early = bool(saved.get("stopped_early", False))
-            stopping[i].load_state_dict(state["early_stopping"][i], histories[i].records)
-            stopped_at[i] = state["stopped_at"][i]
-            if stopped_at[i] is not None:
-                at_stop[i] = {n: stops[f"{i}::{n}"].to(ref.device) for n in names}
-        restore_rng(tensors.get("rng", {}), ref.device)
-        return step, float(state["elapsed_s"])
-    except (KeyError, IndexError, TypeError, ValueError) as e:
-        if isinstance(e, InvalidArgumentError):
-            raise
-        raise CheckpointError(f"{where}: malformed trainer state ({type(e).__name__}: {e})") from None
+        for i, stopped in enumerate(state["stopped_at"]):
+            if stopped is not None:
+                self.at_stop[i] = {n: stops[f"{i}::{n}"].to(self.device) for n in self.names}
+
+    def finish(self, out_dir: Optional[Path], step: int, stopped_at: list[Optional[int]], histories: list[History],
+               cfg: TrainConfig) -> None:
+        """Each seed's weights (of its stop, if it stopped early) into its model; each saved to ``out_dir/seed_<seed>``."""
+        with torch.no_grad():
+            for i, m in enumerate(self.models):
+                params = dict(m.named_parameters())
+                for n in self.names:
+                    params[n].copy_(self.at_stop[i][n] if i in self.at_stop else self.param(n, i))
+                m.eval()
+        if out_dir is None:
+            return
+        for m, task, history, stop in zip(self.models, self.tasks, histories, stopped_at):
+            m.save(out_dir / f"seed_{m.cfg.seed}", task=task, history=history,
+                   metadata={"train_config": {**cfg.to_dict(), "seed": m.cfg.seed}, "step": step if stop is None else stop})
 
 
 def auto_chunk(model: HookedModel, rows: int, n_seeds: int, budget_bytes: int = 8 * 2**20) -> int:
@@ -389,7 +322,7 @@ def train_seeds(
 
     built = [from_preset(preset, seed=s, **overrides) for s in int_list(seeds, "seeds", scalar=False)]
     if not built:
-        raise ValueError("seeds is empty; give at least one seed")
+        raise InvalidArgumentError("seeds is empty; give at least one seed")
     cfg = built[0][2]
     cfg.progress = progress
     return train_many([b[0] for b in built], [b[1] for b in built], cfg, chunk=chunk)

@@ -182,9 +182,9 @@ def test_many_seeds_interrupted_resume_to_the_same_weights_and_histories(many_re
     w_ref, h_ref = many_reference
     stops = sorted(h.records[-1]["step"] for h in h_ref)
     at = stops[0] if fault_step == "first-stop" else stops[0] + 30  # one seed already stopped, its weights saved
-    import fourier_interp.seeds as seeds_module
+    import fourier_interp.training.loop as loop
 
-    real = seeds_module.sample_rows
+    real = loop.sample_rows
 
     def dies_at(n_rows, batch_size, seed, step):  # a fault in step ``at``: the process dies there
         if step == at:
@@ -194,7 +194,7 @@ def test_many_seeds_interrupted_resume_to_the_same_weights_and_histories(many_re
     out = str(tmp_path / "run")
     models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
     with monkeypatch.context() as m:
-        m.setattr(seeds_module, "sample_rows", dies_at)
+        m.setattr(loop, "sample_rows", dies_at)
         with pytest.raises(Interrupt):
             fi.train_many(models, tasks, cfg, chunk=2)
     models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
@@ -210,6 +210,34 @@ def test_many_seeds_continued_from_a_shorter_run_equal_the_full_run(many_referen
     out = str(tmp_path / "run")
     models, tasks, cfg = build_many(steps=330, checkpoint_every=20, out_dir=out, **EARLY)
     fi.train_many(models, tasks, cfg, chunk=2)
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    sweep = fi.train_many(models, tasks, cfg, chunk=2, resume=True)
+    assert [records(h) for h in sweep.histories] == [records(h) for h in h_ref]
+    assert all(same_weights(weights(m), w) for m, w in zip(sweep.models, w_ref))
+
+
+def test_many_seeds_stop_on_request_and_resume_to_the_full_run(many_reference, tmp_path, monkeypatch):
+    """The one loop's stop request (a cluster's preemption signal) holds for many seeds too."""
+    import fourier_interp.training.loop as loop
+    from fourier_interp.training import StopRequested, request_stop
+
+    w_ref, h_ref = many_reference
+    real = loop.sample_rows
+
+    def signalled_in(n_rows, batch_size, seed, step):  # the signal arrives during step 50
+        if step == 50:
+            request_stop()
+        return real(n_rows, batch_size, seed, step)
+
+    out = str(tmp_path / "run")
+    models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
+    try:
+        with monkeypatch.context() as m, pytest.raises(StopRequested) as info:
+            m.setattr(loop, "sample_rows", signalled_in)
+            fi.train_many(models, tasks, cfg, chunk=2)
+    finally:
+        request_stop(False)
+    assert info.value.step == 50
     models, tasks, cfg = build_many(steps=800, checkpoint_every=20, out_dir=out, **EARLY)
     sweep = fi.train_many(models, tasks, cfg, chunk=2, resume=True)
     assert [records(h) for h in sweep.histories] == [records(h) for h in h_ref]
@@ -254,8 +282,7 @@ def fault_at(monkeypatch, module, at):
 
 @pytest.mark.parametrize("together", [False, True], ids=["each-run-alone", "seeds-together"])
 def test_an_interrupted_sweep_resumes_to_the_rows_and_weights_of_an_uninterrupted_one(tmp_path, monkeypatch, together):
-    import fourier_interp.seeds
-    import fourier_interp.training
+    import fourier_interp.training.loop
     from fourier_interp.sweeps import sweep
 
     config = SWEEP
@@ -268,7 +295,7 @@ def test_an_interrupted_sweep_resumes_to_the_rows_and_weights_of_an_uninterrupte
 
     out = tmp_path / "interrupted"
     with monkeypatch.context() as m:
-        fault_at(m, fourier_interp.seeds if together else fourier_interp.training, 250)
+        fault_at(m, fourier_interp.training.loop, 250)  # the one loop: alone and together
         first = sweep(config, out, vectorize_seeds=together, **QUIET)
     assert set(first.table["status"]) == {"failed"}
     again = sweep(config, out, vectorize_seeds=together, **QUIET)

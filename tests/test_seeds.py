@@ -31,6 +31,36 @@ def test_each_seed_equals_training_it_alone(preset, overrides, batch_size):
             assert mine["test_acc"] == pytest.approx(alone["test_acc"], abs=1e-3)
 
 
+@pytest.mark.parametrize("preset,overrides", CASES)
+@pytest.mark.parametrize("batch_size", [None, 24])
+def test_one_seed_of_train_many_is_fi_train_bit_for_bit(preset, overrides, batch_size):
+    """One loop: train_many of one seed steps, evaluates and records exactly as fi.train of it."""
+    common = dict(steps=25, eval_every=5, batch_size=batch_size, progress=False, **overrides)
+    model, task, cfg = fi.from_preset(preset, seed=3, **common)
+    history = fi.train(model, task, cfg)
+    many_model, many_task, many_cfg = fi.from_preset(preset, seed=3, **common)
+    many = fi.train_many([many_model], [many_task], many_cfg)
+    assert many.models[0] is many_model
+    for name, value in model.state_dict().items():
+        assert torch.equal(many_model.state_dict()[name], value), name
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h.records]
+    assert strip(many.histories[0]) == strip(history) and [r["step"] for r in history.records] == [0, 5, 10, 15, 20, 25]
+    assert many.histories[0].stopped_early is history.stopped_early is False
+
+
+def test_one_seed_of_train_many_stops_early_where_fi_train_does():
+    common = dict(p=11, d_model=32, d_mlp=64, frac_train=0.9, lr=1e-2, steps=400, eval_every=10, progress=False,
+                  early_stop_acc=0.3, early_stop_patience=2)
+    model, task, cfg = fi.from_preset("nanda2023", seed=1, **common)
+    history = fi.train(model, task, cfg)
+    assert history.stopped_early and history.records[-1]["step"] < 400
+    many_model, many_task, many_cfg = fi.from_preset("nanda2023", seed=1, **common)
+    many = fi.train_many([many_model], [many_task], many_cfg)
+    assert many.histories[0].stopped_early
+    assert [r["step"] for r in many.histories[0].records] == [r["step"] for r in history.records]
+    assert all(torch.equal(many_model.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
 def test_sweep_saves_every_seed(tmp_path):
     sweep = fi.train_seeds("li2025-k2", seeds=[1, 2], progress=False, p=7, steps=5, out_dir=str(tmp_path))
     for seed, model in zip([1, 2], sweep.models):

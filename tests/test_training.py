@@ -164,7 +164,7 @@ def test_threads_are_set_for_the_call_only():
     assert torch.get_num_threads() == before  # restored after the exception too
     fi.train(model, task, fi.TrainConfig(steps=1, progress=False, threads=None))  # None: left alone
     assert torch.get_num_threads() == before
-    fi.train(model, task, fi.TrainConfig(steps=1, progress=False))  # "auto" (default): restored too
+    fi.train(model, task, fi.TrainConfig(steps=1, progress=False, threads="auto"))  # "auto": restored too
     assert torch.get_num_threads() == before
 
 
@@ -186,6 +186,26 @@ def test_auto_threads_use_the_idle_cores_only(monkeypatch):
             assert torch.get_num_threads() == before
     monkeypatch.undo()
     assert 1 <= checks.auto_threads() <= before  # the real reading (Linux: /proc/loadavg)
+
+
+def test_the_default_threads_are_fixed_and_two_runs_agree(monkeypatch):
+    """TrainConfig's default is one thread whatever the machine's load, so a run repeats bit for bit."""
+    import fourier_interp.checks as checks
+
+    assert fi.TrainConfig().threads == 1
+    before = torch.get_num_threads()
+    runs = []
+    for others in (0, 50):  # a quiet machine, then a busy one: "auto" would pick different counts here
+        monkeypatch.setattr(checks, "_other_runnable", lambda others=others: others)
+        model, task, cfg = fi.from_preset("nanda2023", p=11, d_model=32, d_mlp=64, steps=30, eval_every=10, progress=False)
+        seen = []
+        history = fi.train(model, task, cfg, callbacks=[lambda *args: seen.append(torch.get_num_threads())])
+        runs.append((weights(model), history))
+        assert set(seen) == {1} and torch.get_num_threads() == before
+    (w1, h1), (w2, h2) = runs
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h.records]
+    assert strip(h1) == strip(h2)
 
 
 @pytest.mark.parametrize("threads,error", [(0, ValueError), (-2, ValueError), ("2", TypeError), (1.5, TypeError),
