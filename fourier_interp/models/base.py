@@ -114,7 +114,7 @@ def activation_fn(name: str):
         return torch.nn.functional.gelu
     if name == "tanh":
         return torch.tanh
-    raise ValueError(f"unknown activation {name!r}; expected 'relu', 'gelu' or 'tanh'")
+    raise InvalidArgumentError(f"unknown activation {name!r}; expected 'relu', 'gelu' or 'tanh'")
 
 
 # ------------------------------------------------------------------- registry
@@ -192,9 +192,11 @@ class HookedModel(HookedRootModule):
     cfg: ModelConfig
     config_class: ClassVar[type]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Register ``cls`` (``register=False``: a building block never saved under its own name)."""
         super().__init_subclass__(**kwargs)
-        _register(cls)
+        if register:
+            _register(cls)
 
     # -------------------------------------------------------------- inputs
     _inputs_checked: bool = False  # True while fast_forward's default runs forward on checked tokens
@@ -221,14 +223,14 @@ class HookedModel(HookedRootModule):
         k = self.cfg.k
         allowed = (k, k + extra_positions) if extra_positions else (k,)
         if inputs.ndim != 2 or inputs.shape[1] not in allowed:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"inputs has shape {tuple(inputs.shape)}; expected [batch, {k}] operand tokens"
                 + (f" (or [batch, {k + extra_positions}] with the '=' token)" if extra_positions else "")
             )
         operands = inputs[:, :k]
         if operands.numel() and (int(operands.min()) < 0 or int(operands.max()) >= self.cfg.p):
             bad = operands[(operands < 0) | (operands >= self.cfg.p)][0].item()
-            raise ValueError(f"inputs holds token {bad}; operand tokens must lie in 0..{self.cfg.p - 1} (p={self.cfg.p})")
+            raise InvalidArgumentError(f"inputs holds token {bad}; operand tokens must lie in 0..{self.cfg.p - 1} (p={self.cfg.p})")
         return inputs.to(device=self.device, dtype=torch.long)
 
     # ------------------------------------------------------------- devices
