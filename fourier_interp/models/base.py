@@ -22,11 +22,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, Optional
+from typing import Any, Callable, ClassVar, Mapping, Optional
 
 import torch
 from jaxtyping import Float, Int
-from torch import Tensor
+from torch import Tensor, nn
 
 with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which warns in Jupyter without ipywidgets
     warnings.filterwarnings("ignore", message="IProgress not found")
@@ -392,6 +392,39 @@ class HookedModel(HookedRootModule):
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in self.cfg.to_dict().items() if k != "device")
         return fields
+
+
+# ------------------------------------------------------------------ hooks on / off
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+class _HooksOff:
+    """Stands in for a module on the hook-free path: every ``hook_*`` attribute is the identity."""
+
+    def __getattr__(self, name: str) -> Callable[[Tensor], Tensor]:
+        return _identity
+
+
+_HOOKS_OFF = _HooksOff()
+
+
+def hooks(module: nn.Module, hooked: bool):
+    """``module`` itself (its hook points fire) or a stand-in whose ``hook_*`` are the identity.
+
+    How a family writes its forward once: ``h = hooks(self, hooked)``, then ``h.hook_pre(x)``
+    wherever an activation is hooked; the training path calls it with ``hooked=False``.
+
+    Example:
+        >>> import torch
+        >>> from transformer_lens.hook_points import HookPoint
+        >>> from fourier_interp.models.base import hooks
+        >>> module = torch.nn.Module()
+        >>> module.hook_x = HookPoint()
+        >>> hooks(module, True).hook_x is module.hook_x, hooks(module, False).hook_x(torch.ones(1)).item()
+        (True, 1.0)
+    """
+    return module if hooked else _HOOKS_OFF
 
 
 def init_generator(cfg: ModelConfig) -> torch.Generator:

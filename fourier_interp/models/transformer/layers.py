@@ -2,7 +2,7 @@
 
 Every forward takes ``hooked``: ``True`` (the hooked forward) routes each activation through
 its ``HookPoint``; ``False`` (the training path, :meth:`HookedTransformer.fast_forward`)
-runs the same lines with every hook point replaced by the identity (:func:`hooks`). The
+runs the same lines with every hook point replaced by the identity (:func:`..base.hooks`). The
 block also takes ``last_only``: attention computes queries at the last position only (the
 causal mask shifted to match: that query sees every key) and the residual and MLP keep only
 that position, which is all the readout at '=' needs.
@@ -20,7 +20,7 @@ Hook shapes (TransformerLens names; ``blocks.{l}.`` in front):
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from einops import einsum
@@ -29,36 +29,8 @@ from torch import Tensor, nn
 from transformer_lens import FactoredMatrix
 from transformer_lens.hook_points import HookPoint
 
-from ..base import activation_fn, lookup, normal
+from ..base import activation_fn, hooks, lookup, normal
 from .config import TransformerConfig
-
-
-# ------------------------------------------------------------------ hooks on / off
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-class _HooksOff:
-    """Stands in for a module on the hook-free path: every ``hook_*`` attribute is the identity."""
-
-    def __getattr__(self, name: str) -> Callable[[Tensor], Tensor]:
-        return _identity
-
-
-_HOOKS_OFF = _HooksOff()
-
-
-def hooks(module: nn.Module, hooked: bool):
-    """``module`` itself (its hook points fire) or a stand-in whose ``hook_*`` are the identity.
-
-    Example:
-        >>> import torch
-        >>> from fourier_interp.models.transformer.layers import LayerNormPre, hooks
-        >>> ln = LayerNormPre(4)
-        >>> hooks(ln, True).hook_scale is ln.hook_scale, hooks(ln, False).hook_scale(torch.ones(1)).item()
-        (True, 1.0)
-    """
-    return module if hooked else _HOOKS_OFF
 
 
 # ------------------------------------------------------------------ normalisation
