@@ -99,11 +99,11 @@ class TransformerCore(HookedModel, register=False):
         still reads the last position.
 
         Example:
-            >>> import fourier_interp as fi
+            >>> import torch, fourier_interp as fi
             >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, d_mlp=32))
             >>> inputs = fi.ModularArithmetic(p=7).inputs
             >>> every = model(inputs, all_positions=True)
-            >>> every.shape, bool((every[:, -1] == model(inputs)).all())
+            >>> every.shape, torch.allclose(every[:, -1], model(inputs), atol=1e-6)
             (torch.Size([49, 3, 7]), True)
         """
         tokens = self.to_tokens(inputs)
