@@ -100,7 +100,7 @@ def save(model, path, task=None, history=None, metadata: Optional[dict] = None) 
         >>> with tempfile.TemporaryDirectory() as d:
         ...     _ = fi.save(model, d)
         ...     type(fi.load(d)).__name__
-        'HookedMLP'
+        'PowerMLP'
     """
     return save_model(model, path, task=task, history=history, metadata=metadata)
 

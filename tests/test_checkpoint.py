@@ -228,7 +228,7 @@ def test_saving_what_load_could_not_rebuild_fails_at_save_time(tmp_path):
 
     # a module-level class whose name another module's class already holds
     impostor = type("HookedMLP", (fi.HookedMLP,), {"__module__": __name__, "__qualname__": "HookedMLP"})
-    with pytest.raises(TypeError, match="'HookedMLP' to fourier_interp.models.mlp.HookedMLP.*name of its own"):
+    with pytest.raises(TypeError, match="'HookedMLP' to fourier_interp.models.mlp.base.HookedMLP.*name of its own"):
         impostor(fi.MLPConfig(p=5)).save(tmp_path / "impostor")
     assert MODEL_REGISTRY["HookedMLP"] is fi.HookedMLP
 

@@ -62,6 +62,10 @@ class EmbedSquare(fi.HookedModel):
         )
 
 
+class UsersEmbedMLP(fi.HookedMLP):
+    """A user's subclass of ``HookedMLP`` itself (not of a form class): it runs ``cfg.form``'s pieces."""
+
+
 CASES = {
     "transformer": lambda seed=0: fi.HookedTransformer(fi.TransformerConfig(
         p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32, seed=seed)),
@@ -76,6 +80,8 @@ CASES = {
     "mlp-embed-relu": lambda seed=0: fi.HookedMLP(fi.MLPConfig(p=7, form="embed_relu", d_embed=8, d_hidden=24, seed=seed)),
     "mlp-summed-k3": lambda seed=0: fi.HookedMLP(fi.MLPConfig(
         p=5, k=3, form="embed_relu", combine="sum", d_embed=8, d_hidden=24, seed=seed)),
+    "mlp-users-subclass": lambda seed=0: UsersEmbedMLP(fi.MLPConfig(p=7, form="embed_relu", d_embed=8, d_hidden=24,
+                                                                     seed=seed)),
     "fourth-family": lambda seed=0: EmbedSquare(EmbedSquareConfig(p=7, seed=seed)),
 }
 
@@ -167,7 +173,7 @@ def test_verify_runs_on_every_family(case):
 
 def test_every_built_in_family_has_a_case():
     built_in = {name for name, cls in MODEL_REGISTRY.items() if cls.__module__.startswith("fourier_interp.")}
-    covered = {type(make()).__name__ for make in CASES.values()}
+    covered = {cls.__name__ for make in CASES.values() for cls in type(make()).__mro__}  # HookedMLP: its forms
     assert built_in <= covered, f"add contract cases for {sorted(built_in - covered)}"
 
 

@@ -159,6 +159,46 @@ def test_rnn_step_hook_edits_propagate_through_the_recurrence():
     assert not torch.allclose(logits, clean["hook_logits"])
 
 
+def test_each_mlp_form_is_its_own_class_and_a_checkpoint_saved_as_hookedmlp_loads_as_it():
+    from safetensors.torch import load_file
+
+    from fourier_interp.models import EmbedMLP, PowerMLP
+    from fourier_interp.pretrained import pretrained_path
+
+    power = fi.HookedMLP(fi.MLPConfig(p=7))
+    embed = fi.HookedMLP(fi.MLPConfig(p=7, form="embed_relu", d_embed=8, d_hidden=16))
+    assert type(power) is PowerMLP and type(embed) is EmbedMLP
+    assert isinstance(power, fi.HookedMLP) and isinstance(embed, fi.HookedMLP)
+    with pytest.raises(fi.InvalidArgumentError, match="PowerMLP is the form 'power', but cfg.form='embed_relu'"):
+        PowerMLP(fi.MLPConfig(p=7, form="embed_relu"))
+    # the shipped checkpoint names its class "HookedMLP": it loads as the power form, whose
+    # logits are Li et al.'s (U[0, a] + U[1, b])^2 @ W_out on the stored weights
+    path = pretrained_path("mlp-k2-p113")
+    model = fi.load(path)
+    assert type(model) is PowerMLP
+    weights = load_file(str(next(path.glob("*.safetensors"))))
+    x = fi.ModularArithmetic(p=113).inputs[::97]
+    by_hand = (weights["U"][0][x[:, 0]] + weights["U"][1][x[:, 1]]) ** 2 @ weights["W_out"]
+    torch.testing.assert_close(model(x), by_hand, rtol=1e-5, atol=1e-4)
+
+
+def test_the_transformer_training_path_reads_the_last_position_of_the_hooked_forward():
+    # one forward: with hooks off and last_only, the block gives the hooked block's last row
+    model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_layers=2,
+                                                      normalization_type="LN", attn_coeff=0.5))
+    tokens = model.to_tokens(fi.ModularArithmetic(p=7).inputs)
+    _, cache = model.run_with_cache(tokens)
+    block = model.blocks[1]
+    last = block(cache["blocks.1.hook_resid_pre"], hooked=False, last_only=True)
+    assert last.shape == (49, 1, 16)
+    torch.testing.assert_close(last[:, 0], cache["blocks.1.hook_resid_post"][:, -1], rtol=1e-5, atol=1e-6)
+    # and layer 0 on the table of (position, token) residuals gives the per-example block's output
+    rows = tokens + torch.arange(3) * model.cfg.d_vocab
+    table = (model.W_pos[:, None] + model.W_E[None]).flatten(0, 1)
+    torch.testing.assert_close(model.blocks[0](table, hooked=False, rows=rows), cache["blocks.0.hook_resid_post"],
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_transformer_accepts_full_sequences_and_tokens():
     model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32))
     ops = fi.ModularArithmetic(p=7).inputs

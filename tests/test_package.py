@@ -82,12 +82,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 # Import circles not yet broken (modules that import each other, directly or through others),
 # each with its reason. Keep this empty too; an entry is a debt.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # the transformer's TransformerLens protocol and weight processing call back into the model
-    # (kept alive by imports inside functions) until the transformer becomes a package
-    frozenset({"fourier_interp.models.transformer", "fourier_interp.models.tl_protocol",
-               "fourier_interp.models.weight_processing"}),
-}
+KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
 def _package_modules() -> dict[str, "Path"]:

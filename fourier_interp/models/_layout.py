@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from torch import nn
 
+from ..errors import InvalidArgumentError
+
 BLOCK_NAMES = ("blocks", "layers", "layer", "h")
 ROLES = {"attn_out": ("attn", "attention", "self_attn"), "mlp_out": ("mlp", "ffn", "feed_forward")}
 
@@ -54,7 +56,7 @@ def find_blocks(module: nn.Module, blocks: Optional[str]) -> Optional[str]:
                  if path.rsplit(".", 1)[-1] in BLOCK_NAMES and len(m) and len({type(layer) for layer in m}) == 1]
         return found[0] if len(found) == 1 else None
     if not isinstance(blocks, str) or blocks not in stacks:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"blocks={blocks!r}: expected 'auto', None or the dotted path of the module's nn.ModuleList "
             f"(or nn.Sequential) of layers; it has {sorted(stacks) or 'none'}"
         )

@@ -22,11 +22,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, Optional
+from typing import Any, Callable, ClassVar, Mapping, Optional
 
 import torch
 from jaxtyping import Float, Int
-from torch import Tensor
+from torch import Tensor, nn
 
 with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which warns in Jupyter without ipywidgets
     warnings.filterwarnings("ignore", message="IProgress not found")
@@ -122,7 +122,7 @@ def activation_fn(name: str):
         return torch.nn.functional.gelu
     if name == "tanh":
         return torch.tanh
-    raise ValueError(f"unknown activation {name!r}; expected 'relu', 'gelu' or 'tanh'")
+    raise InvalidArgumentError(f"unknown activation {name!r}; expected 'relu', 'gelu' or 'tanh'")
 
 
 # ------------------------------------------------------------------- registry
@@ -200,9 +200,11 @@ class HookedModel(HookedRootModule):
     cfg: ModelConfig
     config_class: ClassVar[type]
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        """Register ``cls`` (``register=False``: a building block never saved under its own name)."""
         super().__init_subclass__(**kwargs)
-        _register(cls)
+        if register:
+            _register(cls)
 
     # -------------------------------------------------------------- inputs
     _inputs_checked: bool = False  # True while fast_forward's default runs forward on checked tokens
@@ -229,14 +231,14 @@ class HookedModel(HookedRootModule):
         k = self.cfg.k
         allowed = (k, k + extra_positions) if extra_positions else (k,)
         if inputs.ndim != 2 or inputs.shape[1] not in allowed:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"inputs has shape {tuple(inputs.shape)}; expected [batch, {k}] operand tokens"
                 + (f" (or [batch, {k + extra_positions}] with the '=' token)" if extra_positions else "")
             )
         operands = inputs[:, :k]
         if operands.numel() and (int(operands.min()) < 0 or int(operands.max()) >= self.cfg.p):
             bad = operands[(operands < 0) | (operands >= self.cfg.p)][0].item()
-            raise ValueError(f"inputs holds token {bad}; operand tokens must lie in 0..{self.cfg.p - 1} (p={self.cfg.p})")
+            raise InvalidArgumentError(f"inputs holds token {bad}; operand tokens must lie in 0..{self.cfg.p - 1} (p={self.cfg.p})")
         return inputs.to(device=self.device, dtype=torch.long)
 
     # ------------------------------------------------------------- devices
@@ -398,6 +400,39 @@ class HookedModel(HookedRootModule):
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={v}" for k, v in self.cfg.to_dict().items() if k != "device")
         return fields
+
+
+# ------------------------------------------------------------------ hooks on / off
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+class _HooksOff:
+    """Stands in for a module on the hook-free path: every ``hook_*`` attribute is the identity."""
+
+    def __getattr__(self, name: str) -> Callable[[Tensor], Tensor]:
+        return _identity
+
+
+_HOOKS_OFF = _HooksOff()
+
+
+def hooks(module: nn.Module, hooked: bool):
+    """``module`` itself (its hook points fire) or a stand-in whose ``hook_*`` are the identity.
+
+    How a family writes its forward once: ``h = hooks(self, hooked)``, then ``h.hook_pre(x)``
+    wherever an activation is hooked; the training path calls it with ``hooked=False``.
+
+    Example:
+        >>> import torch
+        >>> from transformer_lens.hook_points import HookPoint
+        >>> from fourier_interp.models.base import hooks
+        >>> module = torch.nn.Module()
+        >>> module.hook_x = HookPoint()
+        >>> hooks(module, True).hook_x is module.hook_x, hooks(module, False).hook_x(torch.ones(1)).item()
+        (True, 1.0)
+    """
+    return module if hooked else _HOOKS_OFF
 
 
 def init_generator(cfg: ModelConfig) -> torch.Generator:

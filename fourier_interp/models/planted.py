@@ -85,9 +85,9 @@ def planted_mlp(
     """
     freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
-        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+        raise InvalidArgumentError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub") or (op == "sub" and k != 2):
-        raise ValueError(f"op={op!r}: expected 'add', or 'sub' with k=2")
+        raise InvalidArgumentError(f"op={op!r}: expected 'add', or 'sub' with k=2")
     n_phases = n_phases or k + 1
     signs = [1, -1] if op == "sub" else [1] * k
     phases = [2 * math.pi * i / n_phases for i in range(n_phases)]
@@ -136,9 +136,9 @@ def planted_pizza(p: int, freqs: Iterable[int], op: str = "add", margin: Optiona
     """
     freqs = sorted(set(int_list(freqs, "freqs")))
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
-        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+        raise InvalidArgumentError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     if op not in ("add", "sub"):
-        raise ValueError(f"op={op!r}: expected 'add' or 'sub'")
+        raise InvalidArgumentError(f"op={op!r}: expected 'add' or 'sub'")
     n_f = len(freqs)
     a = torch.arange(p, dtype=torch.float64)
     embed = torch.zeros(p, 2 * n_f, dtype=torch.float64)
@@ -238,7 +238,7 @@ def fourier_lookup_mlp(p: int, freqs: Iterable[int], margin: float = 12.0) -> Ho
     """
     freqs = sorted({int(f) for f in freqs})
     if not freqs or any(not 1 <= f <= (p - 1) // 2 for f in freqs):
-        raise ValueError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
+        raise InvalidArgumentError(f"freqs={freqs}: expected a non-empty set of ints in 1..{(p - 1) // 2} (p={p})")
     task = ModularArithmetic(p=p)
     n_f = len(freqs)
     model = HookedMLP(MLPConfig(p=p, k=2, form="embed_relu", combine="concat", d_embed=2 * n_f, d_hidden=task.n))

@@ -28,13 +28,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens.hook_points import HookPoint
 
-from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, init_generator, lookup, normal
+from ..errors import InvalidArgumentError
+from .base import AnalysisSpec, HookedModel, ModelConfig, activation_fn, hooks, init_generator, lookup, normal
 
 
 @dataclass
@@ -52,7 +54,7 @@ class RNNConfig(ModelConfig):
         self._check_positive("d_embed", "d_hidden", "n_layers")
         self._check_choice("act_fn", ("relu", "tanh"))
         if not (isinstance(self.init_scale, (int, float)) and self.init_scale > 0):
-            raise ValueError(f"RNNConfig.init_scale={self.init_scale!r}: expected a positive float")
+            raise InvalidArgumentError(f"RNNConfig.init_scale={self.init_scale!r}: expected a positive float")
 
 
 class RNNStep(nn.Module):
@@ -76,17 +78,50 @@ class RNNLayer(nn.Module):
         self.hook_pre = HookPoint()  # [batch, pos, d_hidden]
         self.hook_hidden = HookPoint()  # [batch, pos, d_hidden]
 
-    def forward(self, x: Float[Tensor, "batch pos d_in"]) -> Float[Tensor, "batch pos d_hidden"]:
-        drive = x @ self.W_ih + self.b_h  # input contribution at every step at once
-        h = None
-        pres, hiddens = [], []
+    def forward(
+        self,
+        x: Float[Tensor, "batch pos d_in"],
+        hooked: bool = True,
+        tokens: Optional[Int[Tensor, "batch pos"]] = None,
+        last_only: bool = False,
+    ) -> Float[Tensor, "batch pos d_hidden"]:
+        """The recurrence, step by step: the hidden states ``[batch, pos, d_hidden]``.
+
+        Args:
+            x: The input at every step.
+            hooked: Fire the hook points (``False``: the same maths, hooks as identities).
+            tokens: Hook-free first layer only. ``x`` is then the per-token table of inputs
+                ``[d_vocab, d_in]`` and ``tokens`` ``[batch, pos]`` pick each step's row. The
+                input drive is computed on the table, and so is the first step (its state
+                depends on the first token alone) and that state's recurrent term; the
+                steps after it run per example.
+            last_only: Return only the last state, ``[batch, 1, d_hidden]``.
+        """
+        drive = x @ self.W_ih + self.b_h  # input contribution at every step at once (per token with tokens)
+        state, pres, hiddens = None, [], []
         for t, step in enumerate(self.steps):
-            pre = step.hook_pre(drive[:, t] if h is None else drive[:, t] + h @ self.W_hh)
-            h = step.hook_hidden(self.act(pre))
+            h = hooks(step, hooked)
+            if tokens is None:
+                drive_t = drive[:, t]
+            else:
+                drive_t = drive if t == 0 else lookup(drive, tokens[:, t])  # [d_vocab, d_hidden] at step 0
+            if state is None:
+                pre = drive_t
+            else:
+                recurrent = state @ self.W_hh
+                if tokens is not None and t == 1:  # the first state is still a per-token table
+                    recurrent = lookup(recurrent, tokens[:, 0])
+                pre = drive_t + recurrent
+            state = h.hook_hidden(self.act(h.hook_pre(pre)))
             pres.append(pre)
-            hiddens.append(h)
-        self.hook_pre(torch.stack(pres, dim=1))
-        return self.hook_hidden(torch.stack(hiddens, dim=1))
+            hiddens.append(state)
+        if tokens is not None and (len(hiddens) == 1 or not last_only):  # the first step's rows, per example
+            pres[0], hiddens[0] = lookup(pres[0], tokens[:, 0]), lookup(hiddens[0], tokens[:, 0])
+        if last_only:
+            return hiddens[-1][:, None]
+        if hooked:
+            self.hook_pre(torch.stack(pres, dim=1))
+        return hooks(self, hooked).hook_hidden(torch.stack(hiddens, dim=1))
 
 
 class HookedRNN(HookedModel):
@@ -111,43 +146,36 @@ class HookedRNN(HookedModel):
         self.setup()
 
     def forward(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
-        x = self.hook_embed(self.W_E[self.check_inputs(inputs)])
-        for layer in self.layers:
-            x = layer(x)
-        return self.hook_logits(x[:, -1] @ self.W_out + self.b_out)
+        return self.hook_logits(self._readout(self.hidden(self.check_inputs(inputs))))
 
     def fast_logits(self, inputs: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
-        """Same maths with the first step as table lookups, bypassing hooks.
-
-        The first layer's input drive is a per-token table ``W_E @ W_ih + b_h`` gathered
-        per step; with h_0 = 0 the first hidden state and its recurrent contribution
-        ``act(drive) @ W_hh`` are lookups too, so the batch only pays for steps 2..k.
-        """
+        """The forward's logits, computed by :meth:`fast_forward` (hooks off, first step on the token table)."""
         return self.fast_forward(self.check_inputs(inputs))
 
     def fast_forward(self, tokens: Int[Tensor, "batch k"]) -> Float[Tensor, "batch p"]:
         """:meth:`fast_logits` on already-checked tokens (vmap-safe: no checks)."""
-        first = self.layers[0]
-        drive_table = self.W_E @ first.W_ih + first.b_h  # [p, d_hidden]
-        h1_table = first.act(drive_table)
-        if self.cfg.n_layers == 1:
-            if self.cfg.k == 1:
-                h = lookup(h1_table, tokens[:, 0])
-            else:
-                rec_table = h1_table @ first.W_hh
-                h = first.act(lookup(drive_table, tokens[:, 1]) + lookup(rec_table, tokens[:, 0]))
-                for t in range(2, self.cfg.k):
-                    h = first.act(lookup(drive_table, tokens[:, t]) + h @ first.W_hh)
-            return h @ self.W_out + self.b_out
-        x = self.W_E[tokens]
-        for layer in self.layers:
-            drive = x @ layer.W_ih + layer.b_h
-            hs, h = [], None
-            for t in range(self.cfg.k):
-                h = layer.act(drive[:, t] if h is None else drive[:, t] + h @ layer.W_hh)
-                hs.append(h)
-            x = torch.stack(hs, dim=1)
-        return x[:, -1] @ self.W_out + self.b_out
+        return self._readout(self.hidden(tokens, fast=True))
+
+    def hidden(self, tokens: Int[Tensor, "batch k"], fast: bool = False) -> Float[Tensor, "batch pos d_hidden"]:
+        """The last layer's hidden states: the one forward both paths run.
+
+        Args:
+            tokens: Checked ``[batch, k]`` operands.
+            fast: The training path: hooks off, the first layer run on the embedding table
+                (``W_E`` itself, see :meth:`RNNLayer.forward`), and only the last state of the
+                last layer (``[batch, 1, d_hidden]``).
+        """
+        last = len(self.layers) - 1
+        if fast:
+            x = self.layers[0](self.W_E, hooked=False, tokens=tokens, last_only=last == 0)
+        else:
+            x = self.layers[0](self.hook_embed(self.W_E[tokens]))  # [batch, pos, d_embed] in
+        for i, layer in enumerate(self.layers[1:], start=1):
+            x = layer(x, hooked=not fast, last_only=fast and i == last)
+        return x
+
+    def _readout(self, hidden: Float[Tensor, "batch pos d_hidden"]) -> Float[Tensor, "batch p"]:
+        return hidden[:, -1] @ self.W_out + self.b_out
 
     def analysis_spec(self) -> AnalysisSpec:
         last = self.cfg.n_layers - 1

@@ -36,6 +36,8 @@ from typing import Optional
 
 from torch import Tensor
 
+from ..errors import InvalidArgumentError
+
 EVIDENCE = ("low_rank", "neuron_alignment", "phase_relation", "attention")
 TOKEN_ROLES = ("embed", "unit_input", "unembed")
 HARMONIC_ORDER = {"relu": 2, "gelu": 2, "tanh": 3}  # harmonics each activation adds to a unit's frequency
@@ -90,18 +92,18 @@ class AnalysisSpec:
             raise TypeError(f"AnalysisSpec.neurons must be a hook name (str), got {type(self.neurons).__name__}")
         self.units = tuple(self.units) or (self.neurons,)
         if self.neurons not in self.units:
-            raise ValueError(f"AnalysisSpec.neurons={self.neurons!r} is not one of units={self.units}")
+            raise InvalidArgumentError(f"AnalysisSpec.neurons={self.neurons!r} is not one of units={self.units}")
         self.evidence = frozenset(self.evidence)
         unknown = sorted(self.evidence - set(EVIDENCE))
         if unknown:
-            raise ValueError(f"AnalysisSpec.evidence has unknown entries {unknown}; expected some of {EVIDENCE}")
+            raise InvalidArgumentError(f"AnalysisSpec.evidence has unknown entries {unknown}; expected some of {EVIDENCE}")
         for name, value in self.token_params.items():
             if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int) and value[1] in TOKEN_ROLES):
-                raise ValueError(f"AnalysisSpec.token_params[{name!r}]={value!r}: expected (token axis, role) with role "
+                raise InvalidArgumentError(f"AnalysisSpec.token_params[{name!r}]={value!r}: expected (token axis, role) with role "
                                  f"one of {TOKEN_ROLES}")
         if self.harmonic_order is None:
             self.harmonic_order = HARMONIC_ORDER.get(self.activation, 2)
         if isinstance(self.harmonic_order, bool) or not isinstance(self.harmonic_order, int) or self.harmonic_order < 1:
-            raise ValueError(f"AnalysisSpec.harmonic_order={self.harmonic_order!r}: expected an int >= 1")
+            raise InvalidArgumentError(f"AnalysisSpec.harmonic_order={self.harmonic_order!r}: expected an int >= 1")
         if "attention" in self.evidence and self.attention_pattern is None:
-            raise ValueError("AnalysisSpec.evidence names 'attention' but attention_pattern is None")
+            raise InvalidArgumentError("AnalysisSpec.evidence names 'attention' but attention_pattern is None")

@@ -84,6 +84,7 @@ from torch import Tensor, nn
 from .base import ActivationCache, HookedRootModule  # imported quietly there (tqdm.auto warns in Jupyter)
 from transformer_lens.hook_points import HookPoint
 
+from ..errors import InvalidArgumentError
 from . import _tracing
 from ._layout import WrapperConfig, find_blocks, tl_aliases, tl_fields
 
@@ -154,7 +155,7 @@ class HookedWrapper(HookedRootModule):
             )
         for name, value in (("p", p), ("k", k)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name}={value!r}: expected None or a positive int")
+                raise InvalidArgumentError(f"{name}={value!r}: expected None or a positive int")
         if not isinstance(trace, bool):
             raise TypeError(f"trace must be True or False, got {trace!r}")
         if init_kwargs is not None and not (isinstance(init_kwargs, dict) and all(isinstance(key, str) for key in init_kwargs)):
@@ -305,7 +306,7 @@ class HookedWrapper(HookedRootModule):
             return tuple(tokens[:, i] for i in range(tokens.shape[1])), {}
         if isinstance(self.inputs, list):
             if tokens.shape[1] != len(self.inputs):
-                raise ValueError(f"inputs={self.inputs} names {len(self.inputs)} operands but the tokens have "
+                raise InvalidArgumentError(f"inputs={self.inputs} names {len(self.inputs)} operands but the tokens have "
                                  f"{tokens.shape[1]} columns")
             return (), {name: tokens[:, i] for i, name in enumerate(self.inputs)}
         out = self.inputs(tokens)
@@ -370,7 +371,7 @@ class HookedWrapper(HookedRootModule):
             name = f"{path}.{i}"
             if isinstance(item, Tensor):
                 if name not in self.hook_dict and name in self._paths:
-                    raise ValueError(
+                    raise InvalidArgumentError(
                         f"element {i} of {path!r} would be named {name!r}, which is also a submodule path; "
                         "rename the submodule"
                     )
@@ -495,7 +496,7 @@ def _check_inputs(inputs: Any, k: Optional[int]) -> Any:
         return inputs
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(n, str) and n.isidentifier() for n in inputs):
         if k is not None and len(inputs) != k:
-            raise ValueError(f"inputs={list(inputs)} names {len(inputs)} keyword arguments but k={k} operands")
+            raise InvalidArgumentError(f"inputs={list(inputs)} names {len(inputs)} keyword arguments but k={k} operands")
         return list(inputs)
     raise TypeError(f"inputs must be None, 'operands', a list of keyword names or a function of the tokens, "
                     f"got {inputs!r:.80}")

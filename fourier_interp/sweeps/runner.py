@@ -156,6 +156,7 @@ def _train_or_load(spec: RunSpec, train_dir: Path, threads: int):
 def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float]) -> dict[str, Any]:
     from .. import verification
     from ..interventions.progress import locate_phases
+    from ..models import family_of
 
     t0 = time.perf_counter()
     report = verification.verify(model, task, history=history, name=spec.name, **verify_options)
@@ -166,7 +167,7 @@ def _verify(model, task, history, spec: RunSpec, verify_options: dict[str, float
         "error": None,
         "traceback": None,
         "model_class": type(model).__name__,
-        "family": family_name(type(model).__name__),
+        "family": family_of(model) or family_name(type(model).__name__),  # PowerMLP -> mlp
         "p": task.p,
         "k": task.k,
         "frac_train": task.frac_train,

@@ -31,7 +31,7 @@ Example:
     >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, d_mlp=32, normalization_type="LN"))
     >>> x = fi.ModularArithmetic(p=7).inputs
     >>> before = model(x)
-    >>> from fourier_interp.models.weight_processing import process_weights
+    >>> from fourier_interp.models.transformer.weight_processing import process_weights
     >>> _ = process_weights(model)
     >>> torch.allclose(model(x), before, atol=1e-5), type(model.ln_final).__name__
     (True, 'LayerNormPre')
@@ -46,7 +46,9 @@ import torch
 from einops import einsum
 from torch import Tensor, nn
 
-from ..errors import InvalidArgumentError
+from ...errors import InvalidArgumentError
+from .layers import LayerNormPre
+from .model import TransformerCore
 
 
 def process_weights(
@@ -68,9 +70,7 @@ def process_weights(
     Returns:
         ``model``, with ``cfg.weight_processing`` listing the steps applied.
     """
-    from .transformer import HookedTransformer
-
-    if not isinstance(model, HookedTransformer):
+    if not isinstance(model, TransformerCore):
         raise TypeError(f"process_weights takes a fi.HookedTransformer, got {type(model).__name__}")
     cfg = model.cfg
     has_ln = cfg.normalization_type in ("LN", "LNPre")
@@ -123,8 +123,6 @@ def _as_parameter(module: nn.Module, name: str) -> nn.Parameter:
 
 
 def _fold_layer_norm(model) -> None:
-    from .transformer import LayerNormPre
-
     for block in model.blocks:
         attn, ln1 = block.attn, block.ln1
         for w_name, b_name in (("W_Q", "b_Q"), ("W_K", "b_K"), ("W_V", "b_V")):

@@ -1,4 +1,4 @@
-"""TransformerLens 4's model protocol on :class:`~fourier_interp.models.HookedTransformer`.
+"""TransformerLens 4's model protocol, a mixin on top of the transformer's core (:mod:`.model`).
 
 ``transformer_lens.model_protocol.TransformerLensModelWithWeights`` is what
 ``ActivationCache``'s advanced helpers (``logit_attrs``, ``get_full_resid_decomposition``,
@@ -47,7 +47,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens import FactoredMatrix
 
-from ..errors import InvalidArgumentError
+from ...errors import InvalidArgumentError
+from .weight_processing import process_weights
 
 TokenLike = Union[str, int, Tensor]
 
@@ -140,7 +141,7 @@ class TransformerLensSurface:
         centres ``W_U`` (shifts each logit row by a constant), ``fold_value_biases`` moves
         ``b_V`` into ``b_O``. ``None``: where exact; ``True``: or raise; ``False``: skip.
         The steps applied are recorded in ``cfg.weight_processing``. See
-        :mod:`fourier_interp.models.weight_processing`.
+        :mod:`fourier_interp.models.transformer.weight_processing`.
 
         Example:
             >>> import torch, fourier_interp as fi
@@ -152,8 +153,6 @@ class TransformerLensSurface:
             >>> torch.allclose(model(x), before, atol=1e-5)
             True
         """
-        from .weight_processing import process_weights
-
         return process_weights(self, fold_ln=fold_ln, center_writing_weights=center_writing_weights,
                                center_unembed=center_unembed, fold_value_biases=fold_value_biases)
 

@@ -17,7 +17,7 @@ the layout of Nanda et al.'s model.
 
 Example:
     >>> import torch, fourier_interp as fi
-    >>> from fourier_interp.models.transformer_bridge import tl_config, tl_state_dict
+    >>> from fourier_interp.models.transformer.bridge import tl_config, tl_state_dict
     >>> model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32))
     >>> state, cfg = tl_state_dict(model), tl_config(model)
     >>> sorted(state)[:3], cfg["d_vocab"], cfg["d_vocab_out"]
@@ -36,8 +36,8 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import Tensor
 
-from ..errors import InvalidArgumentError
-from .transformer import HookedTransformer, TransformerConfig
+from ...errors import InvalidArgumentError
+from . import HookedTransformer, TransformerConfig
 
 # HookedTransformer config fields that this model has no counterpart for, with the value
 # that means "not used" (a checkpoint with another value is refused rather than misread)
@@ -185,7 +185,7 @@ def import_tl_checkpoint(
         >>> cfg = dict(n_layers=1, d_model=16, n_heads=2, d_head=8, d_mlp=32, d_vocab=8,
         ...            d_vocab_out=7, n_ctx=3, act_fn="relu", normalization_type=None)
         >>> fresh = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32))
-        >>> from fourier_interp.models.transformer_bridge import tl_state_dict
+        >>> from fourier_interp.models.transformer.bridge import tl_state_dict
         >>> model = fi.import_tl_checkpoint(tl_state_dict(fresh), cfg)
         >>> model.cfg.p, model.cfg.k, model.cfg.attn_bias
         (7, 2, False)

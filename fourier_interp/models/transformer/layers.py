@@ -1,0 +1,301 @@
+"""The transformer's layers: LayerNorm, attention, MLP and the block, each forward written once.
+
+Every forward takes ``hooked``: ``True`` (the hooked forward) routes each activation through
+its ``HookPoint``; ``False`` (the training path, :meth:`HookedTransformer.fast_forward`)
+runs the same lines with every hook point replaced by the identity (:func:`..base.hooks`). The
+block also takes ``last_only``: attention computes queries at the last position only (the
+causal mask shifted to match: that query sees every key) and the residual and MLP keep only
+that position, which is all the readout at '=' needs.
+
+Hook shapes (TransformerLens names; ``blocks.{l}.`` in front):
+
+    hook_resid_pre / hook_resid_mid / hook_resid_post   [batch, pos, d_model]
+    attn.hook_q / hook_k / hook_v / hook_z              [batch, pos, head, d_head]
+    attn.hook_attn_scores / hook_pattern                [batch, head, query_pos, key_pos]
+    hook_attn_out / hook_mlp_out                        [batch, pos, d_model]
+    mlp.hook_pre / hook_post                            [batch, pos, d_mlp]
+    ln1 / ln2 .hook_scale                               [batch, pos, 1]  (with LayerNorm)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from einops import einsum
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens import FactoredMatrix
+from transformer_lens.hook_points import HookPoint
+
+from ..base import activation_fn, hooks, lookup, normal
+from .config import TransformerConfig
+
+
+# ------------------------------------------------------------------ normalisation
+class LayerNorm(nn.Module):
+    """LayerNorm over ``d_model`` with hooks on the scale and the output (TransformerLens names)."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.w = nn.Parameter(torch.ones(d_model))
+        self.b = nn.Parameter(torch.zeros(d_model))
+        self.hook_scale = HookPoint()  # [batch, pos, 1]  ([batch, pos, head, 1] on a split-QKV input)
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: Float[Tensor, "... d_model"], hooked: bool = True) -> Float[Tensor, "... d_model"]:
+        h = hooks(self, hooked)
+        x = x - x.mean(-1, keepdim=True)
+        scale = h.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return h.hook_normalized(x / scale * self.w + self.b)
+
+
+class LayerNormPre(nn.Module):
+    """LayerNorm without weight and bias (``normalization_type="LNPre"``): what ``fold_ln`` leaves."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.hook_scale = HookPoint()  # [batch, pos, 1]
+        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
+
+    def forward(self, x: Float[Tensor, "... d_model"], hooked: bool = True) -> Float[Tensor, "... d_model"]:
+        h = hooks(self, hooked)
+        x = x - x.mean(-1, keepdim=True)
+        scale = h.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
+        return h.hook_normalized(x / scale)
+
+
+class NoNorm(nn.Identity):
+    """``normalization_type=None`` (nanda2023): the identity, taking the ``hooked`` flag the norms take."""
+
+    def forward(self, x: Tensor, hooked: bool = True) -> Tensor:
+        return x
+
+
+def make_norm(cfg: TransformerConfig) -> nn.Module:
+    """The block's normalisation module for ``cfg.normalization_type``."""
+    if cfg.normalization_type == "LN":
+        return LayerNorm(cfg.d_model)
+    if cfg.normalization_type == "LNPre":
+        return LayerNormPre(cfg.d_model)
+    return NoNorm()
+
+
+def _bias(cfg_flag: bool, *shape: int) -> Tensor:
+    """A zero bias: a trained parameter when the config asks for one, else a fixed zero buffer."""
+    zeros = torch.zeros(*shape)
+    return nn.Parameter(zeros) if cfg_flag else zeros
+
+
+# ------------------------------------------------------------------ attention
+class Attention(nn.Module):
+    """Causal multi-head attention: :meth:`project` the inputs to Q, K, V, then :meth:`attend`."""
+
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        h, d, e = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.W_Q = normal(gen, h, d, e, std=d**-0.5)
+        self.W_K = normal(gen, h, d, e, std=d**-0.5)
+        self.W_V = normal(gen, h, d, e, std=d**-0.5)
+        self.W_O = normal(gen, h, e, d, std=d**-0.5)
+        for name, shape in (("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))):
+            value = _bias(cfg.attn_bias, *shape)
+            if isinstance(value, nn.Parameter):
+                self.register_parameter(name, value)
+            else:  # not saved: a checkpoint without attention biases has none
+                self.register_buffer(name, value, persistent=False)
+        self.hook_attn_in = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_in
+        self.hook_q_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
+        self.hook_k_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
+        self.hook_v_input = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_split_qkv_input
+        self.hook_q = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_k = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_v = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_attn_scores = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_pattern = HookPoint()  # [batch, head, query_pos, key_pos]
+        self.hook_z = HookPoint()  # [batch, pos, head, d_head]
+        self.hook_result = HookPoint()  # [batch, pos, head, d_model], only if cfg.use_attn_result
+
+    @property
+    def QK(self) -> FactoredMatrix:
+        """``W_Q W_K^T`` per head, ``[head, d_model, d_model]`` (TransformerLens ``attn.QK``)."""
+        return FactoredMatrix(self.W_Q, self.W_K.transpose(-2, -1))
+
+    @property
+    def OV(self) -> FactoredMatrix:
+        """``W_V W_O`` per head, ``[head, d_model, d_model]`` (TransformerLens ``attn.OV``)."""
+        return FactoredMatrix(self.W_V, self.W_O)
+
+    def forward(
+        self,
+        query_input: Float[Tensor, "batch q_pos *head d_model"],
+        key_input: Float[Tensor, "batch pos *head d_model"],
+        value_input: Float[Tensor, "batch pos *head d_model"],
+        hooked: bool = True,
+    ) -> Float[Tensor, "batch q_pos d_model"]:
+        """Causal attention of the last ``q_pos`` positions over all ``pos``.
+
+        Each input is ``[batch, pos, d_model]`` or per head ``[batch, pos, head, d_model]``.
+        """
+        return self.attend(*self.project(query_input, key_input, value_input), hooked=hooked)
+
+    def project(self, query_input: Tensor, key_input: Tensor, value_input: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values ``[..., pos, head, d_head]`` of the (normalised) residual.
+
+        Position-wise: applied to a table of residuals it gives the table of their
+        projections (the training path's layer 0, see :meth:`TransformerBlock.forward`).
+        """
+        return (self._project(query_input, self.W_Q, self.b_Q), self._project(key_input, self.W_K, self.b_K),
+                self._project(value_input, self.W_V, self.b_V))
+
+    def attend(
+        self,
+        q: Float[Tensor, "batch q_pos head d_head"],
+        k: Float[Tensor, "batch pos head d_head"],
+        v: Float[Tensor, "batch pos head d_head"],
+        hooked: bool = True,
+    ) -> Float[Tensor, "batch q_pos d_model"]:
+        """The attention output of queries at the last ``q_pos`` positions."""
+        h = hooks(self, hooked)
+        q, k, v = h.hook_q(q), h.hook_k(k), h.hook_v(v)
+        # the sequences are a few tokens long: products summed beat batched matmuls of tiny matrices
+        scores = (q[:, :, None] * k[:, None]).sum(-1).permute(0, 3, 1, 2) / math.sqrt(self.cfg.d_head)  # [b, h, q, k]
+        n_q, n = q.shape[1], k.shape[1]
+        causal = torch.ones(n_q, n, dtype=torch.bool, device=q.device).triu(n - n_q + 1)  # query i is position n-n_q+i
+        if n_q > 1:  # a lone last query sees every key
+            scores = scores.masked_fill(causal, float("-inf"))
+        scores = h.hook_attn_scores(scores)
+        pattern = h.hook_pattern(_mix(_softmax_over_keys(scores), causal, self.cfg.attn_coeff))
+        z = h.hook_z((pattern.permute(0, 2, 3, 1)[..., None] * v[:, None]).sum(2))  # [b, q, h, e]
+        if hooked and self.cfg.use_attn_result:
+            out = h.hook_result(einsum(z, self.W_O, "b q h e, h e d -> b q h d")).sum(2)
+        else:
+            out = (z.reshape(-1, z.shape[-2] * z.shape[-1]) @ self.W_O.flatten(0, 1)).view(*z.shape[:2], -1)
+        return out + self.b_O if self.cfg.attn_bias else out
+
+    def _project(self, x: Tensor, w: Float[Tensor, "head d_model d_head"], b: Float[Tensor, "head d_head"]) -> Tensor:
+        out = einsum(x, w, "... h d, h d e -> ... h e") if x.ndim == 4 else _heads(x, w)
+        return out + b if self.cfg.attn_bias else out
+
+
+def _softmax_over_keys(scores: Float[Tensor, "batch head q_pos key_pos"]) -> Float[Tensor, "batch head q_pos key_pos"]:
+    """``scores.softmax(-1)``, computed over the keys in the ``[batch, q_pos, key_pos, head]`` layout
+    :meth:`Attention.attend` builds the scores in (a softmax over a non-contiguous last axis copies first)."""
+    return scores.permute(0, 2, 3, 1).softmax(2).permute(0, 3, 1, 2)
+
+
+def _mix(softmax: Tensor, masked: Tensor, attn_coeff: float) -> Tensor:
+    """Zhong et al.'s attention rate: ``c * softmax + (1 - c)`` on the positions a query may see.
+
+    ``attn_coeff = 0`` is their *constant attention* (every visible position weighted 1, so
+    the '=' query sums the operands' values, the set-up that favours the pizza algorithm);
+    1 is ordinary softmax attention.
+    """
+    if attn_coeff == 1.0:
+        return softmax
+    return (attn_coeff * softmax + (1.0 - attn_coeff)).masked_fill(masked, 0.0)
+
+
+def _per_head(x: Float[Tensor, "batch pos d_model"], n_heads: int) -> Float[Tensor, "batch pos head d_model"]:
+    """A copy of ``x`` for every head (a real copy: hooks may edit one head's in place)."""
+    return x.unsqueeze(2).repeat(1, 1, n_heads, 1)
+
+
+def _heads(x: Float[Tensor, "... d_model"], w: Float[Tensor, "head d_model d_head"]) -> Tensor:
+    """``einsum(x, w, "... d, h d e -> ... h e")`` as one matmul against ``[d_model, head * d_head]``."""
+    h, d, e = w.shape
+    return (x.reshape(-1, d) @ w.permute(1, 0, 2).reshape(d, h * e)).view(*x.shape[:-1], h, e)
+
+
+def _linear(x: Float[Tensor, "... d_in"], w: Float[Tensor, "d_in d_out"], b: Float[Tensor, " d_out"]) -> Tensor:
+    """``x @ w + b`` as one fused matmul-and-add over the flattened leading axes."""
+    return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).view(*x.shape[:-1], w.shape[-1])
+
+
+# ------------------------------------------------------------------ MLP and block
+class MLP(nn.Module):
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        self.W_in = normal(gen, cfg.d_model, cfg.d_mlp, std=cfg.d_model**-0.5)
+        self.W_out = normal(gen, cfg.d_mlp, cfg.d_model, std=cfg.d_model**-0.5)
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp), requires_grad=cfg.mlp_bias)
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model), requires_grad=cfg.mlp_bias)
+        self.act = activation_fn(cfg.act_fn)
+        self.hook_pre = HookPoint()  # [batch, pos, d_mlp]
+        self.hook_post = HookPoint()  # [batch, pos, d_mlp]
+
+    def forward(self, x: Float[Tensor, "batch pos d_model"], hooked: bool = True) -> Float[Tensor, "batch pos d_model"]:
+        h = hooks(self, hooked)
+        pre = h.hook_pre(_linear(x, self.W_in, self.b_in))
+        post = h.hook_post(self.act(pre))
+        return _linear(post, self.W_out, self.b_out)
+
+
+class TransformerBlock(nn.Module):
+    # read by transformer_lens's logit lens: hook_resid_post is the one residual stream
+    hook_out_is_single_residual_stream = True
+
+    def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
+        super().__init__()
+        self.cfg = cfg
+        self.ln1 = make_norm(cfg)
+        self.attn = Attention(cfg, gen)
+        self.ln2 = make_norm(cfg)
+        self.mlp = MLP(cfg, gen)
+        self.hook_resid_pre = HookPoint()  # [batch, pos, d_model]
+        self.hook_attn_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_mid = HookPoint()  # [batch, pos, d_model]
+        self.hook_mlp_in = HookPoint()  # [batch, pos, d_model], only if cfg.use_hook_mlp_in
+        self.hook_mlp_out = HookPoint()  # [batch, pos, d_model]
+        self.hook_resid_post = HookPoint()  # [batch, pos, d_model]
+
+    def forward(
+        self,
+        resid: Float[Tensor, "batch pos d_model"],
+        hooked: bool = True,
+        last_only: bool = False,
+        rows: Optional[Int[Tensor, "batch pos"]] = None,
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """One block: ``resid + attn``, then ``+ mlp``; ``[batch, 1, d_model]`` with ``last_only``.
+
+        Args:
+            resid: The residual stream entering the block.
+            hooked: Fire the hook points (``False``: the same maths, hooks as identities).
+            last_only: Compute the block's output at the last position only.
+            rows: Hook-free only. ``resid`` is then a table ``[n_rows, d_model]`` holding every
+                residual the block can meet (layer 0: one row per (position, token)) and
+                ``rows`` picks each example's. ``ln1`` and the Q/K/V projections are
+                position-wise, so they run once on the table and their rows are gathered;
+                attention and the rest run per example as usual.
+        """
+        h, attn = hooks(self, hooked), self.attn
+        if rows is not None:
+            x = self.ln1(resid, hooked=False)
+            q_rows = rows[:, -1:] if last_only else rows
+            q, k, v = (lookup(t, r) for t, r in zip(attn.project(x, x, x), (q_rows, rows, rows)))  # [n_rows, head, d_head] tables
+            resid = lookup(resid, q_rows)
+        else:
+            resid = h.hook_resid_pre(resid)
+            q_in, k_in, v_in = self._attention_inputs(resid, hooked)
+            q, k, v = attn.project(q_in[:, -1:] if last_only else q_in, k_in, v_in)
+            resid = resid[:, -1:] if last_only else resid
+        resid = h.hook_resid_mid(resid + h.hook_attn_out(attn.attend(q, k, v, hooked=hooked)))
+        mlp_in = h.hook_mlp_in(resid.clone()) if hooked and self.cfg.use_hook_mlp_in else resid
+        return h.hook_resid_post(resid + h.hook_mlp_out(self.mlp(self.ln2(mlp_in, hooked=hooked), hooked=hooked)))
+
+    def _attention_inputs(self, resid: Tensor, hooked: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """The normalised residual each of Q, K, V reads; per head copies when the opt-in hooks ask."""
+        cfg, attn = self.cfg, self.attn
+        if hooked and cfg.use_split_qkv_input:  # each head reads its own copy (direct-path patching)
+            return tuple(self.ln1(hook(_per_head(resid, cfg.n_heads)))
+                         for hook in (attn.hook_q_input, attn.hook_k_input, attn.hook_v_input))
+        if hooked and cfg.use_attn_in:
+            x = self.ln1(attn.hook_attn_in(_per_head(resid, cfg.n_heads)))
+        else:
+            x = self.ln1(resid, hooked=hooked)
+        return x, x, x
