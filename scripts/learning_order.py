@@ -110,6 +110,17 @@ def regular_encoding(group: fi.groups.Group, x: Float[Tensor, " order"]) -> Floa
     return x[group.compose(group.inverse(g)[:, None], g[None, :])]
 
 
+def fourier_sigma(group: fi.groups.Group, x: Float[Tensor, " order"]) -> dict[str, float]:
+    """Largest singular value of the template's Fourier coefficient ``x_hat(rho) = sum_g x(g) rho(g)``, per irrep.
+
+    For a ``d``-dimensional irrep whose coefficient is a multiple of an orthogonal matrix (as
+    :func:`template` builds them) ``sigma^2 = order * energy / d^2``; for Z_n all irreps
+    are 2-d and ``sigma^2 = order * energy / 2``.
+    """
+    return {rep.name: float(torch.linalg.matrix_norm(torch.einsum("g,gij->ij", x.double(), rep.matrices.double()), ord=2))
+            for rep in group.irreps()}
+
+
 def irrep_r2(out: Float[Tensor, "n order"], target: Float[Tensor, "n order"],
              group: fi.groups.Group) -> Float[Tensor, " irreps"]:
     """Share of the target's energy in each irrep (along the output axis) that ``out`` explains.
@@ -152,18 +163,19 @@ def first_step(records: list[dict], key: str, index: int, level: float) -> Optio
     return next((r["step"] for r in records if r[key][index] >= level), None)
 
 
-def run_regression(setting: str, seed: int, steps: Optional[int] = None) -> dict:
-    """Gradient descent on the mean squared error to the product's encoding; one record per evaluation."""
-    spec, energy, default_steps = SETTINGS[setting]
-    steps = steps or default_steps
-    group = fi.groups.from_spec(spec)
+def regression(group: fi.groups.Group, energy: dict[str, float], seed: int, steps: int) -> tuple[list[dict], Tensor]:
+    """Gradient descent on the mean squared error to the product's encoding, from a small init.
+
+    Returns one record per evaluation (``step``, ``loss``, ``r2``: :func:`irrep_r2` in
+    ``group.irreps()`` order) and the template.
+    """
     task = fi.GroupTask(group, k=2, frac_train=1.0, seed=0)  # the whole grid, as in the paper
-    encoding = regular_encoding(group, template(group, energy, seed))
+    x = template(group, energy, seed)
+    encoding = regular_encoding(group, x)
     model = EncodedQuadraticMLP(encoding, task.k, REGRESSION["d_hidden"], REGRESSION["init_scale"], seed)
     target = encoding.float()[task.labels]  # [n, order]: the product's encoding (the task owns the answers)
     params = [model.W_in, model.W_out]
     records = []
-    t0 = time.perf_counter()
     for step in range(steps + 1):
         out = model(task.inputs)
         loss = (out - target).pow(2).sum(1).mean()
@@ -176,7 +188,17 @@ def run_regression(setting: str, seed: int, steps: Optional[int] = None) -> dict
         with torch.no_grad():
             for p, g in zip(params, grads):
                 p -= REGRESSION["lr"] * g
-    return summarise(setting, "regression", seed, group, energy, records, "r2", steps, time.perf_counter() - t0)
+    return records, x
+
+
+def run_regression(setting: str, seed: int) -> dict:
+    """One regression run of ``SETTINGS[setting]``, summarised."""
+    spec, energy, steps = SETTINGS[setting]
+    group = fi.groups.from_spec(spec)
+    t0 = time.perf_counter()
+    records, x = regression(group, energy, seed, steps)
+    return summarise(setting, "regression", seed, group, energy, fourier_sigma(group, x), records, "r2", steps,
+                     time.perf_counter() - t0)
 
 
 def run_cross_entropy(setting: str, seed: int) -> dict:
@@ -184,9 +206,10 @@ def run_cross_entropy(setting: str, seed: int) -> dict:
     spec, energy, _ = SETTINGS[setting]
     group = fi.groups.from_spec(spec)
     task = fi.GroupTask(group, k=2, frac_train=1.0, seed=0)
-    encoding = regular_encoding(group, template(group, energy, seed))
-    model = EncodedQuadraticMLP(encoding, task.k, CROSS_ENTROPY["d_hidden"], CROSS_ENTROPY["init_scale"], seed)
-    return _library_run(setting, "cross_entropy", seed, model, task, energy, CROSS_ENTROPY)
+    x = template(group, energy, seed)
+    model = EncodedQuadraticMLP(regular_encoding(group, x), task.k, CROSS_ENTROPY["d_hidden"],
+                                CROSS_ENTROPY["init_scale"], seed)
+    return _library_run(setting, "cross_entropy", seed, model, task, energy, fourier_sigma(group, x), CROSS_ENTROPY)
 
 
 def run_one_hot(setting: str, seed: int) -> dict:
@@ -196,11 +219,13 @@ def run_one_hot(setting: str, seed: int) -> dict:
     task = fi.GroupTask(group, k=2, frac_train=1.0, seed=0)
     model = fi.HookedMLP(fi.MLPConfig(**task.config_fields(), form="power", d_hidden=ONE_HOT["d_hidden"],
                                       init_scale=ONE_HOT["init_scale"], seed=seed))
+    one_hot = torch.zeros(group.order, dtype=torch.float64)
+    one_hot[group.element(0)] = 1.0  # the encoding of g is the one-hot vector of g: the template is a delta
     flat = {name: 1.0 for name in group.irrep_names[1:]}
-    return _library_run(setting, "one_hot", seed, model, task, flat, ONE_HOT)
+    return _library_run(setting, "one_hot", seed, model, task, flat, fourier_sigma(group, one_hot), ONE_HOT)
 
 
-def _library_run(setting, kind, seed, model, task, energy, opts) -> dict:
+def _library_run(setting, kind, seed, model, task, energy, sigma, opts) -> dict:
     def shares(model, task, logits, step):
         return {"share": [round(float(v), 4) for v in logit_irreps(logits, task).fraction]}
 
@@ -210,20 +235,21 @@ def _library_run(setting, kind, seed, model, task, energy, opts) -> dict:
     history = fi.train(model, task, cfg, callbacks=[shares])
     records = [{"step": r["step"], "loss": r["train_loss"], "acc": r["train_acc"], "share": r["share"]}
                for r in history.records]
-    return summarise(setting, kind, seed, task.group, energy, records, "share", opts["steps"],
+    return summarise(setting, kind, seed, task.group, energy, sigma, records, "share", opts["steps"],
                      time.perf_counter() - t0)
 
 
-def summarise(setting, kind, seed, group, energy, records, key, steps, seconds) -> dict:
-    """One JSON line: the setting, when each irrep was learned, the order, and the curves' ends."""
+def summarise(setting, kind, seed, group, energy, sigma, records, key, steps, seconds) -> dict:
+    """One JSON line: the setting, when each irrep was learned, the order, and seed 0's curves."""
     names = [n for n in group.irrep_names[1:] if n in energy]
     total = sum(energy.values())
     dims = {n: group.irrep(n).dim for n in names}
     by_energy = sorted(names, key=lambda n: -energy[n])
-    by_energy_per_dim = sorted(names, key=lambda n: -energy[n] / dims[n])
+    by_sigma = sorted(names, key=lambda n: -sigma[n])
     out = {"setting": setting, "kind": kind, "seed": seed, "group": group.name, "steps": steps,
            "seconds": round(seconds, 1), "energy": {n: round(energy[n] / total, 4) for n in names},
-           "dim": dims, "predicted_order": by_energy, "predicted_order_per_dim": by_energy_per_dim,
+           "dim": dims, "sigma": {n: round(sigma[n], 4) for n in names},
+           "predicted_order": by_energy, "predicted_order_sigma": by_sigma,
            "final_loss": records[-1]["loss"], "final": {n: records[-1][key][group.irrep_names.index(n)] for n in names}}
     if kind == "regression":
         for field, level in (("onset", ONSET), ("learned", LEARNED), ("complete", COMPLETE)):
@@ -232,12 +258,14 @@ def summarise(setting, kind, seed, group, energy, records, key, steps, seconds) 
         out["order"] = sorted(learned, key=lambda n: (learned[n], n))
         times = [learned[n] for n in out["order"]]
         out["min_gap_ratio"] = round(min((b / a for a, b in zip(times, times[1:])), default=math.nan), 3)
-        # AGF's timescale for a square network on k = 2 goes as amplitude^-3: this should be flat
-        out["step_x_energy_1_5"] = {n: round(learned[n] * (energy[n] / total) ** 1.5, 1) for n in learned}
+        # flat across irreps if the time to learn one goes as sigma^-3 (the template enters the
+        # square network's output three times: twice through the two operands, once as the target)
+        out["step_x_sigma3"] = {n: round(learned[n] * sigma[n] ** 3) for n in learned}
     else:
         out["final_acc"] = records[-1]["acc"]
         out["leader"] = max(names, key=lambda n: out["final"][n])
-    out["records"] = thin(records)
+    if seed == 0:
+        out["records"] = thin(records)
     return out
 
 
@@ -283,17 +311,19 @@ def draw(results: list[dict], path: Path) -> None:
 
 def table(results: list[dict]) -> str:
     """Markdown table of the regression runs: learned step per irrep (strongest first) and the order."""
-    lines = ["| setting | seed | learned step per irrep (energy share), strongest first | order learned "
-             "| as energy predicts | gap ratio | final loss |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| setting | seed | learned step per irrep (energy share), most energy first | order learned "
+             "| energy order | sigma order | gap ratio | step x sigma^3 | final loss |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         if r["kind"] != "regression":
             continue
         cells = ", ".join(f"{n} ({r['energy'][n]:.2f}): {r['learned'][n] if r['learned'][n] is not None else '-'}"
                           for n in r["predicted_order"])
-        match = "yes" if r["order"] == r["predicted_order"] else (
-            "per dim." if r["order"] == r["predicted_order_per_dim"] else "no")
-        lines.append(f"| {r['setting']} | {r['seed']} | {cells} | {' > '.join(r['order'])} | {match} "
-                     f"| {r['min_gap_ratio']} | {r['final_loss']:.3g} |")
+        yes = {True: "yes", False: "no"} if len(set(r["energy"].values())) > 1 else {True: "tie", False: "tie"}
+        lines.append(f"| {r['setting']} | {r['seed']} | {cells} | {' > '.join(r['order'])} "
+                     f"| {yes[r['order'] == r['predicted_order']]} | {yes[r['order'] == r['predicted_order_sigma']]} "
+                     f"| {r['min_gap_ratio']} | {min(r['step_x_sigma3'].values())}-{max(r['step_x_sigma3'].values())} "
+                     f"| {r['final_loss']:.2g} |")
     return "\n".join(lines)
 
 
