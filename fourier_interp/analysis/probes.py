@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from typing import Any, Optional, Sequence, Union
 
 import torch
@@ -295,10 +294,6 @@ class FourierProbe:
         [2, 5]
     """
 
-    # What FourierProbe.fit returned before it returned the probe; reading these on the
-    # probe still works for one deprecation cycle (see __getattr__).
-    _TABLE_API = frozenset({"readable", "rows", "to_dataframe", "summary", "to_dict"})
-
     def __init__(self, p: int, ridge: float = RIDGE, threshold: float = READABLE_R2, test_frac: float = 0.3, seed: int = 0):
         if isinstance(p, bool) or not isinstance(p, int) or p < 3:
             raise ValueError(f"p={p!r}: expected an int >= 3 (a modulus with at least one frequency)")
@@ -310,8 +305,6 @@ class FourierProbe:
         self.test_frac, self.seed = test_frac, seed
         self.table: Optional[ProbeTable] = None  # the held-out table of the last evaluate / from_hook
         self._readout: Optional[LinearProbe] = None
-        self._fitted_on: Optional[tuple] = None  # (acts, inputs, signs) of the last fit()
-        self._legacy_table: Optional[ProbeTable] = None
 
     # ---------------------------------------------------------------- interface
     def fit(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> FourierProbe:
@@ -323,7 +316,6 @@ class FourierProbe:
             signs: Per-operand signs of the sum target (default all ``+1``; ``task.signs``).
         """
         self._fit(acts, inputs, signs)
-        self._fitted_on, self._legacy_table = (acts, inputs, signs), None
         return self
 
     def score(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> ProbeTable:
@@ -381,22 +373,6 @@ class FourierProbe:
                  "readable": min(cos_r2, sin_r2) >= self.threshold}
             )
         return ProbeTable(rows=rows, threshold=self.threshold)
-
-    def __getattr__(self, name: str) -> Any:
-        """Deprecated: ``FourierProbe(p).fit(acts, inputs)`` returned the held-out table; it returns the probe now."""
-        if name in FourierProbe._TABLE_API and self.__dict__.get("_fitted_on") is not None:
-            warnings.warn(
-                f"FourierProbe.fit(...) returns the fitted probe, not a ProbeTable; for the held-out table "
-                f"call FourierProbe.evaluate(acts, inputs) (probe.{name} on a fitted probe will stop working)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if self._legacy_table is None:
-                acts, inputs, signs = self._fitted_on
-                twin = FourierProbe(self.p, self.ridge, self.threshold, self.test_frac, self.seed)
-                self._legacy_table = twin.evaluate(acts, inputs, signs)
-            return getattr(self._legacy_table, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         return f"FourierProbe(p={self.p}, ridge={self.ridge}, threshold={self.threshold}, table={self.table!r})"

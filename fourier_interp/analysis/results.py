@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -241,12 +240,6 @@ class FrequencyReport(Result):
     key_frequencies: list[int]
     rule: str
     rel_threshold: float
-
-    @property
-    def key_freqs(self) -> list[int]:
-        """Deprecated name of :attr:`key_frequencies` (the name ``VerificationReport`` uses too)."""
-        warnings.warn("FrequencyReport.key_freqs is deprecated; use key_frequencies", DeprecationWarning, stacklevel=2)
-        return self.key_frequencies
 
     @property
     def agree(self) -> bool:
