@@ -46,7 +46,7 @@ from ..evaluation import split_accuracy
 from ..fourier import frequency_block_masks, frequency_energy, grid_spectrum, harmonics, n_frequencies
 from ..models.base import AnalysisSpec
 from ..tasks import ModularArithmetic
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from .grid import _run_grid, check_grid, check_model, check_task, model_spec, resolve_hook
 from .results import FrequencyReport, LogitFrequencies, UnitFrequencies, WeightSpectrum, significant
 
@@ -92,7 +92,7 @@ def weight_frequencies(
         [3]
     """
     if not isinstance(w, Tensor):
-        raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
+        raise InvalidArgumentTypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
     dim = dim % w.ndim
     energy = frequency_energy(w.detach().double(), dim)
     n = n_frequencies(w.shape[dim])

@@ -47,6 +47,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..checks import check_group_task, check_hooked
+from ..errors import InvalidArgumentError
 from ..evaluation import grid_logits, loss_fn
 from ..groups import Group
 from ..tasks import GroupTask
@@ -345,7 +346,7 @@ def project_grid_irreps(x: Tensor, task: GroupTask, irreps: Sequence[str], mode:
         True
     """
     if mode not in ("remove", "keep"):
-        raise ValueError(f"mode={mode!r}: expected 'remove' or 'keep'")
+        raise InvalidArgumentError(f"mode={mode!r}: expected 'remove' or 'keep'")
     g, k = task.group, task.k
     names = g.check_irrep_names(irreps)
     on = g.irrep_rows(names).to(x.device)  # [order] rows of the chosen irreps
@@ -376,7 +377,7 @@ def irrep_ablation_hook(task: GroupTask, irreps: Sequence[str], mode: str = "rem
 
     def hook(act: Tensor, hook=None) -> Tensor:
         if act.shape[0] != task.n:
-            raise ValueError(f"the irrep ablation needs the whole grid ({task.n} rows), got {act.shape[0]}")
+            raise InvalidArgumentError(f"the irrep ablation needs the whole grid ({task.n} rows), got {act.shape[0]}")
         if act.ndim >= 3:
             out = act.clone()
             out[:, -1] = project_grid_irreps(act[:, -1], task, names, mode)

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from ..errors import InvalidArgumentError
 from ..jsonio import to_json  # the package's one JSON converter (inf/nan policy there)
 
 
@@ -302,7 +303,7 @@ class LowRank(Result):
     def rank(self, fraction: float) -> int:
         """Smallest r whose top components hold at least ``fraction`` of the energy."""
         if not 0 < fraction <= 1:
-            raise ValueError(f"fraction={fraction!r}: expected a number in (0, 1]")
+            raise InvalidArgumentError(f"fraction={fraction!r}: expected a number in (0, 1]")
         cum = self.energy.cumsum(0)
         return int(torch.searchsorted(cum, torch.tensor(fraction - 1e-12, dtype=cum.dtype))) + 1
 
@@ -440,7 +441,7 @@ class ProbeTable(Result):
             ValueError: ``target`` is not one of :attr:`targets` (the message lists them).
         """
         if target not in self.targets:
-            raise ValueError(f"target={target!r} is not in this table; expected one of {self.targets}")
+            raise InvalidArgumentError(f"target={target!r} is not in this table; expected one of {self.targets}")
         return sorted(r["freq"] for r in self.rows if r["target"] == target and r["readable"])
 
     def to_dataframe(self):

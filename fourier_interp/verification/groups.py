@@ -75,6 +75,7 @@ from ..analysis.irreps import (
     restricted_loss,
 )
 from ..checks import check_group_task, check_hooked, check_model_task
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..evaluation import loss_fn, split_accuracy
 from ..groups import MultiplicativeGroup
 from ..tasks import GroupTask
@@ -245,11 +246,11 @@ def verify_group(
     base = thresholds or GroupThresholds()
     unknown = set(overrides) - set(base.to_dict())
     if unknown:
-        raise TypeError(f"verify_group() got unknown threshold(s) {sorted(unknown)}; allowed: {sorted(base.to_dict())}")
+        raise InvalidArgumentTypeError(f"verify_group() got unknown threshold(s) {sorted(unknown)}; allowed: {sorted(base.to_dict())}")
     th = GroupThresholds(**{**base.to_dict(), **overrides})
     spec = model_spec(model)
     if hook is None and spec is None:
-        raise ValueError(f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name>")
+        raise InvalidArgumentError(f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name>")
     hook = resolve_hook(model, hook)
     g = task.group
     was_training = model.training
