@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "load": "checkpoint",
     "save": "checkpoint",
     "InvalidArgumentError": "errors",
+    "InvalidArgumentTypeError": "errors",
     "CheckpointError": "checkpoint",
     "from_preset": "presets",
     "list_presets": "presets",
