@@ -46,9 +46,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_group_task, check_hooked
+from ..checks import check_group_task, check_hook_names, check_hooked, check_model
 from ..errors import InvalidArgumentError
-from ..evaluation import grid_logits, loss_fn
+from ..evaluation import _grid_logits, loss_fn
 from ..groups import Group
 from ..tasks import GroupTask
 from .grid import check_grid, model_spec, resolve_hook, run_grid
@@ -438,6 +438,13 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
         hook = resolve_hook(model, hook)
     if grid is None:
         grid = run_grid(model, task, [hook] if hook else [], pos=pos)
+    return _analyze_irreps(model, task, hook, threshold=threshold, grid=grid)
+
+
+def _analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str], *, threshold: float,
+                    grid: tuple[Tensor, dict[str, Tensor]]) -> IrrepReport:
+    """:func:`analyze_irreps` of a checked model, task and hook, on its grid pass."""
+    spec = model_spec(model)
     logits, acts = grid
     weights: dict[str, Tensor] = {}
     if spec is not None:
@@ -472,7 +479,14 @@ def irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: Sequenc
     :data:`TIE_TOLERANCE`: an ablation that leaves the logits constant (up to rounding
     noise) scores 0, not whatever the noise happens to pick.
     """
-    logits = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]).cpu()
+    check_model(model, check_group_task(task))
+    check_hook_names(model, [hook])
+    return _irrep_accuracy(model, task, hook, task.group.check_irrep_names(irreps), mode)
+
+
+def _irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: list[str], mode: str = "remove") -> float:
+    """:func:`irrep_accuracy` once model, task, hook and irrep names are checked."""
+    logits = _grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]).cpu()
     labels = task.labels[:, None]
     correct = logits.gather(1, labels).squeeze(1)
     others = logits.scatter(1, labels, float("-inf")).max(1).values

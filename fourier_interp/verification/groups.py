@@ -66,15 +66,15 @@ from torch import nn
 
 from .. import jsonio
 from ..analysis.cosets import COSET_TOLERANCE, unit_cosets
-from ..analysis.grid import model_spec, resolve_hook, run_grid
+from ..analysis.grid import _run_grid, model_spec, resolve_hook
 from ..analysis.irreps import (
-    analyze_irreps,
+    _analyze_irreps,
+    _irrep_accuracy,
     excluded_loss,
-    irrep_accuracy,
     irrep_harmonics,
     restricted_loss,
 )
-from ..checks import check_group_task, check_hooked, check_model_task
+from ..checks import check_group_task, check_model
 from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..evaluation import loss_fn, split_accuracy
 from ..groups import MultiplicativeGroup
@@ -240,9 +240,7 @@ def verify_group(
         >>> report.passed, report.algorithm, report.key_irreps
         (True, 'gcr', ['(3,1)'])
     """
-    check_hooked(model)
-    check_group_task(task)
-    check_model_task(model, task)
+    check_model(model, check_group_task(task))  # the door: everything below trusts model, task and hook
     base = thresholds or GroupThresholds()
     unknown = set(overrides) - set(base.to_dict())
     if unknown:
@@ -257,8 +255,8 @@ def verify_group(
     model.eval()
     start = time.perf_counter()
     try:
-        logits, acts = run_grid(model, task, [hook], pos=-1)
-        report = analyze_irreps(model, task, hook, threshold=th.unit_fraction, grid=(logits, acts))
+        logits, acts = _run_grid(model, task, [hook], pos=-1)
+        report = _analyze_irreps(model, task, hook, threshold=th.unit_fraction, grid=(logits, acts))
         key = report.key_irreps
         cosets = unit_cosets(acts[hook], task, th.coset_tolerance)
         claims = [_claim_accuracy(logits, task, th), *_claims_causal(model, task, logits, hook, key, th),
@@ -356,10 +354,10 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
             ("ablation", "ablating the key irreps breaks the model"), ("control", "ablating the other irreps does not"),
             ("restricted_loss", "restricted loss stays low"), ("excluded_loss", "excluded loss rises"))]
     nontrivial = g.irrep_names[1:]
-    floor = max(irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
+    floor = max(_irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
     family = set(key) | {h for name in key for h in irrep_harmonics(g, name)}
     harmonics = [n for n in nontrivial if n in family and n not in key]
-    removed = irrep_accuracy(model, task, hook, [n for n in nontrivial if n in family])
+    removed = _irrep_accuracy(model, task, hook, [n for n in nontrivial if n in family])
     limit = floor + th.collapse * (1 - floor)
     claims = [_claim("ablation", "ablating the key irreps breaks the model", removed, f"<= {limit:.3f}",
                      removed <= limit,
@@ -367,7 +365,7 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
                      f"projected out of {hook!r} over the grid (every irrep out: {floor:.3f})")]
     others = [n for n in nontrivial if n not in family]
     if others:
-        kept = irrep_accuracy(model, task, hook, others)
+        kept = _irrep_accuracy(model, task, hook, others)
         claims.append(_claim("control", "ablating the other irreps does not", kept, f">= {th.control_accuracy}",
                              kept >= th.control_accuracy,
                              f"accuracy {kept:.3f} with the {len(others)} irreps outside the key irreps and their "
