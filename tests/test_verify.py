@@ -115,11 +115,29 @@ CHECKS = ("check_task", "check_group_task", "check_model_task", "check_model", "
 ], ids=["planted-mlp", "transformer", "wrapper-scanned"])
 def test_one_verify_checks_its_model_and_task_once(make, monkeypatch):
     """Checked at the door: fi.verify checks model and task once and every layer below trusts them."""
+    model, task = make()
+    calls = count_checks(monkeypatch)
+    report = fi.verify(model, task)
+    assert report.passed
+    # check_model -> check_hooked and check_model_task -> check_group_task: one check of each
+    assert calls == {"check_task": 0, "check_group_task": 1, "check_model_task": 1, "check_model": 1, "check_hooked": 1}
+
+
+def test_one_verify_on_a_group_checks_the_model_against_the_task_once(monkeypatch):
+    d5 = fi.groups.dihedral(5)
+    model, task = fi.planted_gcr(d5, ["rot2"]), fi.GroupTask(d5)
+    calls = count_checks(monkeypatch)
+    assert fi.verify(model, task).passed
+    assert calls["check_model_task"] == 1 and calls["check_model"] == 1 and calls["check_task"] == 0
+
+
+def count_checks(monkeypatch) -> dict:
+    """Count, until the test ends, every call of the checks in ``CHECKS`` from any module of the package."""
     import sys
 
-    from fourier_interp import analysis, checks, interventions, verification  # noqa: F401  (every layer imported)
+    import fourier_interp.verification.groups  # noqa: F401  (every layer imported before counting)
+    from fourier_interp import analysis, checks, interventions, verification  # noqa: F401
 
-    model, task = make()
     calls = dict.fromkeys(CHECKS, 0)
     for name in CHECKS:
         original = getattr(checks, name)
@@ -131,10 +149,7 @@ def test_one_verify_checks_its_model_and_task_once(make, monkeypatch):
         for module in [m for n, m in sys.modules.items() if n.startswith("fourier_interp")]:
             if getattr(module, name, None) is original:
                 monkeypatch.setattr(module, name, counted)
-    report = fi.verify(model, task)
-    assert report.passed
-    # check_model -> check_hooked and check_model_task -> check_group_task: one check of each
-    assert calls == {"check_task": 0, "check_group_task": 1, "check_model_task": 1, "check_model": 1, "check_hooked": 1}
+    return calls
 
 
 def test_thresholds_can_be_overridden_and_are_checked():
