@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "load": "checkpoint",
     "save": "checkpoint",
     "InvalidArgumentError": "errors",
+    "InvalidArgumentTypeError": "errors",
     "CheckpointError": "checkpoint",
     "from_preset": "presets",
     "list_presets": "presets",
@@ -105,7 +106,6 @@ _EXPORTS: dict[str, str] = {
     "patch_frequencies": "interventions",
     "PatchResult": "interventions",
     "project_grid_frequencies": "interventions",
-    "frequency_projection": "interventions",  # deprecated name of project_grid_frequencies
     "frequency_ablation_hook": "interventions",
     "ablate_frequencies": "interventions",
     "project_frequencies": "interventions",

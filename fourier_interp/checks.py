@@ -1,5 +1,15 @@
 """Argument checks shared by every layer: one clear error naming the argument and what is allowed.
 
+Checked at the door: a public function (``fi.verify``, ``fi.run_grid``, an analysis, an
+intervention, the command line) checks its arguments once, here, and passes them inward;
+what it calls trusts them. Where a public function is also a step of a larger one, its
+body is a private ``_name`` (``evaluation._grid_logits``, ``analysis.grid._run_grid``,
+``interventions.curves._ablation_curve`` ...) that the larger one calls after its own checks.
+
+Every check raises :class:`~fourier_interp.errors.InvalidArgumentError` (a ``ValueError``),
+or :class:`~fourier_interp.errors.InvalidArgumentTypeError` (also a ``TypeError``) for an
+argument of the wrong type.
+
 Also the one place that scopes torch's global intra-op thread count to a call
 (:func:`torch_threads`) and checks a device string before any work uses it
 (:func:`check_device`).
@@ -16,14 +26,14 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .errors import InsufficientMemoryError, InvalidArgumentError
+from .errors import InsufficientMemoryError, InvalidArgumentError, InvalidArgumentTypeError
 from .tasks import GroupTask, ModularArithmetic
 
 
 def check_group_task(task: Any) -> GroupTask:
     """``task`` must be a task (``fi.ModularArithmetic`` or ``fi.GroupTask``)."""
     if not isinstance(task, GroupTask):
-        raise TypeError(f"task must be a fi.ModularArithmetic or fi.GroupTask, got {type(task).__name__}")
+        raise InvalidArgumentTypeError(f"task must be a fi.ModularArithmetic or fi.GroupTask, got {type(task).__name__}")
     return task
 
 
@@ -40,7 +50,7 @@ def check_task(task: Any) -> ModularArithmetic:
             "or fi.verification.groups.verify_group"
         )
     if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a fi.ModularArithmetic, got {type(task).__name__}")
+        raise InvalidArgumentTypeError(f"task must be a fi.ModularArithmetic, got {type(task).__name__}")
     return task
 
 
@@ -96,11 +106,22 @@ def check_model_task(model: Any, task: Any) -> None:
 def check_hooked(model: Any, what: str = "model") -> nn.Module:
     """``model`` must be a TransformerLens-style hooked module (it has a ``hook_dict``)."""
     if not isinstance(model, nn.Module) or not hasattr(model, "hook_dict"):
-        raise TypeError(
+        raise InvalidArgumentTypeError(
             f"{what} must be a transformer_lens HookedRootModule mapping [batch, k] tokens to [batch, p] logits "
             f"(a built-in model or fi.HookedWrapper(module)), got {type(model).__name__}; "
             "wrap a plain nn.Module with fi.HookedWrapper first"
         )
+    return model
+
+
+def check_model(model: Any, task: Optional[GroupTask] = None, what: str = "model") -> nn.Module:
+    """``model`` must be a hooked module and, with ``task``, built for it (:func:`check_hooked`, :func:`check_model_task`).
+
+    The door check of every analysis and intervention that runs a model; returns ``model``.
+    """
+    check_hooked(model, what)
+    if task is not None:
+        check_model_task(model, task)
     return model
 
 
@@ -109,18 +130,18 @@ def check_hook_names(model: nn.Module, names: Union[str, Sequence[str]], what: s
     if isinstance(names, str):
         names = [names]
     elif isinstance(names, (bytes, dict)) or not hasattr(names, "__iter__"):
-        raise TypeError(f"{what} must be a hook name (str) or a list of them, got {type(names).__name__} {names!r:.60}")
+        raise InvalidArgumentTypeError(f"{what} must be a hook name (str) or a list of them, got {type(names).__name__} {names!r:.60}")
     else:
         names = list(names)
     valid = list(model.hook_dict)
     for name in names:
         if not isinstance(name, str):
-            raise TypeError(f"{what} must be a hook name (str), got {type(name).__name__} {name!r}")
+            raise InvalidArgumentTypeError(f"{what} must be a hook name (str), got {type(name).__name__} {name!r}")
         if name not in model.hook_dict:
             close = difflib.get_close_matches(name, valid, n=5, cutoff=0.4) or valid[:5]
             pending = getattr(model, "pending_hook_hint", None)
             hint = pending(name) if callable(pending) else ""
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{what}={name!r} is not a hook point of {type(model).__name__}; "
                 f"valid names include {close} ({len(valid)} in model.hook_dict){hint}"
             )
@@ -135,7 +156,7 @@ def int_list(value: Any, what: str, *, scalar: bool = True) -> list[int]:
     bools, floats (even ``2.0``), float tensors and anything not iterable.
 
     Raises:
-        TypeError: naming ``what``, what it got and what is expected.
+        InvalidArgumentTypeError: (a ``TypeError``) naming ``what``, what it got and what is expected.
 
     Example:
         >>> int_list([3, 7], "freqs"), int_list(5, "freqs")
@@ -143,30 +164,30 @@ def int_list(value: Any, what: str, *, scalar: bool = True) -> list[int]:
         >>> int_list("21", "freqs")
         Traceback (most recent call last):
         ...
-        TypeError: freqs must be an int or a list of ints, got the string '21' (write [21] for one value)
+        fourier_interp.errors.InvalidArgumentTypeError: freqs must be an int or a list of ints, got the string '21' (write [21] for one value)
     """
     expected = "an int or a list of ints" if scalar else "a list of ints"
     if isinstance(value, (str, bytes)):
         example = f"[{value}]" if isinstance(value, str) and value.strip().isdigit() else "a list"
-        raise TypeError(f"{what} must be {expected}, got the string {value!r} (write {example} for one value)")
+        raise InvalidArgumentTypeError(f"{what} must be {expected}, got the string {value!r} (write {example} for one value)")
     if isinstance(value, bool):
-        raise TypeError(f"{what} must be {expected}, got the bool {value!r}")
+        raise InvalidArgumentTypeError(f"{what} must be {expected}, got the bool {value!r}")
     if isinstance(value, torch.Tensor):
         if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool or value.ndim > 1:
-            raise TypeError(f"{what} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+            raise InvalidArgumentTypeError(f"{what} must be {expected}, got a {value.dtype} tensor of shape {tuple(value.shape)}")
         if value.ndim == 0 and not scalar:
-            raise TypeError(f"{what} must be {expected}, got a 0-d tensor")
+            raise InvalidArgumentTypeError(f"{what} must be {expected}, got a 0-d tensor")
         return [int(v) for v in value.reshape(-1).tolist()]
     if hasattr(value, "__index__"):
         if not scalar:
-            raise TypeError(f"{what} must be {expected}, got the single value {value!r} (write [{value!r}])")
+            raise InvalidArgumentTypeError(f"{what} must be {expected}, got the single value {value!r} (write [{value!r}])")
         return [value.__index__()]
     if isinstance(value, dict) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{what} must be {expected}, got {type(value).__name__} {value!r:.60}")
+        raise InvalidArgumentTypeError(f"{what} must be {expected}, got {type(value).__name__} {value!r:.60}")
     items = list(value)
     wrong = [v for v in items if isinstance(v, (bool, str, bytes)) or not hasattr(v, "__index__")]
     if wrong:
-        raise TypeError(f"{what} must hold ints only, got {type(wrong[0]).__name__} {wrong[0]!r:.40} in {items!r:.80}")
+        raise InvalidArgumentTypeError(f"{what} must hold ints only, got {type(wrong[0]).__name__} {wrong[0]!r:.40} in {items!r:.80}")
     return [v.__index__() for v in items]
 
 
@@ -252,7 +273,7 @@ def check_device(device: Any, what: str = "device") -> torch.device:
         fourier_interp.errors.InvalidArgumentError: device='tpu' is not a torch device ...
     """
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"{what} must be a torch device or a string like 'cpu' or 'cuda', got {type(device).__name__}")
+        raise InvalidArgumentTypeError(f"{what} must be a torch device or a string like 'cpu' or 'cuda', got {type(device).__name__}")
     available = "'cpu'" + (f", 'cuda' (0..{torch.cuda.device_count() - 1})" if torch.cuda.is_available() else "")
     try:
         dev = torch.device(device)
@@ -292,7 +313,7 @@ def check_threads(threads: Any, what: str = "threads") -> Threads:
     if threads is None or threads == "auto":
         return threads
     if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"{what} must be None, 'auto' or an int >= 1, got {type(threads).__name__} {threads!r}")
+        raise InvalidArgumentTypeError(f"{what} must be None, 'auto' or an int >= 1, got {type(threads).__name__} {threads!r}")
     if threads < 1:
         raise InvalidArgumentError(f"{what}={threads} is not allowed; expected None, 'auto' or an int >= 1")
     return threads

@@ -53,7 +53,7 @@ from .checks import (
     format_bytes,
     forward_profile,
 )
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidArgumentTypeError
 from .tasks import ModularArithmetic
 
 BATCH_ROWS = 8192
@@ -99,11 +99,11 @@ def as_logits(out: Any, p: int) -> Float[Tensor, "batch p"]:
     if isinstance(out, tuple):
         out = out[0]
     if not isinstance(out, Tensor):
-        raise TypeError(f"the model returned {type(out).__name__}; expected a [batch, p] logits tensor")
+        raise InvalidArgumentTypeError(f"the model returned {type(out).__name__}; expected a [batch, p] logits tensor")
     if out.ndim == 3:
         out = out[:, -1]
     if out.ndim != 2 or out.shape[1] != p:
-        raise ValueError(f"the model returned shape {tuple(out.shape)}; expected [batch, p={p}] logits")
+        raise InvalidArgumentError(f"the model returned shape {tuple(out.shape)}; expected [batch, p={p}] logits")
     return out.double()
 
 
@@ -123,7 +123,8 @@ def model_logits(
         inputs: The rows to run (e.g. ``task.inputs`` or a subset of it).
         p: The number of answers (checks the output's shape).
         fwd_hooks: ``[(hook name, fn)]`` attached for this run only (``model.run_with_hooks``,
-            so they are removed afterwards even on an exception); needs a hooked model.
+            so they are removed afterwards even on an exception); needs a hooked model
+            (the caller has checked it: :func:`grid_logits` does).
         forward: What to call instead of ``model`` (e.g. ``model.fast_logits``, or a
             function that also caches activations); not together with ``fwd_hooks``.
         batch_rows: Rows per forward pass; ``None``: :data:`BATCH_ROWS`, or every row in
@@ -133,7 +134,6 @@ def model_logits(
     if fwd_hooks and forward is not None:
         raise InvalidArgumentError("pass fwd_hooks or forward, not both (hooks need the hooked forward)")
     if fwd_hooks:
-        check_hooked(model)
         hooks = list(fwd_hooks)
         forward = lambda x: model.run_with_hooks(x, fwd_hooks=hooks)  # noqa: E731
     fast = forward is not None and forward == getattr(model, "fast_logits", None)
@@ -171,9 +171,24 @@ def grid_logits(
         batch_rows: Grid rows per forward pass (``None``: see :func:`model_logits`).
 
     Raises:
-        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's.
+        InvalidArgumentError: ``model.cfg.p`` / ``cfg.k`` differ from the task's, or
+            ``fwd_hooks`` are given for a model that is not hooked.
     """
     check_model_task(model, task)
+    if fwd_hooks:
+        check_hooked(model)
+    return _grid_logits(model, task, fwd_hooks, forward=forward, batch_rows=batch_rows)
+
+
+def _grid_logits(
+    model: nn.Module,
+    task: ModularArithmetic,
+    fwd_hooks: Optional[FwdHooks] = None,
+    *,
+    forward: Optional[Callable[[Tensor], Any]] = None,
+    batch_rows: Optional[int] = None,
+) -> Float[Tensor, "n p"]:
+    """:func:`grid_logits` for a caller that has checked ``model`` and ``task`` (no check here)."""
     return model_logits(model, task.inputs, task.p, fwd_hooks, forward=forward, batch_rows=batch_rows)
 
 

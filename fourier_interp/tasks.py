@@ -36,7 +36,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from . import groups as _groups
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, InvalidArgumentTypeError
 
 OPS = ("add", "sub", "mul")
 MIN_P = 3  # Z_2 has no frequency 1..(p-1)//2, so there is no Fourier Multiplication to find
@@ -100,7 +100,7 @@ class GroupTask:
 
     def __init__(self, group: _groups.Group, k: int = 2, frac_train: float = 0.3, seed: int = 0):
         if not isinstance(group, _groups.Group):
-            raise TypeError(f"group must be a fi.groups.Group (e.g. fi.groups.symmetric(4)), got {type(group).__name__}")
+            raise InvalidArgumentTypeError(f"group must be a fi.groups.Group (e.g. fi.groups.symmetric(4)), got {type(group).__name__}")
         _check_int("k", k, minimum=1)
         if k * math.log(max(group.order, 2)) > math.log(MAX_GRID_ROWS):  # before [1] * k is built
             raise InvalidArgumentError(f"order**k = {group.order}**{k} rows is too large a grid ({group.name}, k={k}); "
@@ -110,7 +110,7 @@ class GroupTask:
     def _build(self, group: _groups.Group, k: int, signs: list[int], frac_train: float, seed: int) -> None:
         _check_int("k", k, minimum=1)
         if isinstance(frac_train, bool) or not isinstance(frac_train, (int, float)):
-            raise TypeError(f"frac_train must be a float in (0, 1], got {type(frac_train).__name__}")
+            raise InvalidArgumentTypeError(f"frac_train must be a float in (0, 1], got {type(frac_train).__name__}")
         if math.isnan(frac_train) or not (0.0 < float(frac_train) <= 1.0):
             raise InvalidArgumentError(f"frac_train={frac_train!r} is outside (0, 1]")
         _check_int("seed", seed, minimum=0)
@@ -285,7 +285,7 @@ def task_from_dict(d: dict[str, Any]) -> GroupTask:
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise InvalidArgumentTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         why = " (Z_2 has no Fourier frequency: frequencies are 1..(p-1)//2)" if name == "p" and value == 2 else ""
         raise InvalidArgumentError(f"{name}={value} is not allowed; expected an int >= {minimum}{why}")

@@ -255,17 +255,16 @@ def test_both_probes_share_fit_score_evaluate():
     assert LinearProbe().evaluate(x, y).test_score > 0.99
 
 
-def test_the_old_fourier_probe_fit_result_still_reads_but_warns():
+def test_fourier_probe_fit_returns_the_probe_and_evaluate_the_table():
     task = fi.ModularArithmetic(p=13)
     angle = 2 * math.pi * task.labels.double() / 13
     x = torch.stack([torch.cos(2 * angle), torch.sin(2 * angle)], 1) @ torch.randn(2, 6, generator=gen(), dtype=torch.float64)
-    with pytest.warns(DeprecationWarning, match="FourierProbe.evaluate"):
-        old = FourierProbe(13).fit(x, task.inputs).readable("sum")
-    assert old == FourierProbe(13).evaluate(x, task.inputs).readable("sum") == [2]
-    with pytest.warns(DeprecationWarning):
-        assert len(FourierProbe(13).fit(x, task.inputs).rows) == 6 * 3
+    probe = FourierProbe(13)
+    assert probe.fit(x, task.inputs) is probe
     with pytest.raises(AttributeError, match="readable"):
-        FourierProbe(13).readable("sum")  # nothing fitted: no table to read
+        probe.readable("sum")  # the table API on the probe was removed: evaluate() or score() give the table
+    assert FourierProbe(13).evaluate(x, task.inputs).readable("sum") == [2]
+    assert len(FourierProbe(13).evaluate(x, task.inputs).rows) == 6 * 3
 
 
 def test_probe_inputs_are_validated():

@@ -85,15 +85,16 @@ def test_project_grid_frequencies_known_answers():
     assert fi.project_grid_frequencies(cos_diff, fi.ModularArithmetic(7), [3], subspace="sum").abs().max() > 0.5
 
 
-def test_renamed_names_keep_working_with_a_deprecation_warning():
-    task = fi.ModularArithmetic(11)
-    x = torch.randn(121, 3)
-    with pytest.warns(DeprecationWarning, match="project_grid_frequencies"):
-        old = fi.frequency_projection(x, task, [2], mode="keep")
-    torch.testing.assert_close(old, fi.project_grid_frequencies(x, task, [2], mode="keep"))
-    report = fi.analyze_frequencies(fi.planted_mlp(11, [2, 5]), task)
-    with pytest.warns(DeprecationWarning, match="key_frequencies"):
-        assert report.key_freqs == report.key_frequencies == [2, 5]
+def test_removed_old_names_are_gone():
+    """The deprecated aliases were removed in 0.1.0 (CHANGELOG.md, "Removed")."""
+    import importlib
+
+    assert not hasattr(fi, "frequency_projection") and not hasattr(fi.interventions, "frequency_projection")
+    assert not hasattr(fi.interventions, "gini")  # one gini: fi.analysis.gini
+    report = fi.analyze_frequencies(fi.planted_mlp(11, [2, 5]), fi.ModularArithmetic(11))
+    assert report.key_frequencies == [2, 5] and not hasattr(report, "key_freqs")
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("fourier_interp.interventions.wrapper")
 
 
 def test_frequency_hook_rejects_activations_off_the_grid():

@@ -101,11 +101,55 @@ def test_custom_module_through_hooked_wrapper():
     assert report.claim("inputs").passed is None  # no embedding named: n/a
     scanned = fi.verify(wrapped, task)  # no hook named: the layer where the units live is found
     assert scanned.neurons == "act" and scanned.passed and "act" in scanned.claim("unit_scan").detail
-    with pytest.warns(DeprecationWarning, match="hook="):
-        old = fi.verify(wrapped, task, neurons="act")
-    assert old.passed and old.neurons == "act"
-    with pytest.raises(TypeError, match="once"):
-        fi.verify(wrapped, task, hook="act", neurons="other")
+    with pytest.raises(TypeError, match="neurons"):  # the old name of hook= is gone
+        fi.verify(wrapped, task, neurons="act")
+
+
+CHECKS = ("check_task", "check_group_task", "check_model_task", "check_model", "check_hooked")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (fi.planted_mlp(p=23, freqs=[3, 7]), fi.ModularArithmetic(p=23)),
+    lambda: fi.load_pretrained("transformer-clock-p59"),  # attention, low rank, gradient symmetricity
+    lambda: (fi.HookedWrapper(PlainPlanted(fi.planted_mlp(p=23, freqs=[4, 9])), p=23, k=2), fi.ModularArithmetic(p=23)),
+], ids=["planted-mlp", "transformer", "wrapper-scanned"])
+def test_one_verify_checks_its_model_and_task_once(make, monkeypatch):
+    """Checked at the door: fi.verify checks model and task once and every layer below trusts them."""
+    model, task = make()
+    calls = count_checks(monkeypatch)
+    report = fi.verify(model, task)
+    assert report.passed
+    # check_model -> check_hooked and check_model_task -> check_group_task: one check of each
+    assert calls == {"check_task": 0, "check_group_task": 1, "check_model_task": 1, "check_model": 1, "check_hooked": 1}
+
+
+def test_one_verify_on_a_group_checks_the_model_against_the_task_once(monkeypatch):
+    d5 = fi.groups.dihedral(5)
+    model, task = fi.planted_gcr(d5, ["rot2"]), fi.GroupTask(d5)
+    calls = count_checks(monkeypatch)
+    assert fi.verify(model, task).passed
+    assert calls["check_model_task"] == 1 and calls["check_model"] == 1 and calls["check_task"] == 0
+
+
+def count_checks(monkeypatch) -> dict:
+    """Count, until the test ends, every call of the checks in ``CHECKS`` from any module of the package."""
+    import sys
+
+    import fourier_interp.verification.groups  # noqa: F401  (every layer imported before counting)
+    from fourier_interp import analysis, checks, interventions, verification  # noqa: F401
+
+    calls = dict.fromkeys(CHECKS, 0)
+    for name in CHECKS:
+        original = getattr(checks, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        for module in [m for n, m in sys.modules.items() if n.startswith("fourier_interp")]:
+            if getattr(module, name, None) is original:
+                monkeypatch.setattr(module, name, counted)
+    return calls
 
 
 def test_thresholds_can_be_overridden_and_are_checked():

@@ -62,11 +62,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_hook_names, check_task, device_of, int_list
-from ..evaluation import grid_logits
+from ..checks import check_hook_names, check_model, check_task, device_of, int_list
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from ..evaluation import _grid_logits
 from ..fourier import n_frequencies
 from ..tasks import ModularArithmetic
-from .grid import check_grid, check_model, model_spec
+from .grid import check_grid, model_spec
 from .results import Result
 
 LogitsOrModel = Union[Tensor, nn.Module]
@@ -74,14 +75,15 @@ FORCED_TOL = 1e-4  # every sampled cosine within this of 1: the gradients are id
 
 
 # ------------------------------------------------------------------ helpers
-def _grid_logits(x: LogitsOrModel, task: ModularArithmetic) -> Tensor:
-    """``[p**k, p]`` float64 logits over the grid: ``x`` itself, or a model run on it."""
+def _as_grid_logits(x: LogitsOrModel, task: ModularArithmetic) -> Tensor:
+    """The door check of the logit measures: ``task``, and ``x`` as ``[p**k, p]`` float64 logits over the grid
+    (``x`` itself, or a model checked and run on it)."""
     check_task(task)
     if isinstance(x, nn.Module):
-        x = grid_logits(check_model(x, task), task).cpu()  # the evaluation core: chunked, float64
+        x = _grid_logits(check_model(x, task), task).cpu()  # the evaluation core: chunked, float64
     logits = check_grid(x, task.p, task.k, what="logits")
     if logits.shape[1] != task.p:
-        raise ValueError(f"logits has {logits.shape[1]} columns; expected p={task.p} answers")
+        raise InvalidArgumentError(f"logits has {logits.shape[1]} columns; expected p={task.p} answers")
     return logits
 
 
@@ -162,8 +164,13 @@ def distance_irrelevance(x: LogitsOrModel, task: ModularArithmetic, logit: str =
         True
     """
     if logit not in ("correct", "wrong"):
-        raise ValueError(f"logit={logit!r}: expected 'correct' or 'wrong'")
-    logits = _grid_logits(x, task)
+        raise InvalidArgumentError(f"logit={logit!r}: expected 'correct' or 'wrong'")
+    return _distance_irrelevance(_as_grid_logits(x, task), task, logit, centre)
+
+
+def _distance_irrelevance(logits: Tensor, task: ModularArithmetic, logit: str = "correct",
+                          centre: bool = True) -> DistanceIrrelevance:
+    """:func:`distance_irrelevance` of checked ``[p**k, p]`` float64 logits."""
     if centre:
         logits = logits - logits.mean(1, keepdim=True)
     labels = task.labels[:, None]
@@ -261,19 +268,25 @@ def gradient_symmetricity(
     """
     check_model(model, check_task(task))
     if answers not in ("random", "correct"):
-        raise ValueError(f"answers={answers!r}: expected 'random' or 'correct'")
+        raise InvalidArgumentError(f"answers={answers!r}: expected 'random' or 'correct'")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples={n_samples!r}: expected a positive int")
+        raise InvalidArgumentError(f"n_samples={n_samples!r}: expected a positive int")
     if task.k < 2:
-        raise ValueError("gradient symmetricity needs k >= 2 operands")
+        raise InvalidArgumentError("gradient symmetricity needs k >= 2 operands")
     if hook is None:
         hook = operand_embedding_hook(model)
         if hook is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(model).__name__} names no operand-embedding hook (spec.operand_embed); pass hook=<name> "
                 "of a [batch, pos, d] activation holding the operands' embeddings at positions 0..k-1"
             )
     check_hook_names(model, [hook])
+    return _gradient_symmetricity(model, task, hook, n_samples, answers, seed)
+
+
+def _gradient_symmetricity(model: nn.Module, task: ModularArithmetic, hook: str, n_samples: int = 1024,
+                           answers: str = "random", seed: int = 0) -> GradientSymmetricity:
+    """:func:`gradient_symmetricity` once its arguments are checked (``hook`` a name)."""
     gen = torch.Generator().manual_seed(seed)
     rows = torch.randperm(task.n, generator=gen)[: min(n_samples, task.n)]
     inputs = task.inputs[rows].to(device_of(model))
@@ -285,7 +298,7 @@ def gradient_symmetricity(
 
     def capture(act: Tensor, hook=None) -> Tensor:  # noqa: ARG001 - TransformerLens passes the hook point
         if act.ndim != 3 or act.shape[1] < task.k:
-            raise ValueError(f"hook {hook.name!r} gives shape {tuple(act.shape)}; expected [batch, pos >= {task.k}, d] "
+            raise InvalidArgumentError(f"hook {hook.name!r} gives shape {tuple(act.shape)}; expected [batch, pos >= {task.k}, d] "
                              "operand embeddings")
         leaf = act.detach().requires_grad_(True)
         leaves.append(leaf)
@@ -366,11 +379,20 @@ def logit_forms(x: LogitsOrModel, task: ModularArithmetic, freqs: Sequence[int])
         task: The task.
         freqs: Frequencies to fit, each in ``1..(p-1)//2`` (usually the key frequencies).
     """
-    logits = _grid_logits(x, task)
+    return _logit_forms(_as_grid_logits(x, task), task, _check_freqs(freqs, task.p))
+
+
+def _check_freqs(freqs: Sequence[int], p: int) -> list[int]:
+    """``freqs`` as a list of ints in ``1..(p-1)//2`` (repeats and order kept), or an error naming them."""
     freqs = int_list(freqs, "freqs")
-    n_freq = n_frequencies(task.p)
+    n_freq = n_frequencies(p)
     if any(not 1 <= f <= n_freq for f in freqs):
-        raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
+        raise InvalidArgumentError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={p})")
+    return freqs
+
+
+def _logit_forms(logits: Tensor, task: ModularArithmetic, freqs: list[int]) -> LogitForms:
+    """:func:`logit_forms` of checked logits and frequencies."""
     L = logits - logits.mean(1, keepdim=True)  # an offset shared by every answer carries nothing
     total = L.pow(2).sum().clamp_min(1e-300)
     s = effective_operands(task).sum(1).remainder(task.p).double()
@@ -456,11 +478,11 @@ def amplitude_modulation(x: LogitsOrModel, task: ModularArithmetic, freqs: Seque
         >>> round(clock.value, 6), pizza.value > 0.3
         (0.0, True)
     """
-    logits = _grid_logits(x, task)
-    freqs = int_list(freqs, "freqs")
-    n_freq = n_frequencies(task.p)
-    if any(not 1 <= f <= n_freq for f in freqs):
-        raise ValueError(f"freqs={freqs}: expected ints in 1..{n_freq} (p={task.p})")
+    return _amplitude_modulation(_as_grid_logits(x, task), task, _check_freqs(freqs, task.p))
+
+
+def _amplitude_modulation(logits: Tensor, task: ModularArithmetic, freqs: list[int]) -> AmplitudeModulation:
+    """:func:`amplitude_modulation` of checked logits and frequencies."""
     empty = torch.zeros(0, dtype=torch.float64)
     if not freqs:
         return AmplitudeModulation(freqs=[], raw=empty, relative=empty, weight=empty, value=0.0, pizza_shaped=empty)
@@ -542,13 +564,13 @@ def circularity(embed: Tensor, p: Optional[int] = None, n_components: int = 4) -
         (1.0, [3, 5])
     """
     if not isinstance(embed, Tensor) or embed.ndim != 2:
-        raise TypeError(f"embed must be a 2-D torch.Tensor [p, d], got {type(embed).__name__}"
+        raise InvalidArgumentTypeError(f"embed must be a 2-D torch.Tensor [p, d], got {type(embed).__name__}"
                         + (f" of shape {tuple(embed.shape)}" if isinstance(embed, Tensor) else ""))
     p = embed.shape[0] if p is None else int(p)
     if embed.shape[0] < p:
-        raise ValueError(f"embed has {embed.shape[0]} rows; expected at least p={p}")
+        raise InvalidArgumentError(f"embed has {embed.shape[0]} rows; expected at least p={p}")
     if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-        raise ValueError(f"n_components={n_components!r}: expected a positive int")
+        raise InvalidArgumentError(f"n_components={n_components!r}: expected a positive int")
     from ..fourier import frequency_energy
 
     e = embed[:p].detach().double().cpu()

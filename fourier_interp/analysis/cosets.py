@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_group_task
+from ..errors import InvalidArgumentError
 from ..tasks import GroupTask
 from .grid import check_grid
 
@@ -57,7 +58,7 @@ def invariance_changes(acts: Tensor, task: GroupTask, operand: int, side: str) -
     invariant, about 1 when the shifted activations are unrelated to the originals.
     """
     if side not in SIDES:
-        raise ValueError(f"side={side!r}: expected one of {SIDES}")
+        raise InvalidArgumentError(f"side={side!r}: expected one of {SIDES}")
     g = task.group
     grid = acts.double().reshape(*task.grid_shape, -1)
     grid = grid - grid.reshape(task.n, -1).mean(0)

@@ -46,7 +46,8 @@ from ..evaluation import split_accuracy
 from ..fourier import frequency_block_masks, frequency_energy, grid_spectrum, harmonics, n_frequencies
 from ..models.base import AnalysisSpec
 from ..tasks import ModularArithmetic
-from .grid import check_grid, check_model, check_task, model_spec, resolve_hook, run_grid
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from .grid import _run_grid, check_grid, check_model, check_task, model_spec, resolve_hook
 from .results import FrequencyReport, LogitFrequencies, UnitFrequencies, WeightSpectrum, significant
 
 CLUSTER_THRESHOLD = 0.85  # Nanda et al.'s threshold for a clustered neuron
@@ -91,7 +92,7 @@ def weight_frequencies(
         [3]
     """
     if not isinstance(w, Tensor):
-        raise TypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
+        raise InvalidArgumentTypeError(f"w must be a torch.Tensor, got {type(w).__name__}")
     dim = dim % w.ndim
     energy = frequency_energy(w.detach().double(), dim)
     n = n_frequencies(w.shape[dim])
@@ -150,13 +151,13 @@ def cluster_units(
         [4, 4]
     """
     if not 0 < threshold <= 1:
-        raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
+        raise InvalidArgumentError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
     if isinstance(harmonic_order, bool) or not isinstance(harmonic_order, int) or harmonic_order < 1:
-        raise ValueError(f"harmonic_order={harmonic_order!r}: expected an int >= 1")
+        raise InvalidArgumentError(f"harmonic_order={harmonic_order!r}: expected an int >= 1")
     x = check_grid(acts, p, k)
     n_freq = n_frequencies(p)
     if n_freq == 0:
-        raise ValueError(f"p={p} has no non-constant frequency to cluster on")
+        raise InvalidArgumentError(f"p={p} has no non-constant frequency to cluster on")
     energy = grid_spectrum(x, p, k).reshape(-1, x.shape[1])  # [F**k, units]
     total = energy.sum(0) - energy[0]  # variance over the grid (times p**k)
     live = total > 1e-9 * energy.sum(0)
@@ -178,6 +179,17 @@ def cluster_units(
         threshold=float(threshold),
         harmonic_order=harmonic_order,
     )
+
+
+def harmonic_family(freqs: Sequence[int], p: int, harmonic_order: int) -> list[int]:
+    """``freqs`` with the harmonics a nonlinearity of ``harmonic_order`` creates from them: sorted, distinct, in
+    ``1..(p-1)//2``. The one place a set of key frequencies becomes the family an ablation removes.
+
+    Example:
+        >>> harmonic_family([3, 7], 23, 2)
+        [3, 6, 7, 9]
+    """
+    return sorted({h for f in freqs for h in harmonics(f, p, harmonic_order) if h <= n_frequencies(p)})
 
 
 def default_harmonic_order(model: nn.Module, task: ModularArithmetic, spec: Optional[AnalysisSpec]) -> int:
@@ -214,7 +226,7 @@ def unit_frequencies(
     check_model(model, check_task(task))
     hook = resolve_hook(model, hook)
     order = harmonic_order or default_harmonic_order(model, task, model_spec(model))
-    acts = run_grid(model, task, [hook], pos=pos)[1][hook]
+    acts = _run_grid(model, task, [hook], pos=pos)[1][hook]
     return cluster_units(acts, task.p, task.k, order, threshold, hook=hook)
 
 
@@ -248,7 +260,7 @@ def logit_frequencies(
     """
     L = check_grid(logits, p, k, what="logits")
     if L.shape[1] != p:
-        raise ValueError(f"logits has {L.shape[1]} columns; expected p={p} answers")
+        raise InvalidArgumentError(f"logits has {L.shape[1]} columns; expected p={p} answers")
     L = L - L.mean(1, keepdim=True)  # an offset shared by every answer
     grid = L.reshape(*([p] * k), p)
     for axis in range(k):  # terms that depend on fewer than all k operands (for each answer)
@@ -307,15 +319,31 @@ def analyze_frequencies(
     """
     check_model(model, check_task(task))
     if not 0 < rel_threshold <= 1:
-        raise ValueError(f"rel_threshold={rel_threshold!r}: expected a fraction in (0, 1]")
-    spec = model_spec(model)
-    if hook is not None or spec is not None:
+        raise InvalidArgumentError(f"rel_threshold={rel_threshold!r}: expected a fraction in (0, 1]")
+    if hook is not None or model_spec(model) is not None:
         hook = resolve_hook(model, hook)
+    return _analyze_frequencies(model, task, hook, pos=pos, threshold=threshold, harmonic_order=harmonic_order,
+                                rel_threshold=rel_threshold, grid=grid)
+
+
+def _analyze_frequencies(
+    model: nn.Module,
+    task: ModularArithmetic,
+    hook: Optional[str],
+    *,
+    pos: Optional[int] = -1,
+    threshold: float = CLUSTER_THRESHOLD,
+    harmonic_order: Optional[int] = None,
+    rel_threshold: float = REL_THRESHOLD,
+    grid: Optional[tuple[Tensor, dict[str, Tensor]]] = None,
+) -> FrequencyReport:
+    """:func:`analyze_frequencies` once its arguments are checked (``hook`` resolved: a name or ``None``)."""
+    spec = model_spec(model)
     if grid is None:
-        grid = run_grid(model, task, [hook] if hook else [], pos=pos)
+        grid = _run_grid(model, task, [hook] if hook else [], pos=pos)
     logits, acts = grid
     if hook is not None and hook not in acts:
-        raise ValueError(f"grid holds activations of {sorted(acts)}, not of hook {hook!r}")
+        raise InvalidArgumentError(f"grid holds activations of {sorted(acts)}, not of hook {hook!r}")
     accuracy = split_accuracy(logits, task, "all")
     logit_res = logit_frequencies(logits, task.p, task.k, task.signs)
     methods: dict[str, list[int]] = {}

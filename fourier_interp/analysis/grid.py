@@ -27,19 +27,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_group_task, check_hook_names, check_hooked, check_model_task, check_task, device_of  # noqa: F401
-from ..evaluation import BATCH_ROWS, grid_logits
+from ..checks import check_group_task, check_hook_names, check_model, check_task, device_of  # noqa: F401
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from ..evaluation import BATCH_ROWS, _grid_logits
 from ..models.base import AnalysisSpec
 from ..tasks import GroupTask, ModularArithmetic  # noqa: F401
 
 _QUERY_FIRST = ("hook_pattern", "hook_attn_scores")  # [batch, head, query_pos, key_pos]
-
-
-def check_model(model: Any, task: GroupTask) -> nn.Module:
-    """``model`` must be a hooked module whose ``cfg.p``/``cfg.k`` (if any) match ``task``."""
-    check_hooked(model)
-    check_model_task(model, task)
-    return model
 
 
 def model_spec(model: nn.Module) -> Optional[AnalysisSpec]:
@@ -58,7 +52,7 @@ def resolve_hook(model: nn.Module, hook: Optional[str]) -> str:
     if hook is None:
         spec = model_spec(model)
         if spec is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"hook=None needs a model with analysis_spec(); {type(model).__name__} has none, "
                 f"so pass a hook name, e.g. one of {list(model.hook_dict)[:5]}"
             )
@@ -72,7 +66,7 @@ def select_position(act: Tensor, hook: str, pos: Optional[int]) -> Float[Tensor,
     if act.ndim >= 3 and pos is not None:
         axis = 2 if hook.endswith(_QUERY_FIRST) and act.ndim == 4 else 1
         if not -act.shape[axis] <= pos < act.shape[axis]:
-            raise ValueError(f"pos={pos} is out of range for {hook!r} with {act.shape[axis]} positions")
+            raise InvalidArgumentError(f"pos={pos} is out of range for {hook!r} with {act.shape[axis]} positions")
         act = act.select(axis, pos)
     return act.reshape(act.shape[0], -1)
 
@@ -105,15 +99,22 @@ def run_grid(
         everywhere in the package), the activations float32.
     """
     check_model(model, check_group_task(task))  # any group: running the grid needs no Fourier basis
-    hooks = [hooks] if isinstance(hooks, str) else list(hooks or [])
-    check_hook_names(model, hooks)
+    hooks = check_hook_names(model, hooks or [])
+    return _run_grid(model, task, hooks, pos, batch_rows)
+
+
+@torch.no_grad()
+def _run_grid(
+    model: nn.Module, task: GroupTask, hooks: list[str], pos: Optional[int] = -1, batch_rows: int = BATCH_ROWS
+) -> tuple[Float[Tensor, "n p"], dict[str, Float[Tensor, "n units"]]]:
+    """:func:`run_grid` for a caller that has checked ``model``, ``task`` and the hook names (a list)."""
     acts: dict[str, list[Tensor]] = {h: [] for h in hooks}
 
     def cached(inputs: Tensor) -> Any:
         out, cache = model.run_with_cache(inputs, names_filter=list(hooks))
         silent = [h for h in hooks if h not in cache]
         if silent:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"hooks {silent} exist but did not fire on this model's forward pass; an opt-in hook fires only "
                 "when its flag is on (e.g. model.set_use_attn_result(True) for attn.hook_result, "
                 "set_use_split_qkv_input for hook_q_input, set_use_attn_in, set_use_hook_mlp_in)")
@@ -121,7 +122,7 @@ def run_grid(
             acts[h].append(select_position(cache[h], h, pos).float().cpu())
         return out
 
-    logits = grid_logits(model, task, forward=cached if hooks else None, batch_rows=batch_rows)
+    logits = _grid_logits(model, task, forward=cached if hooks else None, batch_rows=batch_rows)
     return logits.cpu(), {h: torch.cat(v) for h, v in acts.items()}
 
 
@@ -130,17 +131,17 @@ def grid_activations(
 ) -> Float[Tensor, "n units"]:
     """One hook's activations over the full grid, ``[p**k, units]`` (``hook=None``: the spec's neurons)."""
     hook = resolve_hook(check_model(model, check_group_task(task)), hook)
-    return run_grid(model, task, [hook], pos=pos)[1][hook]
+    return _run_grid(model, task, [hook], pos=pos)[1][hook]
 
 
 def check_grid(x: Any, p: int, k: int, what: str = "activations") -> Tensor:
     """``x`` as a float ``[p**k, units]`` tensor over the full grid, or raise."""
     if not isinstance(x, Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor [p**k, units], got {type(x).__name__}")
+        raise InvalidArgumentTypeError(f"{what} must be a torch.Tensor [p**k, units], got {type(x).__name__}")
     if x.ndim == 1:
         x = x[:, None]
     if x.shape[0] != p**k:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{what} has {x.shape[0]} rows; expected p**k = {p}**{k} = {p**k}, one per row of task.inputs "
             "(the full grid, first operand slowest)"
         )

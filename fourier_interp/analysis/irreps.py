@@ -46,8 +46,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..checks import check_group_task, check_hooked
-from ..evaluation import grid_logits, loss_fn
+from ..checks import check_group_task, check_hook_names, check_hooked, check_model
+from ..errors import InvalidArgumentError
+from ..evaluation import _grid_logits, loss_fn
 from ..groups import Group
 from ..tasks import GroupTask
 from .grid import check_grid, model_spec, resolve_hook, run_grid
@@ -349,7 +350,7 @@ def project_grid_irreps(x: Tensor, task: GroupTask, irreps: Sequence[str], mode:
         True
     """
     if mode not in ("remove", "keep"):
-        raise ValueError(f"mode={mode!r}: expected 'remove' or 'keep'")
+        raise InvalidArgumentError(f"mode={mode!r}: expected 'remove' or 'keep'")
     g, k = task.group, task.k
     names = g.check_irrep_names(irreps)
     on = g.irrep_rows(names).to(x.device)  # [order] rows of the chosen irreps
@@ -380,7 +381,7 @@ def irrep_ablation_hook(task: GroupTask, irreps: Sequence[str], mode: str = "rem
 
     def hook(act: Tensor, hook=None) -> Tensor:
         if act.shape[0] != task.n:
-            raise ValueError(f"the irrep ablation needs the whole grid ({task.n} rows), got {act.shape[0]}")
+            raise InvalidArgumentError(f"the irrep ablation needs the whole grid ({task.n} rows), got {act.shape[0]}")
         if act.ndim >= 3:
             out = act.clone()
             out[:, -1] = project_grid_irreps(act[:, -1], task, names, mode)
@@ -441,6 +442,13 @@ def analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str] = None
         hook = resolve_hook(model, hook)
     if grid is None:
         grid = run_grid(model, task, [hook] if hook else [], pos=pos)
+    return _analyze_irreps(model, task, hook, threshold=threshold, grid=grid)
+
+
+def _analyze_irreps(model: nn.Module, task: GroupTask, hook: Optional[str], *, threshold: float,
+                    grid: tuple[Tensor, dict[str, Tensor]]) -> IrrepReport:
+    """:func:`analyze_irreps` of a checked model, task and hook, on its grid pass."""
+    spec = model_spec(model)
     logits, acts = grid
     weights: dict[str, Tensor] = {}
     if spec is not None:
@@ -475,7 +483,14 @@ def irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: Sequenc
     :data:`TIE_TOLERANCE`: an ablation that leaves the logits constant (up to rounding
     noise) scores 0, not whatever the noise happens to pick.
     """
-    return strict_accuracy(grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]), task)
+    check_model(model, check_group_task(task))
+    check_hook_names(model, [hook])
+    return _irrep_accuracy(model, task, hook, task.group.check_irrep_names(irreps), mode)
+
+
+def _irrep_accuracy(model: nn.Module, task: GroupTask, hook: str, irreps: list[str], mode: str = "remove") -> float:
+    """:func:`irrep_accuracy` once model, task, hook and irrep names are checked."""
+    return strict_accuracy(_grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, irreps, mode))]), task)
 
 
 def strict_accuracy(logits: Float[Tensor, "n order"], task: GroupTask) -> float:

@@ -27,6 +27,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..errors import InvalidArgumentError
 from ..fourier import frequency_block_masks, grid_spectrum, n_frequencies
 from .grid import model_spec
 from .results import LowRank
@@ -44,7 +45,7 @@ def fourier_alignment(vectors: Tensor, p: int, k: int = 1) -> tuple[Tensor, Tens
         ``(freq [n], purity [n])``; ``freq`` is 0 for a zero column.
     """
     if vectors.shape[0] != p**k:
-        raise ValueError(f"vectors has {vectors.shape[0]} rows; expected p**k = {p**k}")
+        raise InvalidArgumentError(f"vectors has {vectors.shape[0]} rows; expected p**k = {p**k}")
     energy = grid_spectrum(vectors.double(), p, k).reshape(-1, vectors.shape[1])  # [F**k, n]
     blocks = frequency_block_masks(p, k, [[f] for f in range(1, n_frequencies(p) + 1)]).to(energy) @ energy
     best = blocks.max(0)
@@ -76,9 +77,9 @@ def low_rank(
     """
     if not isinstance(matrix, Tensor) or matrix.ndim != 2:
         shape = tuple(matrix.shape) if isinstance(matrix, Tensor) else type(matrix).__name__
-        raise ValueError(f"matrix must be a 2-D tensor, got {shape}")
+        raise InvalidArgumentError(f"matrix must be a 2-D tensor, got {shape}")
     if not 0 < threshold <= 1:
-        raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
+        raise InvalidArgumentError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
     m = matrix.detach().double()
     u, s, vh = torch.linalg.svd(m, full_matrices=False)
     result = LowRank(name=name, shape=tuple(m.shape), singular_values=s.float(), threshold=threshold, r=0)
@@ -90,7 +91,7 @@ def low_rank(
         elif m.shape[1] == n:
             vectors = vh[: result.r].T
         else:
-            raise ValueError(f"matrix {name!r} has shape {tuple(m.shape)}: no axis of length p**k = {p}**{k} = {n}")
+            raise InvalidArgumentError(f"matrix {name!r} has shape {tuple(m.shape)}: no axis of length p**k = {p}**{k} = {n}")
         result.freq, result.purity = fourier_alignment(vectors, p, k)
     return result
 
@@ -103,7 +104,7 @@ def weight_low_rank(model: nn.Module, threshold: float = ENERGY_THRESHOLD) -> di
     """
     spec = model_spec(model)
     if spec is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{type(model).__name__} has no analysis_spec(); call low_rank(matrix, p=p) on its matrices directly"
         )
     p = spec.unembed.shape[-1] if spec.unembed is not None else model.cfg.p

@@ -37,11 +37,12 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_model_task, check_zp_model
-from ..evaluation import grid_logits, model_logits
+from ..checks import check_model, check_model_task, check_task, check_zp_model
+from ..errors import InvalidArgumentError
+from ..evaluation import _grid_logits, model_logits
 from ..fourier import fourier_transform, n_frequencies, row_frequency, wrap_angle
 from ..tasks import ModularArithmetic
-from .grid import check_model, check_task, model_spec
+from .grid import model_spec
 from .results import NeuronAlignment
 
 SINGLE_THRESHOLD = 0.9
@@ -64,15 +65,15 @@ def neuron_spectra(
             as single-frequency.
     """
     if not isinstance(u, Tensor) or u.ndim != 3:
-        raise ValueError(f"u must be a [units, k, p] tensor, got {getattr(u, 'shape', type(u).__name__)}")
+        raise InvalidArgumentError(f"u must be a [units, k, p] tensor, got {getattr(u, 'shape', type(u).__name__)}")
     units, k, p = u.shape
     if not isinstance(w, Tensor) or tuple(w.shape) != (units, p):
-        raise ValueError(f"w must be a [units, p] = [{units}, {p}] tensor, got {getattr(w, 'shape', type(w).__name__)}")
+        raise InvalidArgumentError(f"w must be a [units, p] = [{units}, {p}] tensor, got {getattr(w, 'shape', type(w).__name__)}")
     if not 0 < threshold <= 1:
-        raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
+        raise InvalidArgumentError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
     s = torch.ones(k, dtype=torch.float64) if signs is None else torch.as_tensor(signs, dtype=torch.float64)
     if len(s) != k:
-        raise ValueError(f"signs={list(signs)} has {len(s)} entries; expected k={k}")
+        raise InvalidArgumentError(f"signs={list(signs)} has {len(s)} entries; expected k={k}")
     n_freq = n_frequencies(p)
     vecs = torch.cat([u.detach(), w.detach()[:, None]], dim=1).double()  # [units, k+1, p]
     coeffs = fourier_transform(vecs, -1)
@@ -161,14 +162,19 @@ def normalized_margin(
     if u is None or w is None:
         spec = model_spec(model)
         if spec is None or spec.unit_input_weights is None or spec.unit_output_weights is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(model).__name__} names no unit_input_weights/unit_output_weights; pass u=[units, k, p] and w=[units, p]"
             )
         u, w = spec.unit_input_weights, spec.unit_output_weights
     power = power or getattr(getattr(model, "cfg", None), "power", None) or task.k
+    return _normalized_margin(_grid_logits(model, task).cpu(), task, u, w, power, balanced)
+
+
+def _normalized_margin(logits: Tensor, task: ModularArithmetic, u: Tensor, w: Tensor, power: int,
+                       balanced: bool = False) -> float:
+    """:func:`normalized_margin` of the model's checked full-grid logits and its unit weights."""
     if balanced:
         u, w = balance(u, w, power)
-    logits = grid_logits(model, task).cpu()
     return margin(logits, task.labels) / theta_norm(u, w, power)
 
 
@@ -207,9 +213,15 @@ def neuron_alignment(
     check_zp_model(model)
     if task is not None:
         check_model_task(model, check_task(task))
+    return _neuron_alignment(model, task, threshold)
+
+
+def _neuron_alignment(model: nn.Module, task: Optional[ModularArithmetic], threshold: float = SINGLE_THRESHOLD,
+                      logits: Optional[Tensor] = None) -> NeuronAlignment:
+    """:func:`neuron_alignment` once ``model`` and ``task`` are checked; ``logits``: its full-grid logits, when known."""
     spec = model_spec(model)
     if spec is None or spec.unit_input_weights is None or spec.unit_output_weights is None:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{type(model).__name__} names no unit_input_weights/unit_output_weights in analysis_spec(); "
             "call neuron_spectra(u, w) on its weights instead"
         )
@@ -217,8 +229,10 @@ def neuron_alignment(
     result = neuron_spectra(spec.unit_input_weights, spec.unit_output_weights, signs, threshold)
     if task is not None and spec.activation == "power":
         power = getattr(getattr(model, "cfg", None), "power", None) or task.k
-        result.margin = normalized_margin(model, task, power=power)
-        result.balanced_margin = normalized_margin(model, task, power=power, balanced=True)
+        logits = _grid_logits(model, task).cpu() if logits is None else logits
+        u, w = spec.unit_input_weights, spec.unit_output_weights
+        result.margin = _normalized_margin(logits, task, u, w, power)
+        result.balanced_margin = _normalized_margin(logits, task, u, w, power, balanced=True)
         if power == task.k:
             result.reference_margin = reference_margin(task.p, task.k, task.op)
     return result

@@ -22,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ..errors import InvalidArgumentError
 from ..fourier import grid_spectrum
 from .results import LogitFrequencies, UnitFrequencies, WeightSpectrum
 
@@ -50,7 +51,7 @@ def frequency_norms(spectra: Union[WeightSpectrum, Sequence[WeightSpectrum]], hi
     """Bars of each weight's per-frequency norm (one panel per spectrum); ``highlight`` in red."""
     spectra = [spectra] if isinstance(spectra, WeightSpectrum) else list(spectra)
     if not spectra:
-        raise ValueError("spectra is empty: pass one WeightSpectrum or a list of them")
+        raise InvalidArgumentError("spectra is empty: pass one WeightSpectrum or a list of them")
     fig = _figure((7, 2.6 * len(spectra)))
     axes = fig.subplots(len(spectra), 1, squeeze=False)
     for spectrum, ax in zip(spectra, axes[:, 0]):
@@ -88,10 +89,10 @@ def unit_spectrum(acts: Tensor, p: int, unit: Optional[int] = None, log: bool = 
     """
     if acts.ndim == 2:
         if unit is None:
-            raise ValueError(f"acts has {acts.shape[1]} units: pass unit= (0..{acts.shape[1] - 1})")
+            raise InvalidArgumentError(f"acts has {acts.shape[1]} units: pass unit= (0..{acts.shape[1] - 1})")
         acts = acts[:, unit]
     if acts.shape[0] != p * p:
-        raise ValueError(f"acts has {acts.shape[0]} rows; the 2-D spectrum needs the full k=2 grid, p**2 = {p * p}")
+        raise InvalidArgumentError(f"acts has {acts.shape[0]} rows; the 2-D spectrum needs the full k=2 grid, p**2 = {p * p}")
     acts = acts.detach().double().cpu()  # drawn on the host
     centred = acts - acts.mean()
     energy = grid_spectrum(centred, p, 2)
@@ -114,7 +115,7 @@ def correct_logit(result, title: Optional[str] = None) -> Figure:
     (its size follows ``|cos(w (a - b) / 2)|``). Needs ``k = 2`` (``result.table``).
     """
     if result.table is None:
-        raise ValueError("the correct-logit table exists only for k = 2 operands")
+        raise InvalidArgumentError("the correct-logit table exists only for k = 2 operands")
     table = result.table.detach().double().cpu()
     fig = _figure((10, 3.6))
     ax_map, ax_line = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})

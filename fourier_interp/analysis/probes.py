@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..fourier import n_frequencies
 from ..tasks import ModularArithmetic
 from .grid import check_model, check_task, grid_activations
@@ -50,9 +50,9 @@ READABLE_R2 = 0.9
 def random_split(n: int, test_frac: float, seed: int) -> tuple[Tensor, Tensor]:
     """Disjoint ``(train_rows, test_rows)`` of ``range(n)``, both non-empty."""
     if not 0 < test_frac < 1:
-        raise ValueError(f"test_frac={test_frac!r}: expected a fraction in (0, 1)")
+        raise InvalidArgumentError(f"test_frac={test_frac!r}: expected a fraction in (0, 1)")
     if n < 2:
-        raise ValueError(f"need at least 2 rows to hold some out, got {n}")
+        raise InvalidArgumentError(f"need at least 2 rows to hold some out, got {n}")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_test = min(n - 1, max(1, round(test_frac * n)))
     return perm[n_test:], perm[:n_test]
@@ -90,9 +90,9 @@ class LinearProbe:
 
     def __init__(self, kind: str = "auto", ridge: float = RIDGE, max_iter: int = 200):
         if kind not in ("auto", "regression", "classification"):
-            raise ValueError(f"kind={kind!r}: expected 'auto', 'regression' or 'classification'")
+            raise InvalidArgumentError(f"kind={kind!r}: expected 'auto', 'regression' or 'classification'")
         if not (isinstance(ridge, (int, float)) and ridge >= 0):
-            raise ValueError(f"ridge={ridge!r}: expected a number >= 0")
+            raise InvalidArgumentError(f"ridge={ridge!r}: expected a number >= 0")
         self.kind, self.ridge, self.max_iter = kind, float(ridge), int(max_iter)
         self.weight: Optional[Tensor] = None
         self.bias: Optional[Tensor] = None
@@ -129,9 +129,9 @@ class LinearProbe:
 
     def _fit_classes(self, x: Tensor, y: Tensor) -> None:
         if y.ndim != 1:
-            raise ValueError(f"class targets must be [n] integer ids, got shape {tuple(y.shape)}")
+            raise InvalidArgumentError(f"class targets must be [n] integer ids, got shape {tuple(y.shape)}")
         if int(y.min()) < 0:
-            raise ValueError(f"class targets must be ids >= 0, got {int(y.min())}")
+            raise InvalidArgumentError(f"class targets must be ids >= 0, got {int(y.min())}")
         n_classes = int(y.max()) + 1
         mean, std = x.mean(0), x.std(0).clamp_min(1e-8)
         z = (x - mean) / std
@@ -233,10 +233,10 @@ def named_target(target: Union[str, Tensor], task: ModularArithmetic) -> Tensor:
         _check_tensor("target", target)
     if isinstance(target, Tensor):
         if target.shape[0] != task.n:
-            raise ValueError(f"target has {target.shape[0]} rows; expected one per row of task.inputs ({task.n})")
+            raise InvalidArgumentError(f"target has {target.shape[0]} rows; expected one per row of task.inputs ({task.n})")
         return target
     if not isinstance(target, str):
-        raise TypeError(f"target must be a tensor or a name, got {type(target).__name__}")
+        raise InvalidArgumentTypeError(f"target must be a tensor or a name, got {type(target).__name__}")
     if target == "answer":
         return task.labels
     operand = re.fullmatch(r"a(\d+)", target)
@@ -248,7 +248,7 @@ def named_target(target: Union[str, Tensor], task: ModularArithmetic) -> Tensor:
         targets = fourier_targets(task.inputs, task.p, [int(f)], task.signs)
         if what in targets.get(int(f), {}):
             return targets[int(f)][what][0 if fn == "cos" else 1]
-    raise ValueError(
+    raise InvalidArgumentError(
         f"target={target!r} is not recognised; expected a tensor, 'answer', 'a1'..'a{task.k}', "
         f"or '<cos|sin> <f> <sum|a1..a{task.k}>' with f in 1..{n_frequencies(task.p)}"
     )
@@ -295,23 +295,17 @@ class FourierProbe:
         [2, 5]
     """
 
-    # What FourierProbe.fit returned before it returned the probe; reading these on the
-    # probe still works for one deprecation cycle (see __getattr__).
-    _TABLE_API = frozenset({"readable", "rows", "to_dataframe", "summary", "to_dict"})
-
     def __init__(self, p: int, ridge: float = RIDGE, threshold: float = READABLE_R2, test_frac: float = 0.3, seed: int = 0):
         if isinstance(p, bool) or not isinstance(p, int) or p < 3:
-            raise ValueError(f"p={p!r}: expected an int >= 3 (a modulus with at least one frequency)")
+            raise InvalidArgumentError(f"p={p!r}: expected an int >= 3 (a modulus with at least one frequency)")
         if not 0 < threshold <= 1:
-            raise ValueError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
+            raise InvalidArgumentError(f"threshold={threshold!r}: expected a fraction in (0, 1]")
         if not (isinstance(test_frac, (int, float)) and 0 < test_frac < 1):
-            raise ValueError(f"test_frac={test_frac!r}: expected a fraction in (0, 1)")
+            raise InvalidArgumentError(f"test_frac={test_frac!r}: expected a fraction in (0, 1)")
         self.p, self.ridge, self.threshold = p, ridge, float(threshold)
         self.test_frac, self.seed = test_frac, seed
         self.table: Optional[ProbeTable] = None  # the held-out table of the last evaluate / from_hook
         self._readout: Optional[LinearProbe] = None
-        self._fitted_on: Optional[tuple] = None  # (acts, inputs, signs) of the last fit()
-        self._legacy_table: Optional[ProbeTable] = None
 
     # ---------------------------------------------------------------- interface
     def fit(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> FourierProbe:
@@ -323,7 +317,6 @@ class FourierProbe:
             signs: Per-operand signs of the sum target (default all ``+1``; ``task.signs``).
         """
         self._fit(acts, inputs, signs)
-        self._fitted_on, self._legacy_table = (acts, inputs, signs), None
         return self
 
     def score(self, acts: Tensor, inputs: Tensor, signs: Optional[Sequence[int]] = None) -> ProbeTable:
@@ -359,7 +352,7 @@ class FourierProbe:
         _check_tensor("acts", acts)
         inputs = _check_inputs(inputs, self.p)
         if len(inputs) != len(acts):
-            raise ValueError(f"acts has {len(acts)} rows but inputs has {len(inputs)}")
+            raise InvalidArgumentError(f"acts has {len(acts)} rows but inputs has {len(inputs)}")
         targets = fourier_targets(inputs, self.p, list(range(1, n_frequencies(self.p) + 1)), signs)
         names, columns = [], []
         for f, by_name in targets.items():
@@ -382,22 +375,6 @@ class FourierProbe:
             )
         return ProbeTable(rows=rows, threshold=self.threshold)
 
-    def __getattr__(self, name: str) -> Any:
-        """Deprecated: ``FourierProbe(p).fit(acts, inputs)`` returned the held-out table; it returns the probe now."""
-        if name in FourierProbe._TABLE_API and self.__dict__.get("_fitted_on") is not None:
-            warnings.warn(
-                f"FourierProbe.fit(...) returns the fitted probe, not a ProbeTable; for the held-out table "
-                f"call FourierProbe.evaluate(acts, inputs) (probe.{name} on a fitted probe will stop working)",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if self._legacy_table is None:
-                acts, inputs, signs = self._fitted_on
-                twin = FourierProbe(self.p, self.ridge, self.threshold, self.test_frac, self.seed)
-                self._legacy_table = twin.evaluate(acts, inputs, signs)
-            return getattr(self._legacy_table, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def __repr__(self) -> str:
         return f"FourierProbe(p={self.p}, ridge={self.ridge}, threshold={self.threshold}, table={self.table!r})"
 
@@ -412,16 +389,16 @@ def _check_tensor(name: str, value: Any) -> Tensor:
     if isinstance(value, Tensor):
         return value
     kind = f"{type(value).__module__}.{type(value).__name__}" if _is_array(value) else type(value).__name__
-    raise TypeError(f"{name} must be a torch.Tensor, got {kind}; convert it first with torch.as_tensor({name})")
+    raise InvalidArgumentTypeError(f"{name} must be a torch.Tensor, got {kind}; convert it first with torch.as_tensor({name})")
 
 
 def _check_inputs(inputs: Any, p: int) -> Tensor:
     """Operands: an integer ``[n, k]`` tensor with values in ``0..p-1``."""
     _check_tensor("inputs", inputs)
     if inputs.ndim != 2 or inputs.is_floating_point() or inputs.is_complex() or inputs.dtype == torch.bool:
-        raise ValueError(f"inputs must be an integer [n, k] tensor of operands, got {inputs.dtype} {tuple(inputs.shape)}")
+        raise InvalidArgumentError(f"inputs must be an integer [n, k] tensor of operands, got {inputs.dtype} {tuple(inputs.shape)}")
     if inputs.numel() and (int(inputs.min()) < 0 or int(inputs.max()) >= p):
-        raise ValueError(f"inputs holds operands outside 0..{p - 1}")
+        raise InvalidArgumentError(f"inputs holds operands outside 0..{p - 1}")
     return inputs
 
 
@@ -429,9 +406,9 @@ def _check_xy(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     _check_tensor("x", x)
     _check_tensor("y", y)
     if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D [n, d] tensor of activations, got shape {tuple(x.shape)}")
+        raise InvalidArgumentError(f"x must be a 2-D [n, d] tensor of activations, got shape {tuple(x.shape)}")
     if y.ndim not in (1, 2):
-        raise ValueError(f"y must be a [n] or [n, t] tensor, got shape {tuple(y.shape)}")
+        raise InvalidArgumentError(f"y must be a [n] or [n, t] tensor, got shape {tuple(y.shape)}")
     if y.shape[0] != x.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
+        raise InvalidArgumentError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
     return x.detach().double(), y.detach()

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
 from torch import Tensor
 
+from ..errors import InvalidArgumentError
 from ..jsonio import to_json  # the package's one JSON converter (inf/nan policy there)
 
 
@@ -243,12 +243,6 @@ class FrequencyReport(Result):
     rel_threshold: float
 
     @property
-    def key_freqs(self) -> list[int]:
-        """Deprecated name of :attr:`key_frequencies` (the name ``VerificationReport`` uses too)."""
-        warnings.warn("FrequencyReport.key_freqs is deprecated; use key_frequencies", DeprecationWarning, stacklevel=2)
-        return self.key_frequencies
-
-    @property
     def agree(self) -> bool:
         """Whether every available method found the same set."""
         sets = [tuple(v) for v in self.methods.values()]
@@ -309,7 +303,7 @@ class LowRank(Result):
     def rank(self, fraction: float) -> int:
         """Smallest r whose top components hold at least ``fraction`` of the energy."""
         if not 0 < fraction <= 1:
-            raise ValueError(f"fraction={fraction!r}: expected a number in (0, 1]")
+            raise InvalidArgumentError(f"fraction={fraction!r}: expected a number in (0, 1]")
         cum = self.energy.cumsum(0)
         return int(torch.searchsorted(cum, torch.tensor(fraction - 1e-12, dtype=cum.dtype))) + 1
 
@@ -447,7 +441,7 @@ class ProbeTable(Result):
             ValueError: ``target`` is not one of :attr:`targets` (the message lists them).
         """
         if target not in self.targets:
-            raise ValueError(f"target={target!r} is not in this table; expected one of {self.targets}")
+            raise InvalidArgumentError(f"target={target!r} is not in this table; expected one of {self.targets}")
         return sorted(r["freq"] for r in self.rows if r["target"] == target and r["readable"])
 
     def to_dataframe(self):

@@ -37,7 +37,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from .core import Group, Irrep, decompose, frobenius_schur_kind
 from .young import conjugate, partition_name, partitions, transposition_matrices
 
@@ -46,7 +46,7 @@ MAX_SYMMETRIC = 6
 
 def _check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise InvalidArgumentTypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and <= {maximum}" if maximum is not None else ""
         raise InvalidArgumentError(f"{name}={value} is not allowed; expected an int >= {minimum}{upper}")
@@ -309,7 +309,7 @@ def product(g: Group, h: Group) -> Group:
         (9, ['trivial', 'trivial x f1', 'f1 x trivial', 'f1 x f1 (a)', 'f1 x f1 (b)'])
     """
     if not isinstance(g, Group) or not isinstance(h, Group):
-        raise TypeError(f"product(g, h) takes two groups, got {type(g).__name__} and {type(h).__name__}")
+        raise InvalidArgumentTypeError(f"product(g, h) takes two groups, got {type(g).__name__} and {type(h).__name__}")
     n = h.order
     i, j = torch.arange(g.order * n) // n, torch.arange(g.order * n) % n
     table = g.table[i[:, None], i[None, :]] * n + h.table[j[:, None], j[None, :]]
@@ -345,7 +345,7 @@ def from_spec(spec: str) -> Group:
         12
     """
     if not isinstance(spec, str):
-        raise TypeError(f"spec must be a string like 'symmetric(4)', got {type(spec).__name__}")
+        raise InvalidArgumentTypeError(f"spec must be a string like 'symmetric(4)', got {type(spec).__name__}")
     text = spec.replace(" ", "")
     group, rest = _parse(text, spec)
     if rest:

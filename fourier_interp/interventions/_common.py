@@ -6,18 +6,19 @@ from typing import Any, Callable
 
 from jaxtyping import Int
 from torch import Tensor
-from transformer_lens import HookedRootModule
 
 from ..checks import (  # noqa: F401  (re-exported to the intervention modules)
     check_choice,
     check_hook_names,
     check_hooked,
+    check_model,
     check_model_task,
     check_task,
     check_zp_model,
     device_of,
 )
-from ..evaluation import grid_logits, loss_and_accuracy  # noqa: F401  (the evaluation core, for the intervention modules)
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError  # noqa: F401
+from ..evaluation import _grid_logits, grid_logits, loss_and_accuracy  # noqa: F401  (the evaluation core, for the intervention modules)
 from ..tasks import GroupTask
 
 FwdHooks = list[tuple[str, Callable]]
@@ -39,7 +40,7 @@ def as_cache_dict(cache: Any) -> dict[str, Tensor]:
     inner = getattr(cache, "cache_dict", None)
     if isinstance(inner, dict):
         return inner
-    raise TypeError(f"run_with_cache returned a {type(cache).__name__} as its cache; expected a dict or an ActivationCache")
+    raise InvalidArgumentTypeError(f"run_with_cache returned a {type(cache).__name__} as its cache; expected a dict or an ActivationCache")
 
 
 def on_model_device(model: Any, inputs: Any) -> Any:
@@ -50,8 +51,3 @@ def on_model_device(model: Any, inputs: Any) -> Any:
     that runs a model on caller-given inputs moves them here first.
     """
     return inputs.to(device_of(model)) if isinstance(inputs, Tensor) else inputs
-
-
-def check_model(model: Any, what: str = "model") -> HookedRootModule:
-    """``model`` must be a hooked module (a built-in model or a ``HookedWrapper``)."""
-    return check_hooked(model, what)

@@ -40,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -50,7 +49,15 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, frequency_rows, sum_directions
 from ..tasks import ModularArithmetic
-from ._common import check_choice, check_hook_names, check_model, check_model_task, check_task, check_zp_model
+from ._common import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    check_choice,
+    check_hook_names,
+    check_model,
+    check_task,
+    check_zp_model,
+)
 
 MODES = ("remove", "keep")
 SUBSPACES = ("operands", "sum")
@@ -93,11 +100,19 @@ def project_grid_frequencies(
     check_choice("mode", mode, MODES)
     check_choice("subspace", subspace, SUBSPACES)
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor [p**k, ...], got {type(x).__name__}")
-    freqs = as_freq_list(freqs, task.p)
+        raise InvalidArgumentTypeError(f"x must be a torch.Tensor [p**k, ...], got {type(x).__name__}")
+    return _project_grid_frequencies(x, task, as_freq_list(freqs, task.p), mode, subspace, mean)
+
+
+def _project_grid_frequencies(x: Tensor, task: ModularArithmetic, freqs: list[int], mode: str, subspace: str,
+                              mean: bool) -> Tensor:
+    """:func:`project_grid_frequencies` once its arguments are checked (``freqs`` a list); checks ``x``'s rows.
+
+    The rows are checked here, not at the door: a hook sees its activation only when the model runs.
+    """
     n = task.n
     if x.ndim == 0 or x.shape[0] != n:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"frequency ablation needs values on the full input grid: shape [p**k, ...] = [{n}, ...] "
             f"computed on task.inputs in order (first operand slowest); got shape {tuple(x.shape)}"
         )
@@ -139,34 +154,31 @@ def _sum_component(flat: Tensor, task: ModularArithmetic, freqs: list[int]) -> T
 class FrequencyAblation:
     """A hook function ``fn(activation, hook)`` applying :func:`project_grid_frequencies`.
 
-    Built by :func:`frequency_ablation_hook`; its ``repr`` shows what it removes.
+    Built by :func:`frequency_ablation_hook`, which checks the arguments (this class trusts
+    them: ``freqs`` a list of valid frequencies); its ``repr`` shows what it removes.
     """
 
-    def __init__(self, task: ModularArithmetic, freqs: Freqs, mode: str, subspace: str, mean: bool, where=None):
-        check_task(task)
-        check_choice("mode", mode, MODES)
-        check_choice("subspace", subspace, SUBSPACES)
-        self.task, self.freqs = task, as_freq_list(freqs, task.p)
+    def __init__(self, task: ModularArithmetic, freqs: list[int], mode: str = "remove", subspace: str = "operands",
+                 mean: bool = False, where=None):
+        self.task, self.freqs = task, list(freqs)
         self.mode, self.subspace, self.mean = mode, subspace, bool(mean)
         self.where = None if where is None else (where if isinstance(where, tuple) else (where,))
 
     def __call__(self, activation: Tensor, hook=None) -> Tensor:
         try:
             if self.where is None:
-                return project_grid_frequencies(
-                    activation, self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
-                )
+                return _project_grid_frequencies(activation, self.task, self.freqs, self.mode, self.subspace, self.mean)
             index = (slice(None), *self.where)
             out = activation.clone()
-            out[index] = project_grid_frequencies(
-                activation[index], self.task, self.freqs, self.mode, subspace=self.subspace, mean=self.mean
+            out[index] = _project_grid_frequencies(
+                activation[index], self.task, self.freqs, self.mode, self.subspace, self.mean
             )
             return out
         except ValueError as e:
             name = getattr(hook, "name", None)
             if name is None:
                 raise
-            raise ValueError(f"at hook {name!r}: {e}") from None
+            raise InvalidArgumentError(f"at hook {name!r}: {e}") from None
 
     def __repr__(self) -> str:
         where = "" if self.where is None else f", where={self.where}"
@@ -209,7 +221,10 @@ def frequency_ablation_hook(
         >>> bool((logits.argmax(-1) == task.labels).all())
         True
     """
-    return FrequencyAblation(task, freqs, mode, subspace, mean, where)
+    check_task(task)
+    check_choice("mode", mode, MODES)
+    check_choice("subspace", subspace, SUBSPACES)
+    return FrequencyAblation(task, as_freq_list(freqs, task.p), mode, subspace, mean, where)
 
 
 @contextmanager
@@ -235,18 +250,11 @@ def ablate_frequencies(
         ...     fi.accuracy(model, task) < 0.5
         True
     """
-    check_model(model)
-    check_model_task(model, task)
+    check_model(model, check_task(task))
     names = check_hook_names(model, hook)
     fn = frequency_ablation_hook(task, freqs, mode, subspace=subspace, mean=mean)
     with model.hooks(fwd_hooks=[(name, fn) for name in names]):
         yield model
-
-
-def frequency_projection(*args: Any, **kwargs: Any) -> Tensor:
-    """Deprecated name of :func:`project_grid_frequencies` (same arguments, same result)."""
-    warnings.warn("frequency_projection is deprecated; use project_grid_frequencies", DeprecationWarning, stacklevel=2)
-    return project_grid_frequencies(*args, **kwargs)
 
 
 # ------------------------------------------------------------------ weight space
@@ -273,12 +281,12 @@ def project_frequencies(
     """
     check_choice("mode", mode, MODES)
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        raise InvalidArgumentTypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not -x.ndim <= dim < x.ndim:
-        raise ValueError(f"dim={dim} is out of range for a tensor of shape {tuple(x.shape)}")
+        raise InvalidArgumentError(f"dim={dim} is out of range for a tensor of shape {tuple(x.shape)}")
     p = x.shape[dim] if p is None else p
     if x.shape[dim] < p:
-        raise ValueError(f"x.shape[{dim}] = {x.shape[dim]} is smaller than p={p}: dim must index the p tokens")
+        raise InvalidArgumentError(f"x.shape[{dim}] = {x.shape[dim]} is smaller than p={p}: dim must index the p tokens")
     freqs = as_freq_list(freqs, p)
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     tokens = x.to(dtype).movedim(dim, 0)
@@ -350,7 +358,7 @@ def ablate_weight_frequencies(
     targets = _resolve_weights(model, weights, params)
     p = p if p is not None else getattr(getattr(model, "cfg", None), "p", None)
     if p is None:
-        raise ValueError("p is unknown: pass p= (the model has no cfg.p)")
+        raise InvalidArgumentError("p is unknown: pass p= (the model has no cfg.p)")
     as_freq_list(freqs, p)  # validate before touching anything
     saved = {name: params[name].detach().clone() for name in targets}
     try:
@@ -371,7 +379,7 @@ def _resolve_weights(model: nn.Module, weights, params: dict[str, Tensor]) -> di
     else:
         if weights is None:
             if not known:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"weights=None works for the built-in models only; for {type(model).__name__} pass "
                     "weights={parameter name: token axis}, e.g. {'module.embed.weight': 0}"
                 )
@@ -381,14 +389,14 @@ def _resolve_weights(model: nn.Module, weights, params: dict[str, Tensor]) -> di
         for w in wanted:
             matches = {name: dim for name, (dim, role) in known.items() if w in (name, role)}
             if not matches:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"weights={w!r} is neither a role {ROLES} nor a token-indexed weight of "
                     f"{type(model).__name__} ({sorted(known)}); pass a mapping name -> token axis instead"
                 )
             chosen.update(matches)
     for name, dim in chosen.items():
         if name not in params:
-            raise ValueError(f"weights names {name!r}, which is not a parameter; parameters include {sorted(params)[:8]}")
+            raise InvalidArgumentError(f"weights names {name!r}, which is not a parameter; parameters include {sorted(params)[:8]}")
         if isinstance(dim, bool) or not isinstance(dim, int) or not -params[name].ndim <= dim < params[name].ndim:
-            raise ValueError(f"token axis {dim!r} of {name!r} is not an axis of its shape {tuple(params[name].shape)}")
+            raise InvalidArgumentError(f"token axis {dim!r} of {name!r} is not an axis of its shape {tuple(params[name].shape)}")
     return chosen

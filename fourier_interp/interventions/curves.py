@@ -33,8 +33,16 @@ from torch import Tensor, nn
 
 from ..fourier import Freqs, as_freq_list, n_frequencies
 from ..tasks import ModularArithmetic
-from ._common import check_hook_names, check_model, check_model_task, grid_logits, loss_and_accuracy
-from .ablation import frequency_ablation_hook
+from ._common import (
+    InvalidArgumentError,
+    _grid_logits,
+    check_choice,
+    check_hook_names,
+    check_model,
+    check_task,
+    loss_and_accuracy,
+)
+from .ablation import SUBSPACES, FrequencyAblation
 from .results import new_axes
 
 
@@ -153,40 +161,70 @@ def ablation_curve(
     Returns:
         An :class:`AblationCurve`.
     """
-    check_model(model)
-    check_model_task(model, task)
+    check_model(model, check_task(task))
     hooks = check_hook_names(model, hook)
     key = as_freq_list(freqs, task.p)
     if not key:
-        raise ValueError("freqs is empty: give the key frequencies to remove")
+        raise InvalidArgumentError("freqs is empty: give the key frequencies to remove")
     task.split(split)  # validates the name
+    check_choice("subspace", subspace, SUBSPACES)
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 1):
-        raise ValueError(f"points={points!r}: expected None or a positive int")
+        raise InvalidArgumentError(f"points={points!r}: expected None or a positive int")
     if baseline is not None and (not isinstance(baseline, Tensor) or tuple(baseline.shape) != (task.n, task.p)):
-        raise ValueError(f"baseline must be the [p**k, p] = [{task.n}, {task.p}] full-grid logits, "
-                         f"got {getattr(baseline, 'shape', type(baseline).__name__)}")
+        raise InvalidArgumentError(f"baseline must be the [p**k, p] = [{task.n}, {task.p}] full-grid logits, "
+                                   f"got {getattr(baseline, 'shape', type(baseline).__name__)}")
+    if isinstance(order, str):
+        if order not in ("importance", "random"):
+            raise InvalidArgumentError(f"order={order!r}: expected 'importance', 'random' or a list of the frequencies")
+    else:
+        order = [int(f) for f in order]
+        if sorted(order) != key:
+            raise InvalidArgumentError(f"order={order!r} must be a permutation of freqs={key}")
+    if not isinstance(control, bool):
+        control = [int(f) for f in control]
+        as_freq_list(control, task.p)
+        if set(control) & set(key):
+            raise InvalidArgumentError(f"control={control} shares frequencies with freqs={key}; control frequencies "
+                                       "must be non-key")
+    return _ablation_curve(model, task, hooks, key, order, seed=seed, control=control, subspace=subspace, mean=mean,
+                           split=split, where=where, points=points, baseline=baseline)
+
+
+def _ablation_curve(
+    model: nn.Module,
+    task: ModularArithmetic,
+    hooks: list[str],
+    key: list[int],
+    order: Union[str, list[int]],
+    *,
+    seed: int = 0,
+    control: Union[bool, list[int]] = True,
+    subspace: str = "operands",
+    mean: bool = False,
+    split: str = "all",
+    where: Any = None,
+    points: Optional[int] = None,
+    baseline: Optional[Tensor] = None,
+) -> AblationCurve:
+    """:func:`ablation_curve` once its arguments are checked: ``hooks``, ``key`` (distinct, sorted), ``order``
+    (a rule or a permutation of ``key``) and ``control`` (a bool or non-key frequencies) as lists."""
     gen = torch.Generator().manual_seed(int(seed))
 
     def run(removed: list[int]) -> tuple[float, float]:
-        fn = frequency_ablation_hook(task, removed, subspace=subspace, mean=mean, where=where) if removed else None
-        return loss_and_accuracy(grid_logits(model, task, [(h, fn) for h in hooks] if fn else []), task, split)
+        if not removed:
+            return loss_and_accuracy(_grid_logits(model, task), task, split)
+        fn = FrequencyAblation(task, removed, "remove", subspace, mean, where)
+        return loss_and_accuracy(_grid_logits(model, task, [(h, fn) for h in hooks]), task, split)
 
     base_loss, base_acc = run([]) if baseline is None else loss_and_accuracy(baseline.double(), task, split)
     single: dict[int, float] = {}
-    if isinstance(order, str):
-        if order == "importance":
-            single = {f: run([f])[0] for f in key}
-            chosen = sorted(key, key=lambda f: (-(single[f] - base_loss), f))
-        elif order == "random":
-            chosen = [key[i] for i in torch.randperm(len(key), generator=gen).tolist()]
-        else:
-            raise ValueError(f"order={order!r}: expected 'importance', 'random' or a list of the frequencies")
-        rule = order
+    if order == "importance":
+        single = {f: run([f])[0] for f in key}
+        chosen, rule = sorted(key, key=lambda f: (-(single[f] - base_loss), f)), order
+    elif order == "random":
+        chosen, rule = [key[i] for i in torch.randperm(len(key), generator=gen).tolist()], order
     else:
-        chosen = [int(f) for f in order]
-        if sorted(chosen) != key:
-            raise ValueError(f"order={list(order)!r} must be a permutation of freqs={key}")
-        rule = "given"
+        chosen, rule = list(order), "given"
 
     def curve(sequence: list[int]) -> tuple[list[int], list[float], list[float]]:
         counts, losses, accs = [0], [base_loss], [base_acc]
@@ -202,10 +240,7 @@ def ablation_curve(
         others = [g for g in range(1, n_frequencies(task.p) + 1) if g not in key]
         picked = [others[i] for i in torch.randperm(len(others), generator=gen)[: len(key)].tolist()] if control else []
     else:
-        picked = [int(f) for f in control]
-        as_freq_list(picked, task.p)
-        if set(picked) & set(key):
-            raise ValueError(f"control={picked} shares frequencies with freqs={key}; control frequencies must be non-key")
+        picked = list(control)
     control_removed, control_loss, control_acc = curve(picked) if picked else ([], [], [])
     return AblationCurve(hooks, chosen, rule, loss, acc, picked, control_loss, control_acc, single, split, subspace, mean,
                          removed, control_removed)

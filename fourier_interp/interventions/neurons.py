@@ -31,12 +31,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..tasks import ModularArithmetic
 from ._common import (
     check_choice,
     check_hook_names,
     check_model,
-    check_model_task,
     grid_logits,
     loss_and_accuracy,
 )
@@ -49,23 +49,23 @@ Units = Union[int, Sequence[int], Tensor, range]
 def as_units(units: Units, what: str = "units") -> Tensor:
     """Unit indices as a LongTensor (accepts an int, a list/range, a LongTensor or a bool mask)."""
     if isinstance(units, bool):
-        raise TypeError(f"{what} must be unit indices, got a bool")
+        raise InvalidArgumentTypeError(f"{what} must be unit indices, got a bool")
     if isinstance(units, (str, bytes)):
-        raise TypeError(f"{what} must be unit indices (an int, a list of ints or a LongTensor), got the string {units!r}")
+        raise InvalidArgumentTypeError(f"{what} must be unit indices (an int, a list of ints or a LongTensor), got the string {units!r}")
     if isinstance(units, int):
         return torch.tensor([units], dtype=torch.long)
     if isinstance(units, Tensor):
         if units.dtype == torch.bool:
             return units.nonzero().flatten()
         if units.is_floating_point():
-            raise TypeError(f"{what} must hold integer unit indices, got dtype {units.dtype}")
+            raise InvalidArgumentTypeError(f"{what} must hold integer unit indices, got dtype {units.dtype}")
         return units.flatten().long()
     try:
         values = list(units)
     except TypeError:
-        raise TypeError(f"{what} must be an int, a sequence of ints or a LongTensor, got {type(units).__name__}") from None
+        raise InvalidArgumentTypeError(f"{what} must be an int, a sequence of ints or a LongTensor, got {type(units).__name__}") from None
     if any(isinstance(u, bool) or not hasattr(u, "__index__") for u in values):
-        raise TypeError(f"{what} must hold ints, got {values[:5]}")
+        raise InvalidArgumentTypeError(f"{what} must hold ints, got {values[:5]}")
     return torch.tensor([u.__index__() for u in values], dtype=torch.long)
 
 
@@ -76,11 +76,11 @@ class NeuronAblation:
                  seed: int = 0, dim: int = -1):
         check_choice("method", method, METHODS)
         if reference is not None and method == "zero":
-            raise ValueError("reference= is used by method='mean' or 'resample', not 'zero'")
+            raise InvalidArgumentError("reference= is used by method='mean' or 'resample', not 'zero'")
         if reference is not None and not isinstance(reference, Tensor):
-            raise TypeError(f"reference must be a tensor of cached activations, got {type(reference).__name__}")
+            raise InvalidArgumentTypeError(f"reference must be a tensor of cached activations, got {type(reference).__name__}")
         if isinstance(dim, bool) or not isinstance(dim, int):
-            raise TypeError(f"dim must be an int (the unit axis), got {dim!r}")
+            raise InvalidArgumentTypeError(f"dim must be an int (the unit axis), got {dim!r}")
         self.units, self.method, self.reference = as_units(units), method, reference
         self.seed, self.dim = int(seed), dim
 
@@ -88,13 +88,13 @@ class NeuronAblation:
         name = getattr(hook, "name", None)
         dim = self.dim % activation.ndim
         if activation.ndim < 2 or dim == 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"neuron ablation at hook {name!r}: dim={self.dim} must be a unit axis after the batch "
                 f"axis; activation shape {tuple(activation.shape)}"
             )
         n_units = activation.shape[dim]
         if len(self.units) and (int(self.units.min()) < -n_units or int(self.units.max()) >= n_units):
-            raise ValueError(f"neuron ablation at hook {name!r}: units {self.units.tolist()[:8]} are outside 0..{n_units - 1}")
+            raise InvalidArgumentError(f"neuron ablation at hook {name!r}: units {self.units.tolist()[:8]} are outside 0..{n_units - 1}")
         idx = self.units.to(activation.device)
         out = activation.clone()  # never edit in place: a cache may hold the original
         target = out.movedim(dim, -1)  # a view of out: [batch, ..., units]
@@ -103,7 +103,7 @@ class NeuronAblation:
             return out
         source = activation if self.reference is None else self.reference.to(activation.device, activation.dtype)
         if source.shape[1:] != activation.shape[1:]:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"reference has shape {tuple(source.shape)}; it must match the activation at hook {name!r} "
                 f"after the batch axis: [m, {', '.join(map(str, activation.shape[1:]))}]"
             )
@@ -188,11 +188,10 @@ def cluster_ablation(
         ``"all"`` (every cluster at once) and columns ``cluster``, ``n_units``, ``loss``,
         ``accuracy``, ``loss_increase``, ``accuracy_drop``.
     """
-    check_model(model)
-    check_model_task(model, task)
+    check_model(model, task)
     check_hook_names(model, hook)
     if not isinstance(clusters, Mapping) or not clusters:
-        raise ValueError(f"clusters must be a non-empty mapping name -> unit indices, got {clusters!r}")
+        raise InvalidArgumentError(f"clusters must be a non-empty mapping name -> unit indices, got {clusters!r}")
     units = {name: as_units(u, f"clusters[{name!r}]") for name, u in clusters.items()}
     every = torch.unique(torch.cat(list(units.values())))
     runs = [("none", torch.zeros(0, dtype=torch.long)), *units.items(), ("all", every)]

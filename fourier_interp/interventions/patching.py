@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..fourier import Freqs, as_freq_list, frequency_rows
 from ..tasks import ModularArithmetic
 from ._common import as_cache_dict, check_hook_names, check_model, check_task, on_model_device
@@ -62,11 +63,11 @@ class Subspace:
 
     def __init__(self, basis: Tensor, dim: int = -1, where: Any = None, name: Optional[str] = None):
         if not isinstance(basis, Tensor) or basis.ndim != 2 or not basis.is_floating_point():
-            raise TypeError(f"basis must be a float tensor [r, d], got {getattr(basis, 'shape', type(basis).__name__)}")
+            raise InvalidArgumentTypeError(f"basis must be a float tensor [r, d], got {getattr(basis, 'shape', type(basis).__name__)}")
         gram = basis.double() @ basis.double().T
         err = (gram - torch.eye(len(basis), dtype=torch.float64, device=basis.device)).abs().max() if len(basis) else 0.0
         if float(err) > 1e-4:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"basis rows are not orthonormal (max |B B^T - I| = {float(err):.2g}); "
                 "use Subspace.span(vectors) to orthonormalise them"
             )
@@ -81,7 +82,7 @@ class Subspace:
              rtol: float = 1e-6) -> Subspace:
         """The subspace spanned by the rows of ``vectors`` (orthonormalised by SVD; null directions dropped)."""
         if not isinstance(vectors, Tensor) or vectors.ndim != 2:
-            raise TypeError(f"vectors must be a tensor [n, d], got {getattr(vectors, 'shape', type(vectors).__name__)}")
+            raise InvalidArgumentTypeError(f"vectors must be a tensor [n, d], got {getattr(vectors, 'shape', type(vectors).__name__)}")
         _, s, vh = torch.linalg.svd(vectors.double(), full_matrices=False)
         keep = s > rtol * s.max() if len(s) and s.max() > 0 else torch.zeros_like(s, dtype=torch.bool)
         return cls(vh[keep].to(vectors.dtype if vectors.is_floating_point() else torch.float32), dim, where, name)
@@ -104,9 +105,9 @@ class Subspace:
         ``B_f`` holds the cos/sin rows of ``freqs``.
         """
         if not isinstance(weight, Tensor) or weight.ndim != 2:
-            raise TypeError(f"weight must be a 2-D tensor, got {getattr(weight, 'shape', type(weight).__name__)}")
+            raise InvalidArgumentTypeError(f"weight must be a 2-D tensor, got {getattr(weight, 'shape', type(weight).__name__)}")
         if token_dim not in (0, 1):
-            raise ValueError(f"token_dim={token_dim!r}: expected 0 (embedding [p, d]) or 1 (readout [d, p])")
+            raise InvalidArgumentError(f"token_dim={token_dim!r}: expected 0 (embedding [p, d]) or 1 (readout [d, p])")
         w = weight.detach().double() if token_dim == 0 else weight.detach().double().T  # [p(+1), d]
         p = p or w.shape[0]
         freqs = as_freq_list(freqs, p)
@@ -117,7 +118,7 @@ class Subspace:
         """The component of ``x`` along ``self.dim`` that lies in the subspace."""
         moved = x.movedim(self.dim, -1)
         if moved.shape[-1] != self.basis.shape[1]:
-            raise ValueError(f"activation axis {self.dim} has size {moved.shape[-1]}; the subspace lives in "
+            raise InvalidArgumentError(f"activation axis {self.dim} has size {moved.shape[-1]}; the subspace lives in "
                              f"R^{self.basis.shape[1]}")
         b = self.basis.to(device=x.device, dtype=x.dtype)
         return ((moved @ b.T) @ b).movedim(-1, self.dim)
@@ -143,7 +144,7 @@ def _as_index(index: Any) -> tuple:
         elif isinstance(part, (list, range)) and all(isinstance(u, int) and not isinstance(u, bool) for u in part):
             out.append(torch.tensor(list(part), dtype=torch.long))
         else:
-            raise TypeError(
+            raise InvalidArgumentTypeError(
                 f"index={index!r}: allowed are None, an int, a slice, a list/LongTensor of ints, a tuple of "
                 "those (Ellipsis allowed), or a Subspace"
             )
@@ -153,7 +154,7 @@ def _as_index(index: Any) -> tuple:
 def apply_patch(corrupted: Tensor, clean: Tensor, index: Index = None) -> Tensor:
     """``corrupted`` with the ``index`` part replaced by ``clean``'s (see the module docstring)."""
     if clean.shape != corrupted.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the clean activation has shape {tuple(clean.shape)} but the corrupted one {tuple(corrupted.shape)}; "
             "clean and corrupted inputs must have the same shape"
         )
@@ -179,7 +180,7 @@ class PatchHook:
 
     def __init__(self, clean_activation: Tensor, index: Index = None):
         if not isinstance(clean_activation, Tensor):
-            raise TypeError(f"clean_activation must be a tensor, got {type(clean_activation).__name__}")
+            raise InvalidArgumentTypeError(f"clean_activation must be a tensor, got {type(clean_activation).__name__}")
         if index is not None and not isinstance(index, Subspace):
             _as_index(index)  # validate now, not mid-forward
         self.clean, self.index = clean_activation, index
@@ -252,9 +253,9 @@ def patch_activation(
     _, cache = model.run_with_cache(clean_inputs, names_filter=[hook])
     cache = as_cache_dict(cache)  # a user's HookedRootModule returns a plain dict
     if hook not in cache:
-        raise ValueError(f"hook {hook!r} did not fire on the clean inputs, so there is nothing to patch")
+        raise InvalidArgumentError(f"hook {hook!r} did not fire on the clean inputs, so there is nothing to patch")
     if hook in getattr(model, "repeated", ()):
-        raise ValueError(f"hook {hook!r} fires more than once per forward; patching one cached activation into "
+        raise InvalidArgumentError(f"hook {hook!r} fires more than once per forward; patching one cached activation into "
                          "every call is ill-defined")
     return model.run_with_hooks(corrupted_inputs, fwd_hooks=[(hook, patching_hook(cache[hook], index))])
 
@@ -263,10 +264,10 @@ def patch_activation(
 def _pair_inputs(task: ModularArithmetic, inputs: Optional[Tensor], operand: int) -> Tensor:
     check_task(task)
     if isinstance(operand, bool) or not isinstance(operand, int) or not 0 <= operand < task.k:
-        raise ValueError(f"operand={operand!r}: expected an int in 0..{task.k - 1} (k={task.k})")
+        raise InvalidArgumentError(f"operand={operand!r}: expected an int in 0..{task.k - 1} (k={task.k})")
     inputs = task.inputs if inputs is None else inputs
     if not isinstance(inputs, Tensor) or inputs.ndim != 2 or inputs.shape[1] < task.k or inputs.is_floating_point():
-        raise ValueError(f"inputs must be a [batch, k] LongTensor of operands, got {getattr(inputs, 'shape', inputs)!r}")
+        raise InvalidArgumentError(f"inputs must be a [batch, k] LongTensor of operands, got {getattr(inputs, 'shape', inputs)!r}")
     return inputs.long()
 
 
@@ -285,7 +286,7 @@ def corrupt_operand(
     """
     clean = _pair_inputs(task, inputs, operand)
     if isinstance(shift, bool) or not isinstance(shift, int) or shift % task.p == 0:
-        raise ValueError(f"shift={shift!r}: expected an int that is not 0 mod p={task.p}")
+        raise InvalidArgumentError(f"shift={shift!r}: expected an int that is not 0 mod p={task.p}")
     corrupted = clean.clone()
     corrupted[:, operand] = (clean[:, operand] + shift) % task.p
     return clean, corrupted
@@ -337,10 +338,10 @@ def resolve_metrics(metrics: Union[str, Sequence[str], Mapping[str, MetricFn]]) 
     """Metric names (from :data:`METRICS`) or a mapping name -> function, as a dict."""
     if isinstance(metrics, Mapping):
         if not metrics or not all(callable(f) for f in metrics.values()):
-            raise ValueError("metrics mapping must be non-empty and map names to fn(logits, clean_labels, corrupted_labels)")
+            raise InvalidArgumentError("metrics mapping must be non-empty and map names to fn(logits, clean_labels, corrupted_labels)")
         return dict(metrics)
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise ValueError(f"metrics={metrics!r}: unknown {unknown}; allowed {list(METRICS)} or a mapping of functions")
+        raise InvalidArgumentError(f"metrics={metrics!r}: unknown {unknown}; allowed {list(METRICS)} or a mapping of functions")
     return {n: METRICS[n] for n in names}

@@ -36,12 +36,13 @@ from typing import Any, Optional, Sequence, Union
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from ..analysis.frequencies import gini as _gini
-from ..checks import int_list
+from ..analysis.frequencies import gini
+from ..checks import check_task, int_list
+from ..errors import InvalidArgumentError
 from ..evaluation import grid_logits, split_loss, split_metrics
 from ..fourier import Freqs, as_freq_list, frequency_norms
 from ..tasks import ModularArithmetic
-from .ablation import project_grid_frequencies
+from .ablation import _project_grid_frequencies, project_grid_frequencies
 from .results import ResultTable
 
 
@@ -53,6 +54,19 @@ def restricted_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, fre
 def excluded_logits(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: Freqs) -> Float[Tensor, "n p"]:
     """Full-grid logits with the ``cos/sin(w s.a)`` components of ``freqs`` removed."""
     return project_grid_frequencies(logits.double(), task, freqs, "remove", subspace="sum")
+
+
+def _progress_losses(logits: Float[Tensor, "n p"], task: ModularArithmetic, freqs: list[int],
+                     restricted_split: str = "all", excluded_split: str = "train") -> tuple[float, float]:
+    """``(restricted loss, excluded loss)`` of full-grid ``logits``, for a caller that has checked its arguments.
+
+    The one place both are computed: :func:`progress_measures`, :class:`ProgressRecorder`
+    and ``fi.verify``'s progress claims call it.
+    """
+    logits = logits.double()
+    restricted = _project_grid_frequencies(logits, task, freqs, "keep", "sum", True)
+    excluded = _project_grid_frequencies(logits, task, freqs, "remove", "sum", False)
+    return split_loss(restricted, task, restricted_split), split_loss(excluded, task, excluded_split)
 
 
 def restricted_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split: str = "all") -> float:
@@ -72,21 +86,6 @@ def excluded_loss(model: nn.Module, task: ModularArithmetic, freqs: Freqs, split
     return split_loss(excluded_logits(grid_logits(model, task), task, freqs), task, split)
 
 
-def gini(x: Tensor) -> float:
-    """Gini coefficient of all the (non-negative) values of ``x``, as a float: 0 when all equal, near 1 when one dominates.
-
-    :func:`fourier_interp.analysis.gini` over the flattened ``x`` (the one implementation;
-    that one also works along a ``dim``).
-
-    Example:
-        >>> import torch
-        >>> from fourier_interp.interventions import gini
-        >>> gini(torch.tensor([[0.0, 0.0], [0.0, 4.0]]))
-        0.75
-    """
-    return float(_gini(x.flatten()))
-
-
 def _embed_gini(model: nn.Module, p: int) -> Optional[float]:
     """Gini of the Fourier norms of the model's token embedding (or per-unit input weights)."""
     spec_fn = getattr(model, "analysis_spec", None)
@@ -94,9 +93,9 @@ def _embed_gini(model: nn.Module, p: int) -> Optional[float]:
         return None
     spec = spec_fn()
     if spec.embed is not None:
-        return gini(frequency_norms(spec.embed[:p].double(), dim=0))
+        return float(gini(frequency_norms(spec.embed[:p].double(), dim=0).flatten()))
     if spec.unit_input_weights is not None:  # [units, k, p]
-        return gini(frequency_norms(spec.unit_input_weights.double(), dim=2))
+        return float(gini(frequency_norms(spec.unit_input_weights.double(), dim=2).flatten()))
     return None
 
 
@@ -154,14 +153,14 @@ def progress_measures(
     if isinstance(run, (str, Path)):
         root = Path(run)
         if not (root / "history.json").is_file():
-            raise ValueError(f"run={str(run)!r}: no history.json there; expected a training out_dir")
+            raise InvalidArgumentError(f"run={str(run)!r}: no history.json there; expected a training out_dir")
         entries: list[tuple[int, Any]] = [(step, root / path) for step, path in History.load(root).checkpoints]
         if not entries:
-            raise ValueError(f"run={str(run)!r}: history.json lists no checkpoints (train with checkpoint_every=...)")
+            raise InvalidArgumentError(f"run={str(run)!r}: history.json lists no checkpoints (train with checkpoint_every=...)")
     else:
         entries = list(run)
         if not entries or not all(isinstance(e, (tuple, list)) and len(e) == 2 for e in entries):
-            raise ValueError("run must be a run directory or a non-empty list of (step, checkpoint dir or model)")
+            raise InvalidArgumentError("run must be a run directory or a non-empty list of (step, checkpoint dir or model)")
     rows = []
     for step, item in sorted(entries, key=lambda e: e[0]):
         if isinstance(item, nn.Module):
@@ -170,12 +169,12 @@ def progress_measures(
             model, saved_task = load(item, with_task=True)
             task = task or saved_task
         if task is None:
-            raise ValueError("task is unknown: pass task= (the checkpoint has no saved task)")
-        as_freq_list(freqs, task.p)
-        logits = grid_logits(model, task)
+            raise InvalidArgumentError("task is unknown: pass task= (the checkpoint has no saved task)")
+        key = as_freq_list(freqs, task.p)
+        logits = grid_logits(model, check_task(task))
         row: dict[str, Any] = {"step": int(step), **split_metrics(logits, task)}
-        row["restricted_loss"] = split_loss(restricted_logits(logits, task, freqs), task, restricted_split)
-        row["excluded_loss"] = split_loss(excluded_logits(logits, task, freqs), task, excluded_split)
+        row["restricted_loss"], row["excluded_loss"] = _progress_losses(logits, task, key, restricted_split,
+                                                                        excluded_split)
         row["weight_norm"] = float(sum(p.detach().double().pow(2).sum() for p in model.parameters()))
         row["embed_gini"] = _embed_gini(model, task.p)
         rows.append(row)
@@ -209,13 +208,14 @@ class ProgressRecorder:
 
     def __init__(self, freqs: Optional[Freqs] = None, *, refresh_every: int = 10):
         if isinstance(refresh_every, bool) or not isinstance(refresh_every, int) or refresh_every < 1:
-            raise ValueError(f"refresh_every={refresh_every!r}: expected a positive int")
+            raise InvalidArgumentError(f"refresh_every={refresh_every!r}: expected a positive int")
         self.fixed = None if freqs is None else int_list(freqs, "ProgressRecorder freqs")  # "21" is not [2, 1]
         self.refresh_every = refresh_every
         self._freqs: Optional[list[int]] = None
         self._calls = 0
 
     def __call__(self, model: nn.Module, task: ModularArithmetic, logits: Tensor, step: int) -> dict[str, Any]:
+        check_task(task)
         if self.fixed is not None:
             freqs = as_freq_list(self.fixed, task.p)
         else:
@@ -228,9 +228,7 @@ class ProgressRecorder:
         out: dict[str, Any] = {"progress_freqs": list(freqs), "embed_gini": _embed_gini(model, task.p)}
         if not freqs:
             return {**out, "restricted_loss": None, "excluded_loss": None}
-        logits = logits.double()
-        out["restricted_loss"] = split_loss(restricted_logits(logits, task, freqs), task, "all")
-        out["excluded_loss"] = split_loss(excluded_logits(logits, task, freqs), task, "train")
+        out["restricted_loss"], out["excluded_loss"] = _progress_losses(logits, task, list(freqs))
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -31,9 +31,10 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..fourier import Freqs, as_freq_list
 from ..tasks import ModularArithmetic
-from ._common import answers, as_cache_dict, check_hook_names, check_model, check_model_task, check_task, device_of, on_model_device
+from ._common import answers, as_cache_dict, check_hook_names, check_model, check_task, device_of, on_model_device
 from .patching import Index, MetricFn, Subspace, describe_index, patching_hook, resolve_metrics
 from .results import PatchResult, stack_metric_rows
 
@@ -47,9 +48,9 @@ def _score(metrics: dict[str, MetricFn], logits: Tensor, clean_labels: Tensor, c
 
 def _labels(model, task, clean_inputs, corrupted_inputs) -> tuple[Tensor, Tensor]:
     if not isinstance(clean_inputs, Tensor) or not isinstance(corrupted_inputs, Tensor):
-        raise TypeError("clean_inputs and corrupted_inputs must be LongTensors [batch, k]")
+        raise InvalidArgumentTypeError("clean_inputs and corrupted_inputs must be LongTensors [batch, k]")
     if clean_inputs.shape != corrupted_inputs.shape:
-        raise ValueError(f"clean_inputs {tuple(clean_inputs.shape)} and corrupted_inputs "
+        raise InvalidArgumentError(f"clean_inputs {tuple(clean_inputs.shape)} and corrupted_inputs "
                          f"{tuple(corrupted_inputs.shape)} must have the same shape")
     device = device_of(model)
     return answers(task, clean_inputs).to(device), answers(task, corrupted_inputs).to(device)
@@ -78,8 +79,7 @@ def patch_sweep(
     Returns:
         A :class:`PatchResult` with one cell per patch, in order.
     """
-    check_model(model)
-    check_model_task(model, task)
+    check_model(model, task)
     fns = resolve_metrics(metrics)
     cells = _as_cells(patches)
     hooks = list(dict.fromkeys(c["hook"] for c in cells))
@@ -90,10 +90,10 @@ def patch_sweep(
         clean_logits, cache = model.run_with_cache(clean_inputs, names_filter=hooks)
         missing = [h for h in hooks if h not in as_cache_dict(cache)]
         if missing:
-            raise ValueError(f"hooks {missing} did not fire on the clean inputs, so there is nothing to patch")
+            raise InvalidArgumentError(f"hooks {missing} did not fire on the clean inputs, so there is nothing to patch")
         repeated = [h for h in hooks if h in getattr(model, "repeated", ())]
         if repeated:
-            raise ValueError(f"hooks {repeated} fire more than once per forward; patching one cached activation "
+            raise InvalidArgumentError(f"hooks {repeated} fire more than once per forward; patching one cached activation "
                              "into every call is ill-defined")
         clean = _score(fns, clean_logits, clean_labels, corrupted_labels)
         corrupted = _score(fns, model(corrupted_inputs), clean_labels, corrupted_labels)
@@ -113,16 +113,16 @@ def _as_cells(patches) -> list[dict[str, Any]]:
         cells = []
         for label, spec in patches.items():
             if not (isinstance(spec, tuple) and len(spec) == 2):
-                raise ValueError(f"patches[{label!r}] = {spec!r}: expected a (hook, index) pair")
+                raise InvalidArgumentError(f"patches[{label!r}] = {spec!r}: expected a (hook, index) pair")
             cells.append({"patch": label, "hook": spec[0], "index": spec[1]})
     else:
         cells = []
         for spec in patches:
             if not isinstance(spec, Mapping) or "hook" not in spec:
-                raise ValueError(f"patch {spec!r}: expected a dict with a 'hook' key (and optional 'index')")
+                raise InvalidArgumentError(f"patch {spec!r}: expected a dict with a 'hook' key (and optional 'index')")
             cells.append({"index": None, **spec})
     if not cells:
-        raise ValueError("patches is empty: give at least one (hook, index)")
+        raise InvalidArgumentError("patches is empty: give at least one (hook, index)")
     return cells
 
 
@@ -156,12 +156,11 @@ def patch_positions_layers(
     from transformer_lens import patching as tl_patching
     from transformer_lens.utilities import get_act_name
 
-    check_model(model)
-    check_model_task(model, task)
+    check_model(model, task)
     if activation not in TL_SWEEPS:
-        raise ValueError(f"activation={activation!r}: expected one of {list(TL_SWEEPS)}")
+        raise InvalidArgumentError(f"activation={activation!r}: expected one of {list(TL_SWEEPS)}")
     if not hasattr(model, "to_tokens") or not hasattr(getattr(model, "cfg", None), "n_layers"):
-        raise TypeError(f"patch_positions_layers needs a transformer (cfg.n_layers, to_tokens); got "
+        raise InvalidArgumentTypeError(f"patch_positions_layers needs a transformer (cfg.n_layers, to_tokens); got "
                         f"{type(model).__name__} — use patch_sweep, patch_steps or patch_units instead")
     fns = resolve_metrics(metrics)
     clean_labels, corrupted_labels = _labels(model, task, clean_inputs, corrupted_inputs)
@@ -208,7 +207,7 @@ def patch_steps(
     ``activation``: ``"hidden"`` or ``"pre"``. Edits propagate through the recurrence.
     """
     if activation not in ("hidden", "pre"):
-        raise ValueError(f"activation={activation!r}: expected 'hidden' or 'pre'")
+        raise InvalidArgumentError(f"activation={activation!r}: expected 'hidden' or 'pre'")
     patches = [{"hook": f"layers.{layer}.steps.{t}.hook_{activation}", "index": None, "layer": layer, "step": t}
                for t in range(task.k)]
     return patch_sweep(model, task, clean_inputs, corrupted_inputs, patches, metrics)
@@ -229,7 +228,7 @@ def patch_units(
 
     if clusters is not None:
         if units is not None:
-            raise ValueError("give units or clusters, not both")
+            raise InvalidArgumentError("give units or clusters, not both")
         patches = [{"hook": hook, "index": (Ellipsis, as_units(u, f"clusters[{name!r}]")), "cluster": name,
                     "n_units": len(as_units(u))} for name, u in clusters.items()]
     else:
@@ -258,7 +257,7 @@ def patch_frequencies(
     """
     freqs = as_freq_list(freqs, check_task(task).p)
     if not freqs:
-        raise ValueError("freqs is empty: give the frequencies whose subspaces to patch")
+        raise InvalidArgumentError("freqs is empty: give the frequencies whose subspaces to patch")
     groups = [[f] for f in freqs] + ([freqs] if len(freqs) > 1 else [])
     patches = [{"hook": hook, "freq": group[0] if len(group) == 1 else "all",
                 "index": Subspace.frequency(weight, group, token_dim, p=task.p, where=where)} for group in groups]

@@ -37,12 +37,12 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from ..analysis.frequencies import default_harmonic_order
-from ..analysis.grid import check_grid, check_model, check_task, model_spec, resolve_hook, run_grid
+from ..analysis.grid import _run_grid, check_grid, model_spec, resolve_hook
 from ..analysis.irreps import irrep_block_masks
-from ..checks import check_group_task
 from ..analysis.results import Result
-from ..checks import device_of
-from ..evaluation import grid_logits, loss_and_accuracy
+from ..checks import check_group_task, check_hook_names, check_model, check_task, device_of
+from ..errors import InvalidArgumentError
+from ..evaluation import _grid_logits, loss_and_accuracy
 from ..fourier import fourier_transform, harmonics, inverse_fourier_transform, n_frequencies, row_frequency, to_grid
 from ..tasks import GroupTask, ModularArithmetic
 
@@ -152,7 +152,7 @@ def project_unit_blocks(
     x = check_grid(acts, p, k).double().cpu()
     n_freq = n_frequencies(p)
     if not 1 <= blocks <= n_freq:
-        raise ValueError(f"blocks={blocks!r}: expected an int in 1..{n_freq} (p={p})")
+        raise InvalidArgumentError(f"blocks={blocks!r}: expected an int in 1..{n_freq} (p={p})")
     coef = _transform(x, p, k, inverse=False)  # [cells, units]
     masks = family_cells(p, k, harmonic_order)  # [n_freq, cells]
     products = _product_cells(row_frequency(p), n_freq, k) if blocks > 1 else None
@@ -199,7 +199,7 @@ def project_unit_irreps(
     x = check_grid(acts, task.p, k).double().cpu()
     n_blocks = len(g.irreps()) - 1
     if not 1 <= blocks <= n_blocks:
-        raise ValueError(f"blocks={blocks!r}: expected an int in 1..{n_blocks} ({g.spec} has {n_blocks} non-trivial irreps)")
+        raise InvalidArgumentError(f"blocks={blocks!r}: expected an int in 1..{n_blocks} ({g.spec} has {n_blocks} non-trivial irreps)")
     basis = g.fourier_basis(dtype=torch.float64)  # [order, order], rows grouped by irrep
     shape = [g.order] * k
     coef = x.reshape(*shape, -1)
@@ -296,7 +296,7 @@ class _Replace:
 
     def __call__(self, act: Tensor, hook: Any = None) -> Tensor:
         if act.shape[0] != self.values.shape[0]:
-            raise ValueError(f"unit projection at {getattr(hook, 'name', '?')!r} needs the whole grid in one pass; "
+            raise InvalidArgumentError(f"unit projection at {getattr(hook, 'name', '?')!r} needs the whole grid in one pass; "
                              f"got {act.shape[0]} rows of {self.values.shape[0]}")
         out = act.clone()
         if self.where is None:
@@ -361,11 +361,22 @@ def unit_projection(
     check_model(model, check_task(task) if frequencies else check_group_task(task))
     hook = resolve_hook(model, hook)
     if isinstance(max_blocks, bool) or not isinstance(max_blocks, int) or max_blocks < 1:
-        raise ValueError(f"max_blocks={max_blocks!r}: expected a positive int")
+        raise InvalidArgumentError(f"max_blocks={max_blocks!r}: expected a positive int")
     order = (harmonic_order or default_harmonic_order(model, task, model_spec(model))) if frequencies else 2
+    return _unit_projection(model, task, hook, max_blocks=max_blocks, harmonic_order=order, pos=pos,
+                            accuracy_drop=accuracy_drop, loss_gap=loss_gap, collapse=collapse, loss_rise=loss_rise,
+                            grid=grid)
+
+
+def _unit_projection(model: nn.Module, task: GroupTask, hook: str, *, max_blocks: int, harmonic_order: int,
+                     pos: Optional[int] = -1, accuracy_drop: float = 0.01, loss_gap: float = 0.1, collapse: float = 0.1,
+                     loss_rise: float = 0.5, grid: Optional[tuple[Tensor, dict[str, Tensor]]] = None) -> UnitProjection:
+    """:func:`unit_projection` once its arguments are checked (``hook`` a name, ``harmonic_order`` an int)."""
+    order = harmonic_order
+    frequencies = _is_frequency_task(task)
     n_blocks = n_frequencies(task.p) if frequencies else len(task.group.irreps()) - 1
     if grid is None:
-        grid = run_grid(model, task, [hook], pos=pos)
+        grid = _run_grid(model, task, [hook], pos=pos)
     logits, acts = grid
     x = acts[hook].double()
     # a [batch, pos, units] hook is replaced at the readout position only
@@ -375,7 +386,7 @@ def unit_projection(
     chance = 1.0 / task.p
 
     def run(values: Tensor) -> tuple[float, float]:
-        out = grid_logits(model, task, [(hook, _Replace(values, where))])
+        out = _grid_logits(model, task, [(hook, _Replace(values, where))])
         return loss_and_accuracy(out, task)
 
     floor = run(x.mean(0, keepdim=True).expand_as(x))[1]
@@ -479,8 +490,15 @@ def locate_units(model: nn.Module, task: ModularArithmetic, hooks: Optional[list
         'hook_post'
     """
     check_model(model, check_task(task))
-    hooks = candidate_unit_hooks(model, task) if hooks is None else list(hooks)
-    logits, acts = run_grid(model, task, hooks, pos=None)
+    return _locate_units(model, task, candidate_unit_hooks(model, task) if hooks is None else check_hook_names(model, hooks),
+                         max_blocks=max_blocks, harmonic_order=harmonic_order, min_interaction=min_interaction,
+                         floor_max=floor_max)
+
+
+def _locate_units(model: nn.Module, task: ModularArithmetic, hooks: list[str], *, max_blocks: int = MAX_BLOCKS,
+                  harmonic_order: int = 2, min_interaction: float = 0.1, floor_max: float = 0.5) -> UnitScan:
+    """:func:`locate_units` once its arguments are checked (``hooks`` a list of hook names)."""
+    logits, acts = _run_grid(model, task, hooks, pos=None)
     rows = []
     for h in hooks:
         x = acts[h].double()
@@ -497,8 +515,8 @@ def locate_units(model: nn.Module, task: ModularArithmetic, hooks: Optional[list
             row["reason"] = "the operands have not met here"
             rows.append(row)
             continue
-        res = unit_projection(model, task, h, max_blocks=max_blocks, harmonic_order=harmonic_order, pos=None,
-                              grid=(logits, {h: acts[h]}))
+        res = _unit_projection(model, task, h, max_blocks=max_blocks, harmonic_order=harmonic_order, pos=None,
+                               grid=(logits, {h: acts[h]}))
         row["floor"], row["blocks"] = res.floor_accuracy, res.blocks
         row["reason"] = ("carries the computation" if res.floor_accuracy <= floor_max
                          else "paths around these units solve the task")

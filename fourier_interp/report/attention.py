@@ -28,6 +28,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+
 
 class AttentionView:
     """An attention-pattern widget with the circuitsvis JavaScript inlined (works offline).
@@ -101,13 +103,13 @@ def attention_view(
     pattern = cache[hook]
     batched = pattern.ndim == 4
     if pattern.ndim not in (3, 4):
-        raise ValueError(f"{hook!r} has shape {tuple(pattern.shape)}; expected [batch, head, query_pos, key_pos]")
+        raise InvalidArgumentError(f"{hook!r} has shape {tuple(pattern.shape)}; expected [batch, head, query_pos, key_pos]")
     pattern = (pattern[row] if batched else pattern).detach().float().cpu()
     head_ids = list(range(pattern.shape[0])) if heads is None else [int(h) for h in heads]
     pattern = pattern[head_ids]
     labels = list(tokens) if tokens is not None else _labels(model, inputs, example, pattern.shape[-1])
     if len(labels) != pattern.shape[-1]:
-        raise ValueError(f"{len(labels)} token labels for {pattern.shape[-1]} positions")
+        raise InvalidArgumentError(f"{len(labels)} token labels for {pattern.shape[-1]} positions")
     layer = _layer_of(hook)
     names = [f"L{layer}H{h}" if layer is not None else f"H{h}" for h in head_ids]
     rendered = cv.attention.attention_heads(attention=pattern, tokens=labels, attention_head_names=names)
@@ -121,7 +123,7 @@ def _model_and_cache(model_or_cache: Any, inputs: Optional[Tensor], example: int
     if isinstance(model_or_cache, torch.nn.Module):
         model = model_or_cache
         if inputs is None:
-            raise ValueError("attention_view(model, inputs): inputs are needed to run the model")
+            raise InvalidArgumentError("attention_view(model, inputs): inputs are needed to run the model")
         one = inputs[example : example + 1] if isinstance(inputs, Tensor) and inputs.ndim == 2 else inputs
         names = [hook] if hook else (lambda name: name.endswith("hook_pattern"))
         with torch.no_grad():
@@ -136,7 +138,7 @@ def _as_dict(cache: Any) -> dict:
         return cache
     if isinstance(getattr(cache, "cache_dict", None), dict):
         return cache.cache_dict
-    raise TypeError(f"expected a model, an ActivationCache or a dict of activations, got {type(cache).__name__}")
+    raise InvalidArgumentTypeError(f"expected a model, an ActivationCache or a dict of activations, got {type(cache).__name__}")
 
 
 def _default_hook(model: Any, cache: dict) -> str:
@@ -150,7 +152,7 @@ def _default_hook(model: Any, cache: dict) -> str:
             return name
     patterns = [k for k in cache if k.endswith("hook_pattern")]
     if not patterns:
-        raise ValueError("no attention pattern in the cache (no '*hook_pattern' entry); pass hook=...")
+        raise InvalidArgumentError("no attention pattern in the cache (no '*hook_pattern' entry); pass hook=...")
     return patterns[-1]
 
 

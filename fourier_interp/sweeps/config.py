@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 
 TOP_KEYS = ("name", "preset", "seed", "grid", "overrides", "verify", "progress_measures")
 # set by the sweep for every run; a config may not set them
@@ -146,7 +146,7 @@ def load_config(source: Union[str, Path, Mapping[str, Any], SweepConfig]) -> Swe
     elif isinstance(source, Mapping):
         raw = dict(source)
     else:
-        raise TypeError(f"config must be a path to a TOML file, a dict or a SweepConfig, got {type(source).__name__}")
+        raise InvalidArgumentTypeError(f"config must be a path to a TOML file, a dict or a SweepConfig, got {type(source).__name__}")
     return _parse(raw, default_name)
 
 

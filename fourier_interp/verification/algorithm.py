@@ -47,11 +47,11 @@ from typing import Any, Mapping, Optional
 from torch import Tensor, nn
 
 from ..analysis.algorithm import (
-    amplitude_modulation,
+    _amplitude_modulation,
+    _distance_irrelevance,
+    _gradient_symmetricity,
+    _logit_forms,
     circularity,
-    distance_irrelevance,
-    gradient_symmetricity,
-    logit_forms,
     operand_embedding_hook,
 )
 from ..tasks import ModularArithmetic
@@ -141,7 +141,7 @@ def claims_shape(
         embed_hook: Hook of the operands' input embeddings (default: the spec's).
         embed: The token embedding ``[p, d]`` for the circularity (``None``: not reported).
     """
-    di = distance_irrelevance(logits, task)
+    di = _distance_irrelevance(logits, task)
     evidence: dict[str, Any] = {"distance_irrelevance": di}
     claims = [
         Claim("correct logit does not depend on a - b", di.value, f">= {th.distance_irrelevance}",
@@ -155,7 +155,7 @@ def claims_shape(
               "so it separates nothing)", figure="algorithm", key="difference_share", role="info"),
     ]
     if key:
-        mod = amplitude_modulation(logits, task, key)
+        mod = _amplitude_modulation(logits, task, key)
         evidence["amplitude_modulation"] = mod
         per = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(mod.freqs, mod.raw))
         rel = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(mod.freqs, mod.relative))
@@ -166,7 +166,7 @@ def claims_shape(
             f"a pizza ~0.48); of it, shaped like the pizza's |cos(w(a-b)/2)|: {mod.pizza_value:.3f}; after dividing each "
             f"input's amplitudes by their total (blind to a per-input rescaling of the logits) {{{rel}}}",
             figure="algorithm", key="amplitude_modulation"))
-        forms = logit_forms(logits, task, key)
+        forms = _logit_forms(logits, task, key)
         evidence["logit_forms"] = forms
         per = ", ".join(f"{f}: {float(r):.2f}" for f, r in zip(forms.freqs, forms.pizza_index_by_freq))
         claims.append(Claim(
@@ -176,7 +176,7 @@ def claims_shape(
             f"frequency {{{per}}} (0 clock, 1 pizza)", figure="algorithm", key="pizza_index", role="info"))
     hook = embed_hook or operand_embedding_hook(model)
     if hook is not None and task.k >= 2:
-        gs = gradient_symmetricity(model, task, hook, seed=seed)
+        gs = _gradient_symmetricity(model, task, hook, seed=seed)
         evidence["gradient_symmetricity"] = gs
         claims.append(Claim(
             "gradient symmetricity", gs.value, "finding", None,

@@ -23,10 +23,13 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from ..evaluation import grid_logits, loss_and_accuracy, split_loss
-from ..fourier import harmonics, n_frequencies
-from ..interventions import AblationCurve, UnitProjection, ablation_curve, frequency_ablation_hook, unit_projection
-from ..interventions.progress import excluded_logits, restricted_logits
+from ..analysis.frequencies import harmonic_family
+from ..evaluation import _grid_logits, loss_and_accuracy, split_loss
+from ..fourier import n_frequencies
+from ..interventions.ablation import FrequencyAblation
+from ..interventions.curves import AblationCurve, _ablation_curve
+from ..interventions.progress import _progress_losses
+from ..interventions.units import UnitProjection, _unit_projection
 from ..tasks import ModularArithmetic
 from .claims import Claim, Thresholds
 
@@ -79,11 +82,6 @@ class AblationSteps:
         return fig
 
 
-def key_families(key: list[int], p: int, harmonic_order: int) -> list[int]:
-    """The key frequencies with the harmonics their units' nonlinearity creates (sorted, distinct)."""
-    return sorted({h for f in key for h in harmonics(f, p, harmonic_order) if h <= n_frequencies(p)})
-
-
 def control_frequencies(family: list[int], p: int, n: int, seed: int) -> Optional[list[int]]:
     """``n`` seeded frequencies outside ``family`` (fewer if fewer remain; ``None`` if none do)."""
     others = [f for f in range(1, n_frequencies(p) + 1) if f not in family]
@@ -106,12 +104,12 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     if not key:
         return None, [Claim("ablating key frequencies breaks the model", None, "", False, "no key frequencies found",
                             key="ablation")]
-    family = key_families(key, p, harmonic_order)
+    family = harmonic_family(key, p, harmonic_order)
     importance = lambda f: (f not in key, -float(logit_fraction[f - 1]), f)  # noqa: E731
     order = sorted(family, key=importance)
     control = control_frequencies(family, p, n=len(family), seed=seed)
-    curve = ablation_curve(model, task, hook, family, order, control=control or False, where=where,
-                           points=MAX_POINTS, baseline=logits)
+    curve = _ablation_curve(model, task, [hook], family, order, control=control or False, where=where,
+                            points=MAX_POINTS, baseline=logits)
     steps = AblationSteps.from_curve(curve)
     removed, accs = steps.removed, steps.accuracy
     ablated = accs[-1]
@@ -119,7 +117,7 @@ def claims_causal(model, task: ModularArithmetic, logits: Tensor, hook: str, key
     # the units (a transformer's residual stream) keep some accuracy at small p.
     every = list(range(1, n_frequencies(p) + 1))
     floor = ablated if order == every else loss_and_accuracy(
-        grid_logits(model, task, [(hook, frequency_ablation_hook(task, every, where=where))]), task)[1]
+        _grid_logits(model, task, [(hook, FrequencyAblation(task, every, where=where))]), task)[1]
     target = max(chance, floor)
     limit = target + th.collapse * (1 - target)
     extra = sorted(set(family) - set(key))
@@ -156,10 +154,8 @@ def _progress_claims(logits: Tensor, task: ModularArithmetic, key: list[int], th
     """Restricted and excluded loss (Nanda et al.) of the cached logits."""
     logits = logits.double()
     ln_p = math.log(task.p)
-    full = split_loss(logits, task, "all")
-    restricted = split_loss(restricted_logits(logits, task, key), task, "all")
-    full_train = split_loss(logits, task, "train")
-    excluded = split_loss(excluded_logits(logits, task, key), task, "train")
+    full, full_train = split_loss(logits, task, "all"), split_loss(logits, task, "train")
+    restricted, excluded = _progress_losses(logits, task, key)
     return [
         Claim("restricted loss near full loss", restricted, f"<= full + {th.restricted_gap} ln p",
               (restricted - full) / ln_p <= th.restricted_gap,
@@ -180,9 +176,9 @@ def claim_unit_projection(model, task: ModularArithmetic, hook: str, grid, th: T
     while the rest alone does not (:func:`fi.unit_projection`); ``m = 1`` is a unit per
     frequency, ``m >= 2`` units that superpose ``m`` per-frequency products.
     """
-    res = unit_projection(model, task, hook, max_blocks=th.max_blocks, harmonic_order=harmonic_order, pos=pos,
-                          accuracy_drop=th.projection_accuracy_drop, loss_gap=th.projection_loss_gap,
-                          collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
+    res = _unit_projection(model, task, hook, max_blocks=th.max_blocks, harmonic_order=harmonic_order, pos=pos,
+                           accuracy_drop=th.projection_accuracy_drop, loss_gap=th.projection_loss_gap,
+                           collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
     steps = "; ".join(f"{m} block{'s' if m > 1 else ''}: accuracy {a:.3f}, loss {lo:.3g}, rest alone {r:.3f}"
                       for m, a, lo, r in zip(res.counts, res.keep_accuracy, res.keep_loss, res.rest_accuracy))
     if res.blocks is not None:

@@ -13,10 +13,12 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from ..analysis import neuron_alignment, weight_frequencies, weight_low_rank
+from ..analysis import weight_frequencies, weight_low_rank
+from ..analysis.frequencies import harmonic_family
 from ..analysis.results import FrequencyReport
 from ..evaluation import split_accuracy
-from ..fourier import harmonics, n_frequencies
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from ..fourier import n_frequencies
 from ..tasks import ModularArithmetic
 
 
@@ -89,18 +91,18 @@ class Thresholds:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise TypeError(f"Thresholds.{f.name}={value!r}: expected a finite number")
+                raise InvalidArgumentTypeError(f"Thresholds.{f.name}={value!r}: expected a finite number")
             if f.name in _COUNTS:
                 if isinstance(value, float) and not value.is_integer() or value < 1:
-                    raise ValueError(f"Thresholds.{f.name}={value!r}: expected an int >= 1")
+                    raise InvalidArgumentError(f"Thresholds.{f.name}={value!r}: expected an int >= 1")
                 setattr(self, f.name, int(value))
             elif f.name in _UNBOUNDED:
                 if value < 0:
-                    raise ValueError(f"Thresholds.{f.name}={value!r}: expected a number >= 0")
+                    raise InvalidArgumentError(f"Thresholds.{f.name}={value!r}: expected a number >= 0")
             elif not 0 <= value <= 1:
-                raise ValueError(f"Thresholds.{f.name}={value!r}: expected a fraction in [0, 1]")
+                raise InvalidArgumentError(f"Thresholds.{f.name}={value!r}: expected a fraction in [0, 1]")
         if self.pizza_distance_irrelevance > self.distance_irrelevance:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Thresholds.pizza_distance_irrelevance={self.pizza_distance_irrelevance} is above "
                 f"distance_irrelevance={self.distance_irrelevance}; the pizza band must lie below the clock band")
 
@@ -164,7 +166,7 @@ class Claim:
         if not self.role:
             self.role = CLAIMS[self.key][0] if self.key in CLAIMS else ("clock" if self.counted else "info")
         if self.role not in ROLES:
-            raise ValueError(f"Claim.role={self.role!r}: expected one of {ROLES}")
+            raise InvalidArgumentError(f"Claim.role={self.role!r}: expected one of {ROLES}")
         self.counted = self.role != "info"
         if not self.key:
             self.key = self.name
@@ -224,8 +226,8 @@ def claim_logits(freq: FrequencyReport, task: ModularArithmetic, th: Thresholds)
 
 
 def _family_share(fractions: Tensor, key: list[int], p: int, order: int) -> float:
-    fam = {h for f in key for h in harmonics(f, p, order) if h <= n_frequencies(p)}
-    return float(sum(fractions[f - 1] for f in fam)) if fam else 0.0
+    family = harmonic_family(key, p, order)
+    return float(sum(fractions[f - 1] for f in family)) if family else 0.0
 
 
 def claims_inputs(task, freq: FrequencyReport, embed: Optional[Tensor], align, th: Thresholds) -> list[Claim]:

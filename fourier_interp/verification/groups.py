@@ -82,20 +82,21 @@ from torch import nn
 
 from .. import jsonio
 from ..analysis.cosets import COSET_TOLERANCE, unit_cosets
-from ..analysis.grid import model_spec, resolve_hook, run_grid
+from ..analysis.grid import _run_grid, model_spec, resolve_hook
 from ..analysis.irreps import (
-    analyze_irreps,
+    _analyze_irreps,
+    _irrep_accuracy,
     excluded_loss,
     irrep_ablation_hook,
-    irrep_accuracy,
     irrep_harmonics,
     restricted_loss,
     strict_accuracy,
 )
-from ..checks import check_group_task, check_hooked, check_model_task
-from ..evaluation import grid_logits, loss_fn, split_accuracy
+from ..checks import check_group_task, check_model
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from ..evaluation import _grid_logits, loss_fn, split_accuracy
 from ..groups import MultiplicativeGroup
-from ..interventions.units import UnitProjection, unit_projection
+from ..interventions.units import UnitProjection, _unit_projection
 from ..tasks import GroupTask
 from .claims import Claim
 from .result import VerificationReport
@@ -281,25 +282,23 @@ def verify_group(
         >>> report.passed, report.algorithm, report.key_irreps
         (True, 'gcr', ['(3,1)'])
     """
-    check_hooked(model)
-    check_group_task(task)
-    check_model_task(model, task)
+    check_model(model, check_group_task(task))  # the door: everything below trusts model, task and hook
     base = thresholds or GroupThresholds()
     unknown = set(overrides) - set(base.to_dict())
     if unknown:
-        raise TypeError(f"verify_group() got unknown threshold(s) {sorted(unknown)}; allowed: {sorted(base.to_dict())}")
+        raise InvalidArgumentTypeError(f"verify_group() got unknown threshold(s) {sorted(unknown)}; allowed: {sorted(base.to_dict())}")
     th = GroupThresholds(**{**base.to_dict(), **overrides})
     spec = model_spec(model)
     if hook is None and spec is None:
-        raise ValueError(f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name>")
+        raise InvalidArgumentError(f"{type(model).__name__} has no analysis_spec(): name its hidden units with hook=<hook name>")
     hook = resolve_hook(model, hook)
     g = task.group
     was_training = model.training
     model.eval()
     start = time.perf_counter()
     try:
-        logits, acts = run_grid(model, task, [hook], pos=-1)
-        report = analyze_irreps(model, task, hook, threshold=th.unit_fraction, grid=(logits, acts))
+        logits, acts = _run_grid(model, task, [hook], pos=-1)
+        report = _analyze_irreps(model, task, hook, threshold=th.unit_fraction, grid=(logits, acts))
         key = report.key_irreps
         cosets = unit_cosets(acts[hook], task, th.coset_tolerance)
         projection, projection_claim = _claim_unit_projection(model, task, hook, (logits, acts), th)
@@ -353,8 +352,9 @@ def _claim_units(report, th: GroupThresholds) -> Claim:
 def _claim_unit_projection(model, task: GroupTask, hook: str, grid, th: GroupThresholds
                            ) -> tuple[UnitProjection, Claim]:
     """The causal unit claim over irreps: every unit projected onto its own strongest ``m`` irrep blocks."""
-    res = unit_projection(model, task, hook, max_blocks=th.max_blocks, accuracy_drop=th.projection_accuracy_drop,
-                          loss_gap=th.projection_loss_gap, collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
+    res = _unit_projection(model, task, hook, max_blocks=th.max_blocks, harmonic_order=2, pos=-1,
+                           accuracy_drop=th.projection_accuracy_drop, loss_gap=th.projection_loss_gap,
+                           collapse=th.collapse, loss_rise=th.break_loss, grid=grid)
     steps = "; ".join(f"{m} block{'s' if m > 1 else ''}: accuracy {a:.3f}, loss {lo:.3g}, rest alone {r:.3f}"
                       for m, a, lo, r in zip(res.counts, res.keep_accuracy, res.keep_loss, res.rest_accuracy))
     if res.blocks is not None:
@@ -424,10 +424,10 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
             ("ablation", "ablating the key irreps breaks the model"), ("control", "ablating the other irreps does not"),
             ("restricted_loss", "restricted loss stays low"), ("excluded_loss", "excluded loss rises"))]
     nontrivial = g.irrep_names[1:]
-    floor = max(irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
+    floor = max(_irrep_accuracy(model, task, hook, nontrivial), 1.0 / g.order)
     family = set(key) | {h for name in key for h in irrep_harmonics(g, name)}
     harmonics = [n for n in nontrivial if n in family and n not in key]
-    ablated = grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, [n for n in nontrivial if n in family]))])
+    ablated = _grid_logits(model, task, fwd_hooks=[(hook, irrep_ablation_hook(task, [n for n in nontrivial if n in family]))])
     removed = strict_accuracy(ablated, task)
     full = float(loss_fn(logits, task.labels))
     rise = (float(loss_fn(ablated, task.labels)) - full) / ln
@@ -440,7 +440,7 @@ def _claims_causal(model, task: GroupTask, logits, hook: str, key: list[str], th
                      f"|G|^-{th.break_loss} on geometric average, as for fi.verify's ablation claim)")]
     others = [n for n in nontrivial if n not in family]
     if others:
-        kept = irrep_accuracy(model, task, hook, others)
+        kept = _irrep_accuracy(model, task, hook, others)
         claims.append(_claim("control", "ablating the other irreps does not", kept, f">= {th.control_accuracy}",
                              kept >= th.control_accuracy,
                              f"accuracy {kept:.3f} with the {len(others)} irreps outside the key irreps and their "

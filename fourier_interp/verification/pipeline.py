@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import fields
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from ..analysis import analyze_frequencies, neuron_alignment
-from ..analysis.grid import model_spec, resolve_hook, run_grid
-from ..checks import device_of
+from ..analysis.frequencies import _analyze_frequencies
+from ..analysis.grid import _run_grid, model_spec, resolve_hook
+from ..analysis.mlp_weights import _neuron_alignment
+from ..checks import check_hook_names, check_model, device_of
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
+from ..interventions.units import _locate_units, candidate_unit_hooks
 from ..tasks import GroupTask, ModularArithmetic
 from ..training import History
-from ..interventions import locate_units
 from .algorithm import claims_shape, name_algorithm
 from .causal import claim_unit_projection, claims_causal
 from .claims import (
@@ -36,7 +37,6 @@ def verify(
     hook: Optional[str] = None,
     embed: Optional[Tensor] = None,
     *,
-    neurons: Optional[str] = None,
     thresholds: Optional[Thresholds] = None,
     history: Optional[History] = None,
     name: Optional[str] = None,
@@ -75,7 +75,6 @@ def verify(
             :func:`fi.locate_units` and uses the layer where the operands have met, whose
             units carry the computation and project onto the fewest frequency blocks (the
             report's ``unit_scan`` claim says which and why).
-        neurons: Deprecated name of ``hook`` (a ``DeprecationWarning``).
         embed: Token embedding ``[p, d]`` for claim 4 on a custom model (built-in models
             supply theirs); ``None`` there marks the claim not applicable.
         thresholds: A :class:`Thresholds`; single thresholds can also be passed as
@@ -105,30 +104,31 @@ def verify(
         # any other group (and multiplication, Z_p^* in log coordinates): the claims in irreps
         from .groups import verify_group
 
-        if embed is not None or history is not None or embed_hook is not None or neurons is not None:
-            raise TypeError("verify() on a group task takes model, task, hook=, thresholds=, name= and thresholds "
-                            "as keywords (see fi.verification.groups.verify_group)")
+        if embed is not None or history is not None or embed_hook is not None:
+            raise InvalidArgumentTypeError("verify() on a group task takes model, task, hook=, thresholds=, name= and "
+                                           "thresholds as keywords (see fi.verification.groups.verify_group)")
         return verify_group(model, task, hook, thresholds=thresholds, name=name, **overrides)
+    # the door: everything below trusts model, task, the hooks and the thresholds
     if not isinstance(task, ModularArithmetic):
-        raise TypeError(f"task must be a fourier_interp.ModularArithmetic or GroupTask, got {type(task).__name__}")
+        raise InvalidArgumentTypeError(
+            f"task must be a fourier_interp.ModularArithmetic or GroupTask, got {type(task).__name__}")
+    check_model(model, task)
     if thresholds is not None and not isinstance(thresholds, Thresholds):
-        raise TypeError(f"thresholds must be a fi.Thresholds, got {type(thresholds).__name__}")
+        raise InvalidArgumentTypeError(f"thresholds must be a fi.Thresholds, got {type(thresholds).__name__}")
     allowed = {f.name for f in fields(Thresholds)}
     if set(overrides) - allowed:
-        raise TypeError(f"verify() got unknown threshold(s) {sorted(set(overrides) - allowed)}; allowed: {sorted(allowed)}")
+        raise InvalidArgumentTypeError(
+            f"verify() got unknown threshold(s) {sorted(set(overrides) - allowed)}; allowed: {sorted(allowed)}")
     th = Thresholds(**{**(thresholds or Thresholds()).to_dict(), **overrides})
-    if neurons is not None:
-        if hook is not None and hook != neurons:
-            raise TypeError(f"verify() got hook={hook!r} and neurons={neurons!r}; give the unit hook once, as hook=")
-        warnings.warn("verify(neurons=...) is deprecated; pass hook=", DeprecationWarning, stacklevel=2)
-        hook = neurons
+    if embed_hook is not None:
+        check_hook_names(model, embed_hook, "embed_hook")
     spec = model_spec(model)
     scan = None
     if spec is None and hook is None:  # a model of the user's own: find the layer where its units live
-        scan = locate_units(model, task, max_blocks=th.max_blocks)
+        scan = _locate_units(model, task, candidate_unit_hooks(model, task), max_blocks=th.max_blocks)
         if scan.hook is None:
             rows = "; ".join(f"{r['hook']}: {r['reason']}" for r in scan.rows)
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(model).__name__} has no analysis_spec() and no hidden layer qualifies as its units ({rows}); "
                 "name them with hook=<hook name>")
         hook = scan.hook
@@ -144,11 +144,11 @@ def verify(
     start = time.perf_counter()
     try:
         hooks = [neurons] + ([pattern_hook] if pattern_hook else [])
-        logits, acts = run_grid(model, task, hooks, pos=-1)  # the one full-grid pass
-        freq = analyze_frequencies(model, task, neurons, threshold=th.unit_fraction, grid=(logits, acts))
+        logits, acts = _run_grid(model, task, hooks, pos=-1)  # the one full-grid pass
+        freq = _analyze_frequencies(model, task, neurons, threshold=th.unit_fraction, grid=(logits, acts))
         align = None
         if "neuron_alignment" in evidence and spec.unit_input_weights is not None and spec.unit_output_weights is not None:
-            align = neuron_alignment(model, task, threshold=th.unit_weight_purity)
+            align = _neuron_alignment(model, task, threshold=th.unit_weight_purity, logits=logits)
         timings["analysis_s"] = time.perf_counter() - start
 
         key, rule = freq.key_frequencies, freq.rule
