@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "save": "checkpoint",
     "InvalidArgumentError": "errors",
     "InvalidArgumentTypeError": "errors",
+    "InsufficientMemoryError": "errors",
     "CheckpointError": "checkpoint",
     "from_preset": "presets",
     "list_presets": "presets",

@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # transformer_lens imports tqdm.auto, which war
     warnings.filterwarnings("ignore", message="IProgress not found")
     from transformer_lens import ActivationCache, HookedRootModule
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidArgumentTypeError
 from ..storage import commit  # the checkpoint format's storage (below the models; fi.load lives above)
 from ..groups import from_spec
 from ..groups.families import is_prime
@@ -82,7 +82,7 @@ class ModelConfig:
                                        f"0..{MAX_SEED}")
         for f in dataclasses.fields(self):  # every switch is a real bool: None or 0 is a mistake, not "off"
             if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
-                raise TypeError(f"{type(self).__name__}.{f.name} must be True or False, got {getattr(self, f.name)!r}")
+                raise InvalidArgumentTypeError(f"{type(self).__name__}.{f.name} must be True or False, got {getattr(self, f.name)!r}")
         self._check_task_rule()
 
     def _check_task_rule(self) -> None:
