@@ -3,7 +3,8 @@
 * ``gpu``: the nanda2023 step on CUDA — the naive reference step (eager, ``torch.optim.AdamW``
   defaults), our fast step eager (fused AdamW, ``fi.train``'s optimiser) and replayed from a
   CUDA graph (:class:`fourier_interp.stepping.StepRunner`, capturable fused AdamW), with
-  TF32 matmuls as an informational row; one seed trained to grokking with ``fi.train``;
+  TF32 matmuls and ``torch.compile(mode="reduce-overhead")`` (``TrainConfig(compile=True)``) as
+  informational rows; one seed trained to grokking with ``fi.train`` (graphed, then compiled);
   128 seeds with ``fi.train_seeds`` in seed-steps per second.
 
 Goals (issue 22, on an H200): one seed grokked in <= 10 s; >= 10,000 seed-steps/s at p = 113
@@ -18,7 +19,7 @@ import time
 import torch
 
 import fourier_interp as fi
-from fourier_interp.stepping import StepRunner, matmul_precision
+from fourier_interp.stepping import StepRunner, compiled, matmul_precision
 from fourier_interp.training import loss_fn, make_optimizer
 
 from .common import Settings, Table, Timing, interleaved, say, timing_row
@@ -38,16 +39,17 @@ def _synced(step):
     return run
 
 
-def _step(module, forward, x, y, cfg, ours: bool, graph: bool):
+def _step(module, forward, x, y, cfg, ours: bool, graph: bool, compile_mode=None):
     params = [p for p in module.parameters() if p.requires_grad]
     if ours:
         optimizer = make_optimizer(params, cfg, graph=graph)[0]
     else:
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     module.train()
+    forward_loss = compiled(lambda x, y: loss_fn(forward(x), y), compile_mode, torch.device("cuda"))
 
     def one(rows) -> None:
-        loss = loss_fn(forward(x), y)
+        loss = forward_loss(x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -67,11 +69,14 @@ def gpu(settings: Settings) -> list[Table]:
     model.to("cuda")
     x, y = task.inputs[task.train_idx].cuda(), task.labels[task.train_idx].cuda()
     ref = from_model(model).cuda()
-    fast, graphed, tf32 = (copy.deepcopy(model) for _ in range(3))
+    fast, graphed, tf32, comp = (copy.deepcopy(model) for _ in range(4))
     candidates = {
         "reference": _step(ref, ref, x, y, cfg, ours=False, graph=False),
         "fast eager": _step(fast, fast.fast_forward, fast.prepare_tokens(x), y, cfg, ours=True, graph=False),
         "fast graphed": _step(graphed, graphed.fast_forward, graphed.prepare_tokens(x), y, cfg, ours=True, graph=True),
+        # torch.compile's own CUDA graphs (TrainConfig(compile=True) on CUDA), the other way to drop the launches
+        "fast compiled": _step(comp, comp.fast_forward, comp.prepare_tokens(x), y, cfg, ours=True, graph=False,
+                               compile_mode="reduce-overhead"),
     }
     t = interleaved(candidates, repeats=settings.n(50, 5), warmup=settings.n(10, 5))
     with matmul_precision("high", torch.device("cuda")):
@@ -81,6 +86,8 @@ def gpu(settings: Settings) -> list[Table]:
     row = timing_row(steps, "fast step, CUDA graph", t["fast graphed"], t["reference"], goal=f"ratio <= {STEP_GOAL}")
     row.met = row.ratio <= STEP_GOAL
     timing_row(steps, "fast step, CUDA graph, TF32 matmuls", t["tf32"], t["reference"], note="informational")
+    timing_row(steps, 'fast step, torch.compile(mode="reduce-overhead")', t["fast compiled"], t["reference"],
+               note="informational: TrainConfig(compile=True)")
 
     grok = Table("gpu: one nanda2023 seed to test acc >= 0.99 with fi.train (CUDA graph)", unit="s")
     model, task, cfg = fi.from_preset("nanda2023", seed=0, device="cuda", early_stop_acc=0.99, early_stop_patience=1,
@@ -96,6 +103,18 @@ def gpu(settings: Settings) -> list[Table]:
     row = grok.add(f"wall ({history.final['step']:,} steps{', --quick' if settings.quick else ''})", wall, None,
                    goal=f"<= {GROK_GOAL_S:.0f} s", note="" if history.grokked_step else "did not grok")
     row.met = None if settings.quick else (history.grokked_step is not None and wall <= GROK_GOAL_S)
+    model, task, cfg = fi.from_preset("nanda2023", seed=0, device="cuda", early_stop_acc=0.99, early_stop_patience=1,
+                                      progress=False, compile=True)
+    if settings.quick:
+        cfg.steps, cfg.early_stop_acc = 300, None
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    history = fi.train(model, task, cfg)
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    say(f"[gpu] fi.train(compile=True): {history.final['step']:,} steps in {wall:.1f} s, grokked_step {history.grokked_step}")
+    grok.add(f"wall with compile=True ({history.final['step']:,} steps, compilation included)", wall, None,
+             note="informational" if history.grokked_step or settings.quick else "did not grok")
 
     seeds = Table(f"gpu: {N_SEEDS} nanda2023 seeds with fi.train_seeds (CUDA graph)", unit="seed-steps/s")
     walls = {}

@@ -37,7 +37,7 @@ from .errors import InvalidArgumentError
 from .evaluation import as_logits, check_training_memory, grid_batches, loss_fn, sample_rows  # noqa: F401  (sample_rows: its old home)
 from .models import HookedModel
 from .models.base import check_saveable
-from .stepping import matmul_precision
+from .stepping import compiled, matmul_precision
 from .tasks import ModularArithmetic
 from .training import History, TrainConfig
 from .training.loop import Runs, fit
@@ -179,6 +179,7 @@ class StackedModels(Runs):
             return functional_call(adapter, {**{f"model.{n}": p for n, p in params.items()}, **prefixed_frozen}, (tokens,))
 
         self.one, self.batched = one, vmap(one)
+        self.pass_loss = compiled(self._pass_loss, cfg.compile, self.device)
 
     def run(self, group: dict[str, Tensor], tokens: Int[Tensor, "seeds batch pos"]) -> Float[Tensor, "seeds batch p"]:
         """Logits of one pass; a single seed skips vmap (its overhead buys nothing)."""
@@ -198,8 +199,12 @@ class StackedModels(Runs):
         if rows is not None:
             x, y = torch.gather(x, 1, rows[..., None].expand(-1, -1, x.shape[-1])), torch.gather(y, 1, rows)
         for group, (lo, hi) in zip(self.groups, self.spans):
-            logits = self.run(group, x[lo:hi])  # [seeds, batch, p]
-            sum(loss_fn(logits[i], y[lo + i]) for i in range(hi - lo)).backward()
+            self.pass_loss(group, x[lo:hi], y[lo:hi]).backward()
+
+    def _pass_loss(self, group: dict[str, Tensor], x: Int[Tensor, "seeds batch pos"], y: Int[Tensor, "seeds batch"]) -> Tensor:
+        """The sum of one pass's per-seed mean losses (so the seeds' gradients do not mix)."""
+        logits = self.run(group, x)  # [seeds, batch, p]
+        return sum(loss_fn(logits[i], y[i]) for i in range(len(x)))
 
     def grid_logits(self) -> list[Float[Tensor, "n p"]]:
         """Every seed's grid logits (chunked as in fi.evaluate), stopped seeds' too."""

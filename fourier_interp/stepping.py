@@ -30,7 +30,9 @@ Example:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+import os
+import shutil
+from typing import Callable, Iterator, Optional, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -43,11 +45,15 @@ EAGER_STEPS = 3
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 """``torch.set_float32_matmul_precision`` values: float32, TF32, bfloat16 (CUDA matmuls)."""
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+"""``torch.compile`` modes ``TrainConfig.compile`` accepts by name."""
 
-def use_graph(option: Optional[bool], device: torch.device) -> bool:
-    """Whether to capture the step: ``option`` when given (``True`` needs CUDA), else on CUDA only."""
+
+def use_graph(option: Optional[bool], device: torch.device, compile: Union[bool, str] = False) -> bool:
+    """Whether to capture the step: ``option`` when given (``True`` needs CUDA), else on CUDA only
+    unless the step is compiled (``torch.compile`` then owns the graphs)."""
     if option is None:
-        return device.type == "cuda"
+        return device.type == "cuda" and compile_mode(compile, device) is None
     if option and device.type != "cuda":
         raise InvalidArgumentError(f"TrainConfig.cuda_graph=True needs a CUDA device; the model is on {device}")
     return bool(option)
@@ -146,3 +152,43 @@ def matmul_precision(precision: Optional[str], device: torch.device) -> Iterator
         yield
     finally:
         torch.set_float32_matmul_precision(previous)
+
+
+def compile_mode(option: Union[bool, str, None], device: torch.device) -> Optional[str]:
+    """The ``torch.compile`` mode of ``TrainConfig.compile``: ``None`` for eager steps.
+
+    ``True`` picks ``"reduce-overhead"`` on CUDA (the compiled step replayed from CUDA graphs)
+    and ``"default"`` elsewhere; a string is the mode itself.
+    """
+    if option is None or option is False:
+        return None
+    if option is True:
+        return "reduce-overhead" if device.type == "cuda" else "default"
+    return option
+
+
+def check_compile(option: Union[bool, str, None], cuda_graph: Optional[bool], name: str = "TrainConfig.compile") -> None:
+    """One line for a ``compile`` option that is not a bool or a mode, or that meets ``cuda_graph=True``."""
+    if option is None or isinstance(option, bool):
+        pass
+    elif option not in COMPILE_MODES:
+        raise InvalidArgumentError(f"{name}={option!r}: expected True, False or one of {COMPILE_MODES}")
+    if option not in (None, False) and cuda_graph:
+        raise InvalidArgumentError(f"{name}={option!r} with cuda_graph=True: both capture the step; pick one")
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def compiled(fn: F, option: Union[bool, str, None], device: torch.device) -> F:
+    """``fn`` under ``torch.compile`` when ``option`` asks for it (see :func:`compile_mode`), else ``fn``.
+
+    Shapes are static (``dynamic=False``): a training step's shapes never change. On a CPU
+    inductor builds C++ kernels, so a compiler must be on ``PATH`` (checked here, one line).
+    """
+    mode = compile_mode(option, device)
+    if mode is None:
+        return fn
+    if device.type == "cpu" and not any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "clang++", "c++") if c):
+        raise InvalidArgumentError("TrainConfig.compile on a CPU needs a C++ compiler (g++ or clang++) on PATH")
+    return torch.compile(fn, mode=mode, dynamic=False)

@@ -783,3 +783,30 @@ def test_import_of_a_zhong_checkpoint_computes_their_model(task):
 def test_zhong_checkpoints_that_are_another_architecture_are_refused(change, match):
     with pytest.raises(InvalidArgumentError, match=match):
         fi.import_tl_checkpoint(_zhong_state_dict(ZHONG_CFG), {**ZHONG_CFG, **change})
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(act_fn="gelu", attn_bias=True, unembed_bias=True),
+    dict(mlp_bias=False, attn_coeff=0.0),
+    dict(k=3, attn_bias=True, attn_coeff=0.7),
+    dict(op="mul", n_heads=3, d_head=5),
+])
+def test_folded_fast_path_equals_forward_in_value_and_gradient(cfg):
+    """A one-block model without normalisation trains through ``folded_logits`` (W_O folded into
+    W_in and W_U, W_out into W_U): the hooked forward's logits and every parameter's gradient."""
+    op = cfg.pop("op", "add")
+    model = small(**cfg)
+    assert model.cfg.n_layers == 1 and model.cfg.normalization_type is None
+    with torch.no_grad():
+        for module in (model.blocks[0].attn, model.blocks[0].mlp, model):
+            for name, param in module.named_parameters(recurse=False):
+                if name.startswith("b_") and param.requires_grad:
+                    param.normal_()
+    task = fi.ModularArithmetic(p=P, k=model.cfg.k, op=op)
+    slow, fast = model(task.inputs), model.fast_logits(task.inputs)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+    params = [p for p in model.parameters() if p.requires_grad]
+    g_slow = torch.autograd.grad(F.cross_entropy(slow, task.labels), params)
+    g_fast = torch.autograd.grad(F.cross_entropy(model.fast_logits(task.inputs), task.labels), params)
+    for (name, _), a, b in zip([(n, p) for n, p in model.named_parameters() if p.requires_grad], g_slow, g_fast):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-4, msg=name)

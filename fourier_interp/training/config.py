@@ -20,7 +20,7 @@ from torch import Tensor
 from .. import jsonio
 from ..checks import check_threads
 from ..errors import InvalidArgumentError
-from ..stepping import MATMUL_PRECISIONS, capturable_optimizer_options
+from ..stepping import MATMUL_PRECISIONS, capturable_optimizer_options, check_compile
 from ..storage import CheckpointError
 
 GROK_ACC = 0.99
@@ -65,6 +65,14 @@ class TrainConfig:
         matmul_precision: ``None`` (default, float32 matmuls), ``"high"`` (TF32) or
             ``"medium"`` (bfloat16) for CUDA matmuls during this call; the loss stays
             float64. Ignored on a CPU.
+        compile: Run each step's forward and loss through ``torch.compile`` (its backward
+            is compiled with it). ``False`` (default): eager. ``True``: mode
+            ``"reduce-overhead"`` on CUDA (compiled kernels replayed from CUDA graphs; the
+            step's own ``cuda_graph`` then stays off) and ``"default"`` on a CPU; or a mode
+            by name (:data:`fourier_interp.stepping.COMPILE_MODES`). The first steps pay the
+            compilation (tens of seconds); the losses equal the eager ones to rounding, not
+            bit for bit. On a CPU it needs a C++ compiler, and it is *slower* than the eager
+            step for the presets (docs/performance.md); it is there for GPUs.
     """
 
     steps: int = 10_000
@@ -85,6 +93,7 @@ class TrainConfig:
     threads: Union[int, str, None] = 1
     cuda_graph: Optional[bool] = None
     matmul_precision: Optional[str] = None
+    compile: Union[bool, str] = False
 
     def __post_init__(self):
         self.betas = tuple(float(b) for b in self.betas)
@@ -108,6 +117,7 @@ class TrainConfig:
         check_threads(self.threads, "TrainConfig.threads")
         if self.cuda_graph is not None and not isinstance(self.cuda_graph, bool):
             raise InvalidArgumentError(f"TrainConfig.cuda_graph={self.cuda_graph!r}: expected None, True or False")
+        check_compile(self.compile, self.cuda_graph)
         if self.matmul_precision not in (None, *MATMUL_PRECISIONS):
             raise InvalidArgumentError(f"TrainConfig.matmul_precision={self.matmul_precision!r}: "
                                        f"expected None or one of {MATMUL_PRECISIONS}")
@@ -127,7 +137,7 @@ class TrainConfig:
 
     # Fields that may differ between a run and its resumption without changing the maths.
     RESUMABLE_CHANGES = ("steps", "progress", "out_dir", "checkpoint_every", "early_stop_acc",
-                         "early_stop_patience", "device", "eval_every", "threads", "cuda_graph")
+                         "early_stop_patience", "device", "eval_every", "threads", "cuda_graph", "compile")
 
 
 @dataclass

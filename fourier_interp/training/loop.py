@@ -177,7 +177,7 @@ class _Loop:
     def __init__(self, runs: Runs, cfg: TrainConfig, callbacks: Sequence[EvalCallback]):
         self.runs, self.cfg, self.callbacks = runs, cfg, list(callbacks)
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
-        graph = use_graph(cfg.cuda_graph, runs.device)
+        graph = use_graph(cfg.cuda_graph, runs.device, cfg.compile)
         self.optimizer, self.schedule = make_optimizer(runs.leaves(), cfg, graph)
         self.run_step = StepRunner(self.one_step, self.optimizer, runs.device, graph)
         n = len(runs.tasks)

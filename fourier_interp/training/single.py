@@ -23,7 +23,7 @@ from ..checkpoint import atomic_directory, atomic_write_json, load, save_model
 from ..checks import check_device, check_model_task, device_of, torch_threads
 from ..errors import InvalidArgumentError
 from ..evaluation import check_training_memory, grid_logits, hooks_attached, loss_fn
-from ..stepping import matmul_precision
+from ..stepping import compiled, matmul_precision
 from ..tasks import GroupTask, ModularArithmetic
 from ..trainer_state import STATE_DIR, optimizer_state, restore_optimizer
 from .config import History, TrainConfig
@@ -111,6 +111,7 @@ class OneModel(Runs):
         built_in = getattr(getattr(type(model), "fast_logits", None), "__module__", "").startswith("fourier_interp.models")
         if use_fast and built_in and hasattr(model, "prepare_tokens"):  # a built-in fast path: check the tokens once
             self.train_x, self.step_forward = model.prepare_tokens(self.train_x), model.fast_forward
+        self.step_loss = compiled(self._step_loss, cfg.compile, self.device)
 
     def start(self) -> None:
         self.model.train()
@@ -120,7 +121,10 @@ class OneModel(Runs):
 
     def loss_backward(self, rows: Optional[Int[Tensor, "1 batch"]]) -> None:
         x, y = (self.train_x, self.train_y) if rows is None else (self.train_x[rows[0]], self.train_y[rows[0]])
-        loss_fn(self.step_forward(x), y).backward()
+        self.step_loss(x, y).backward()
+
+    def _step_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return loss_fn(self.step_forward(x), y)
 
     def grid_logits(self) -> list[Float[Tensor, "n p"]]:
         return [grid_logits(self.model, self.tasks[0], forward=self.forward)]  # [p**k, p] float64, chunked

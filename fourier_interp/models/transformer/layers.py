@@ -5,7 +5,9 @@ its ``HookPoint``; ``False`` (the training path, :meth:`HookedTransformer.fast_f
 runs the same lines with every hook point replaced by the identity (:func:`..base.hooks`). The
 block also takes ``last_only``: attention computes queries at the last position only (the
 causal mask shifted to match: that query sees every key) and the residual and MLP keep only
-that position, which is all the readout at '=' needs.
+that position, which is all the readout at '=' needs. A model of one block without
+normalisation trains through :meth:`TransformerBlock.folded_logits`: the same maths with the
+linear maps between the attention's values and the logits multiplied together first.
 
 Hook shapes (TransformerLens names; ``blocks.{l}.`` in front):
 
@@ -188,16 +190,17 @@ def _softmax_over_keys(scores: Float[Tensor, "batch head q_pos key_pos"]) -> Flo
     return scores.permute(0, 2, 3, 1).softmax(2).permute(0, 3, 1, 2)
 
 
-def _mix(softmax: Tensor, masked: Tensor, attn_coeff: float) -> Tensor:
+def _mix(softmax: Tensor, masked: Optional[Tensor], attn_coeff: float) -> Tensor:
     """Zhong et al.'s attention rate: ``c * softmax + (1 - c)`` on the positions a query may see.
 
     ``attn_coeff = 0`` is their *constant attention* (every visible position weighted 1, so
     the '=' query sums the operands' values, the set-up that favours the pizza algorithm);
-    1 is ordinary softmax attention.
+    1 is ordinary softmax attention. ``masked=None``: the query sees every position.
     """
     if attn_coeff == 1.0:
         return softmax
-    return (attn_coeff * softmax + (1.0 - attn_coeff)).masked_fill(masked, 0.0)
+    mixed = attn_coeff * softmax + (1.0 - attn_coeff)
+    return mixed if masked is None else mixed.masked_fill(masked, 0.0)
 
 
 def _per_head(x: Float[Tensor, "batch pos d_model"], n_heads: int) -> Float[Tensor, "batch pos head d_model"]:
@@ -287,6 +290,54 @@ class TransformerBlock(nn.Module):
         resid = h.hook_resid_mid(resid + h.hook_attn_out(attn.attend(q, k, v, hooked=hooked)))
         mlp_in = h.hook_mlp_in(resid.clone()) if hooked and self.cfg.use_hook_mlp_in else resid
         return h.hook_resid_post(resid + h.hook_mlp_out(self.mlp(self.ln2(mlp_in, hooked=hooked), hooked=hooked)))
+
+    def folded_logits(
+        self,
+        table: Float[Tensor, "rows d_model"],
+        rows: Int[Tensor, "batch pos"],
+        query_row: int,
+        W_U: Float[Tensor, "d_model p"],
+        b_U: Optional[Float[Tensor, " p"]] = None,
+    ) -> Float[Tensor, "batch p"]:
+        """Logits at the last position when this block is the model's only one and has no normalisation.
+
+        The training path of such a model (``nanda2023``'s shape). From the attention's mixed
+        values ``z`` to the logits every map is linear except the MLP's activation, so the
+        products fold: ``z @ (W_O W_in)`` gives the MLP's input, ``z @ (W_O W_U)`` the
+        attention's direct share of the logits and ``post @ (W_out W_U)`` the MLP's. That is
+        one product per pair of weights instead of two on the batch, and no residual stream
+        of the batch is ever formed. The maths is the hooked forward's; only the rounding
+        differs (below 1e-5 on the logits).
+
+        Args:
+            table: Layer 0's residual for every (position, token): ``W_pos[pos] + W_E[token]``.
+            rows: Each example's row of ``table`` per position (``token + pos * d_vocab``).
+            query_row: The '=' row at the last position. Every checked sequence ends in '=',
+                so the query, its residual and the last key and value are one row for the
+                whole batch, and a key's score is a product with one ``[d_model, head]`` matrix.
+            W_U: The unembedding; ``b_U`` its bias, if any.
+        """
+        attn, mlp, cfg = self.attn, self.mlp, self.cfg
+        operands, rows = table[: (rows.shape[1] - 1) * cfg.d_vocab], rows[:, :-1]  # the positions before '='
+        eq = table[query_row]
+        q = attn._project(eq, attn.W_Q, attn.b_Q)  # [head, d_head]: the one query
+        # a key's score is its residual times W_K q, per head: no table of keys is needed
+        w_score = (attn.W_K * q[:, None]).sum(-1).T / math.sqrt(cfg.d_head)  # [d_model, head]
+        v_eq = attn._project(eq, attn.W_V, attn.b_V)  # [head, d_head]
+        scores = lookup(operands @ w_score, rows)  # [batch, pos - 1, head]
+        scores = torch.cat([scores, (eq @ w_score).expand(scores.shape[0], 1, -1)], 1)
+        if cfg.attn_bias:  # the same b_K q on every key, which the softmax ignores; kept so that
+            scores = scores + (attn.b_K * q).sum(-1) / math.sqrt(cfg.d_head)  # b_K has a gradient (zero) as in forward
+        pattern = _mix(scores.softmax(1), None, cfg.attn_coeff)  # [batch, pos, head]
+        z = (pattern[:, :-1, :, None] * lookup(attn._project(operands, attn.W_V, attn.b_V), rows)).sum(1)
+        z = (z + pattern[:, -1, :, None] * v_eq).flatten(1)  # [batch, head * d_head]
+        W_O = attn.W_O.flatten(0, 1)  # [head * d_head, d_model]
+        resid = eq + attn.b_O if cfg.attn_bias else eq  # what every example adds to z W_O
+        pre = torch.addmm(mlp.b_in + resid @ mlp.W_in, z, W_O @ mlp.W_in)
+        post = torch.relu_(pre) if cfg.act_fn == "relu" else mlp.act(pre)  # pre is ours: no copy
+        bias = (resid + mlp.b_out) @ W_U
+        direct = torch.addmm(bias if b_U is None else bias + b_U, z, W_O @ W_U)
+        return torch.addmm(direct, post, mlp.W_out @ W_U)
 
     def _attention_inputs(self, resid: Tensor, hooked: bool) -> tuple[Tensor, Tensor, Tensor]:
         """The normalised residual each of Q, K, V reads; per head copies when the opt-in hooks ask."""
