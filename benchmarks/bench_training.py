@@ -169,8 +169,9 @@ def time_to_grok(settings: Settings) -> list[Table]:
     ref_step = t["reference"].median
     say(f"[time_to_grok] reference step {ref_step * 1e3:.1f} ms, our fast step {t['fast'].median * 1e3:.1f} ms")
 
-    model, task, cfg = fi.from_preset("nanda2023", seed=0, early_stop_acc=GROK_ACC, early_stop_patience=1,
-                                   progress=sys.stderr.isatty())  # a bar on a terminal, silence in logs
+    # threads=None: fi.train keeps torch's setting (--threads), the one the reference's step was timed with
+    model, task, cfg = fi.from_preset("nanda2023", seed=0, early_stop_acc=GROK_ACC, early_stop_patience=1, threads=None,
+                                      progress=sys.stderr.isatty())  # a bar on a terminal, silence in logs
     if settings.quick:
         cfg.steps, cfg.early_stop_acc = QUICK_GROK_STEPS, None
     say(f"[time_to_grok] training {f'{QUICK_GROK_STEPS} steps (--quick)' if settings.quick else f'up to {cfg.steps:,} steps'} ...")

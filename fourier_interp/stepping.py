@@ -29,9 +29,9 @@ Example:
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 import os
 import shutil
+from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TypeVar, Union
 
 import torch
@@ -169,18 +169,16 @@ def compile_mode(option: Union[bool, str, None], device: torch.device) -> Option
 
 def check_compile(option: Union[bool, str, None], cuda_graph: Optional[bool], name: str = "TrainConfig.compile") -> None:
     """One line for a ``compile`` option that is not a bool or a mode, or that meets ``cuda_graph=True``."""
-    if option is None or isinstance(option, bool):
-        pass
-    elif option not in COMPILE_MODES:
+    if not (option is None or isinstance(option, bool) or option in COMPILE_MODES):
         raise InvalidArgumentError(f"{name}={option!r}: expected True, False or one of {COMPILE_MODES}")
     if option not in (None, False) and cuda_graph:
         raise InvalidArgumentError(f"{name}={option!r} with cuda_graph=True: both capture the step; pick one")
 
 
-F = TypeVar("F", bound=Callable)
+Fn = TypeVar("Fn", bound=Callable)
 
 
-def compiled(fn: F, option: Union[bool, str, None], device: torch.device) -> F:
+def compiled(fn: Fn, option: Union[bool, str, None], device: torch.device) -> Fn:
     """``fn`` under ``torch.compile`` when ``option`` asks for it (see :func:`compile_mode`), else ``fn``.
 
     Shapes are static (``dynamic=False``): a training step's shapes never change. On a CPU

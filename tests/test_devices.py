@@ -284,6 +284,17 @@ def test_compile_option_is_checked():
     assert fi.TrainConfig(compile="max-autotune-no-cudagraphs").compile == "max-autotune-no-cudagraphs"
 
 
+def test_compiling_on_a_cpu_without_a_compiler_is_refused_before_training(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    model, task, cfg = fi.from_preset("li2025-k2", p=7, steps=2, progress=False, compile=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(fi.InvalidArgumentError, match="C\\+\\+ compiler"):
+        fi.train(model, task, cfg)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def _losses_and_verdict(preset: str, device: str, steps: int, **step) -> tuple[list[float], tuple]:
     """One run of ``preset`` at p = 23 with the step options ``step``: its losses and what verify says."""
     model, task, cfg = fi.from_preset(preset, p=23, frac_train=0.8, lr=3e-3, steps=steps, eval_every=100, progress=False,
