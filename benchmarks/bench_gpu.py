@@ -58,6 +58,21 @@ def _step(module, forward, x, y, cfg, ours: bool, graph: bool, compile_mode=None
     return _synced(lambda: runner(None))
 
 
+def _grok_one_seed(settings: Settings, **step) -> tuple[fi.History, float]:
+    """nanda2023 seed 0 trained on CUDA with ``fi.train`` to test accuracy 0.99 (``--quick``: 300 steps): history, wall s."""
+    model, task, cfg = fi.from_preset("nanda2023", seed=0, device="cuda", early_stop_acc=0.99, early_stop_patience=1,
+                                      progress=False, **step)
+    if settings.quick:
+        cfg.steps, cfg.early_stop_acc = 300, None
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    history = fi.train(model, task, cfg)
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    say(f"[gpu] fi.train({step or ''}): {history.final['step']:,} steps in {wall:.1f} s, grokked_step {history.grokked_step}")
+    return history, wall
+
+
 def gpu(settings: Settings) -> list[Table]:
     """Step ratios, time to grok and seed-steps per second on CUDA."""
     if not torch.cuda.is_available():
@@ -90,29 +105,11 @@ def gpu(settings: Settings) -> list[Table]:
                note="informational: TrainConfig(compile=True)")
 
     grok = Table("gpu: one nanda2023 seed to test acc >= 0.99 with fi.train (CUDA graph)", unit="s")
-    model, task, cfg = fi.from_preset("nanda2023", seed=0, device="cuda", early_stop_acc=0.99, early_stop_patience=1,
-                                      progress=False)
-    if settings.quick:
-        cfg.steps, cfg.early_stop_acc = 300, None
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    history = fi.train(model, task, cfg)
-    torch.cuda.synchronize()
-    wall = time.perf_counter() - t0
-    say(f"[gpu] fi.train: {history.final['step']:,} steps in {wall:.1f} s, grokked_step {history.grokked_step}")
+    history, wall = _grok_one_seed(settings)
     row = grok.add(f"wall ({history.final['step']:,} steps{', --quick' if settings.quick else ''})", wall, None,
                    goal=f"<= {GROK_GOAL_S:.0f} s", note="" if history.grokked_step else "did not grok")
     row.met = None if settings.quick else (history.grokked_step is not None and wall <= GROK_GOAL_S)
-    model, task, cfg = fi.from_preset("nanda2023", seed=0, device="cuda", early_stop_acc=0.99, early_stop_patience=1,
-                                      progress=False, compile=True)
-    if settings.quick:
-        cfg.steps, cfg.early_stop_acc = 300, None
-    torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    history = fi.train(model, task, cfg)
-    torch.cuda.synchronize()
-    wall = time.perf_counter() - t0
-    say(f"[gpu] fi.train(compile=True): {history.final['step']:,} steps in {wall:.1f} s, grokked_step {history.grokked_step}")
+    history, wall = _grok_one_seed(settings, compile=True)
     grok.add(f"wall with compile=True ({history.final['step']:,} steps, compilation included)", wall, None,
              note="informational" if history.grokked_step or settings.quick else "did not grok")
 
