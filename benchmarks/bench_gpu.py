@@ -22,7 +22,7 @@ import fourier_interp as fi
 from fourier_interp.stepping import StepRunner, compiled, matmul_precision
 from fourier_interp.training import loss_fn, make_optimizer
 
-from .common import Settings, Table, Timing, interleaved, say, timing_row
+from .common import Settings, Table, interleaved, say, timing_row
 from .reference import from_model
 
 STEP_GOAL = 0.3

@@ -305,8 +305,11 @@ def _losses_and_verdict(preset: str, device: str, steps: int, **step) -> tuple[l
             (history.grokked_step, str(report.algorithm), report.passed, report.key_frequencies))
 
 
-# the step options that replace the eager step: a captured CUDA graph (CUDA only) and torch.compile
-STEP_OPTIONS = {"graph": dict(cuda_graph=True), "compile": dict(compile=True)}
+# the step options that replace the eager step: a captured CUDA graph (CUDA only) and torch.compile;
+# and the opt-in reduced-precision matmuls on CUDA (TF32, bfloat16), whose losses may move further
+STEP_OPTIONS = {"graph": dict(cuda_graph=True), "compile": dict(compile=True),
+                "tf32": dict(matmul_precision="high"), "bf16": dict(matmul_precision="medium")}
+OPTION_RTOL = {"tf32": 0.05, "bf16": 0.1}
 CUDA = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 # (preset, steps, batch_size, rtol of the loss curve): the power MLP's losses stay equal to rounding for
 # 600 steps; the transformer's AdamW trajectory (lr 3e-3) amplifies the first rounding difference to a
@@ -325,9 +328,12 @@ CASES = {"mlp": ("li2025-k2", 600, None, 1e-4), "mlp-minibatch": ("li2025-k2", 6
     pytest.param("cuda", "graph", "transformer", marks=CUDA),
     pytest.param("cuda", "compile", "mlp-minibatch", marks=CUDA),
     pytest.param("cuda", "compile", "transformer", marks=CUDA),
+    pytest.param("cuda", "tf32", "transformer", marks=CUDA),
+    pytest.param("cuda", "bf16", "mlp", marks=CUDA),
 ])
 def test_captured_or_compiled_and_eager_steps_give_the_same_losses_and_verdicts(device, option, case):
     preset, steps, batch_size, rtol = CASES[case]
+    rtol = max(rtol, OPTION_RTOL.get(option, 0.0))
     eager_losses, eager_verdict = _losses_and_verdict(preset, device, steps, batch_size=batch_size)
     losses, verdict = _losses_and_verdict(preset, device, steps, batch_size=batch_size, **STEP_OPTIONS[option])
     assert verdict == eager_verdict
