@@ -139,8 +139,7 @@ class TransformerCore(HookedModel, register=False):
         """
         cfg = self.cfg
         if cfg.n_layers == 1 and cfg.normalization_type is None:
-            rows = tokens + torch.arange(cfg.n_ctx, device=tokens.device) * cfg.d_vocab  # [batch, pos]
-            table = (self.W_pos[:, None] + self.W_E[None]).flatten(0, 1)  # [(pos, token), d_model]
+            table, rows = self._embedding_table(tokens)
             query_row = (cfg.n_ctx - 1) * cfg.d_vocab + cfg.eq_token
             return self.blocks[0].folded_logits(table, rows, query_row, self.W_U, self.b_U if cfg.unembed_bias else None)
         return self._unembed(self.residual(tokens, fast=True)[:, -1])
@@ -157,8 +156,7 @@ class TransformerCore(HookedModel, register=False):
         """
         cfg, last = self.cfg, len(self.blocks) - 1
         if fast:
-            rows = tokens + torch.arange(cfg.n_ctx, device=tokens.device) * cfg.d_vocab  # [batch, pos]
-            resid = (self.W_pos[:, None] + self.W_E[None]).flatten(0, 1)  # [(pos, token), d_model]
+            resid, rows = self._embedding_table(tokens)
             resid = self.blocks[0](resid, hooked=False, last_only=last == 0, rows=rows)
         else:
             embed = self.hook_embed(self.W_E[tokens])  # [batch, pos, d_model]
@@ -167,6 +165,12 @@ class TransformerCore(HookedModel, register=False):
         for i, block in enumerate(self.blocks[1:], start=1):
             resid = block(resid, hooked=not fast, last_only=fast and i == last)
         return self.ln_final(resid, hooked=not fast)
+
+    def _embedding_table(self, tokens: Int[Tensor, "batch n_ctx"]) -> tuple[Tensor, Tensor]:
+        """Layer 0's residual for every (position, token), ``[n_ctx * d_vocab, d_model]``, and each example's rows of it ``[batch, pos]``."""
+        cfg = self.cfg
+        rows = tokens + torch.arange(cfg.n_ctx, device=tokens.device) * cfg.d_vocab
+        return (self.W_pos[:, None] + self.W_E[None]).flatten(0, 1), rows
 
     def _unembed(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... p"]:
         return x @ self.W_U + self.b_U if self.cfg.unembed_bias else x @ self.W_U
