@@ -97,8 +97,12 @@ def step_gflop(model: torch.nn.Module, n: int) -> tuple[float, float]:
     if isinstance(model, fi.HookedTransformer):
         pos, hd = c.k + 1, c.n_heads * c.d_head
         if c.n_layers == 1 and c.normalization_type is None:
-            # ours: z @ (W_O W_in), z @ (W_O W_U), post @ (W_out W_U) at '=' only (folded_logits)
-            ours = 3 * (hd * c.d_mlp + hd * c.p + c.d_mlp * c.p)
+            # ours (folded_logits' table readout): the pre-activations and direct logits at '=' are
+            # weighted sums of `picks` table rows of width d_mlp + p (forward, and the sampled product
+            # and sparse product of the backward), then post @ (W_out W_U). The torch.compile and
+            # vmap rows run the dense form instead: z @ (W_O W_in), z @ (W_O W_U), post @ (W_out W_U).
+            picks = c.k * c.n_heads + c.n_heads + 1
+            ours = 3 * (picks * (c.d_mlp + c.p) + c.d_mlp * c.p)
         else:
             # ours: attention output, MLP and unembedding at '=' only (scores and values are tables)
             ours = 3 * (hd * c.d_model + 2 * c.d_model * c.d_mlp + c.d_model * c.p)

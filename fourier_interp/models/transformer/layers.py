@@ -22,6 +22,7 @@ Hook shapes (TransformerLens names; ``blocks.{l}.`` in front):
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import torch
@@ -31,7 +32,7 @@ from torch import Tensor, nn
 from transformer_lens import FactoredMatrix
 from transformer_lens.hook_points import HookPoint
 
-from ..base import activation_fn, hooks, lookup, normal
+from ..base import activation_fn, hooks, lookup, normal, vmapped
 from .config import TransformerConfig
 
 
@@ -219,6 +220,149 @@ def _linear(x: Float[Tensor, "... d_in"], w: Float[Tensor, "d_in d_out"], b: Flo
     return torch.addmm(b, x.reshape(-1, x.shape[-1]), w).view(*x.shape[:-1], w.shape[-1])
 
 
+def _pre_tables(
+    values: Float[Tensor, "rows head d_head"],
+    v_eq: Float[Tensor, "head d_head"],
+    pattern: Float[Tensor, "batch pos head"],
+    rows: Int[Tensor, "batch operand"],
+    W: Float[Tensor, "head_d_head width"],
+    b: Float[Tensor, " width"],
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``b + z @ W`` for the whole batch as a small table, each example's picks from it and their weights.
+
+    ``z`` is, per head, the pattern-weighted sum of the operands' value rows and the '='
+    value, so ``z @ W`` is the same weighted sum of those rows times the head's slice of
+    ``W``: a table of ``head * rows + head + 1`` rows (the last holds ``b``), and
+    ``pos * head + 1`` weighted picks per example, in increasing row order. Building the
+    table costs about a fortieth of the ``[batch, head * d_head] @ [head * d_head, width]``
+    product it replaces. The table and the weights carry the graph back to ``values``,
+    ``v_eq``, ``W``, ``b`` and ``pattern``.
+
+    Returns:
+        ``(table, index, weight)``: ``b + z @ W`` is
+        ``F.embedding_bag(index, table, per_sample_weights=weight, mode="sum")``.
+    """
+    n_rows, n_heads, d_head = values.shape
+    per_head = torch.bmm(values.transpose(0, 1), W.view(n_heads, d_head, -1))  # [head, rows, width]
+    eq_rows = torch.bmm(v_eq[:, None], W.view(n_heads, d_head, -1))[:, 0]  # [head, width]
+    table = torch.cat([per_head.flatten(0, 1), eq_rows, b[None]])
+    batch, heads = rows.shape[0], torch.arange(n_heads, device=rows.device)
+    first_eq = n_heads * n_rows
+    with torch.no_grad():  # head h, operand k: row h * rows + the operand's token row (increasing in k)
+        index = torch.cat([(rows[:, None, :] + heads[:, None] * n_rows).flatten(1),
+                           (first_eq + heads).expand(batch, -1), rows.new_full((batch, 1), first_eq + n_heads)], 1)
+    weight = torch.cat([pattern[:, :-1].transpose(1, 2).flatten(1), pattern[:, -1], pattern.new_ones(batch, 1)], 1)
+    return table, index, weight
+
+
+def _picks_matrix(index: Int[Tensor, "batch picks"], weight: Float[Tensor, "batch picks"], n_rows: int,
+                  transpose: bool = False) -> Tensor:
+    """The sparse ``[batch, n_rows]`` matrix (CSR) whose row ``b`` holds ``weight[b]`` at ``index[b]``; or its transpose.
+
+    ``index`` must increase along each row, as :func:`_pre_tables` builds it.
+    """
+    batch, picks = index.shape
+    with warnings.catch_warnings():  # torch flags its CSR support as beta on first use
+        warnings.simplefilter("ignore")
+        if not transpose:
+            starts = torch.arange(0, batch * picks + 1, picks, device=index.device)
+            return torch.sparse_csr_tensor(starts, index.flatten(), weight.flatten(), (batch, n_rows),
+                                           check_invariants=False)
+        flat = index.flatten()
+        order = torch.argsort(flat, stable=True)  # by table row, then by example: a fixed summation order
+        starts = torch.zeros(n_rows + 1, dtype=flat.dtype, device=flat.device)
+        starts[1:] = torch.bincount(flat, minlength=n_rows).cumsum(0)
+        return torch.sparse_csr_tensor(starts, order // picks, weight.flatten()[order], (n_rows, batch),
+                                       check_invariants=False)
+
+
+class _TableReadout(torch.autograd.Function):
+    """The folded block's logits ``direct + relu(pre) @ W_out`` with ``[pre | direct]`` gathered from a table.
+
+    ``[pre | direct]`` is ``P @ table`` for the sparse ``[batch, table rows]`` matrix ``P``
+    of :func:`_pre_tables`' picks and weights (a few per example), gathered by
+    ``embedding_bag``; the last ``n_shared`` picks of every example are the same rows
+    (the '=' rows and the bias). The backward never forms the batch's
+    ``[batch, head * d_head]`` activations or their gradient: for each ``G`` of
+    ``grad_pre`` and ``grad`` the table's gradient is ``P^T @ G`` and the weights' is
+    ``G``'s product with each picked row (a sampled product), about a tenth of the
+    arithmetic of the ``[batch, width] x [width, head * d_head]`` products that the dense
+    path pays. ReLU and its mask run in place: on the 2-core benchmark box a
+    ``[batch, d_mlp]`` buffer is larger than the cache it would stay hot in and its
+    allocation page-faults, so each one saved counts.
+    """
+
+    @staticmethod
+    def forward(table: Tensor, weight: Tensor, W_out: Tensor, index: Tensor, d_mlp: int, n_shared: int
+                ) -> tuple[Tensor, Tensor]:
+        both = torch.nn.functional.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
+        post = both[:, :d_mlp].relu_()
+        return torch.addmm(both[:, d_mlp:], post, W_out), post
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        table, weight, W_out, index, _, ctx.n_shared = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(table, weight, W_out, index, output[1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor, _: Tensor):
+        table, weight, W_out, index, post = ctx.saved_tensors
+        d_mlp, n_own = post.shape[1], index.shape[1] - ctx.n_shared
+        grad_pre = grad @ W_out.T
+        torch.ops.aten.threshold_backward.grad_input(grad_pre, post, 0, grad_input=grad_pre)
+        own_rows = table.shape[0] - ctx.n_shared  # the rows picked per example come first
+        picks = _picks_matrix(index[:, :n_own], weight[:, :n_own], own_rows)
+        picked_by = _picks_matrix(index[:, :n_own], weight[:, :n_own], own_rows, transpose=True)
+        shared = weight[:, n_own:]
+        grad_weight = weight.new_zeros(weight.shape)
+        grad_table = []
+        for G, part in ((grad_pre, table[:, :d_mlp]), (grad, table[:, d_mlp:])):
+            grad_weight[:, :n_own] += torch.sparse.sampled_addmm(picks, G, part[:own_rows].T, beta=0).values().view(
+                -1, n_own)
+            grad_weight[:, n_own:] += G @ part[own_rows:].T
+            grad_table.append(torch.cat([torch.sparse.mm(picked_by, G), shared.T @ G]))
+        return torch.cat(grad_table, 1), grad_weight, post.T @ grad, None, None, None
+
+
+class _ReluReadout(torch.autograd.Function):
+    """The folded block's logits ``b_dir + z @ W_dir + relu(b_in + z @ W_in) @ W_out``, and the MLP's activations.
+
+    The dense path of :meth:`TransformerBlock.folded_logits` (under ``vmap``, as in
+    :func:`fourier_interp.train_many`, and ``torch.compile``). The backward is autograd's
+    for that expression, product for product; outside ``vmap`` it masks the gradient in
+    place, one ``[batch, d_mlp]`` buffer fewer.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z: Tensor, W_in: Tensor, b_in: Tensor, W_dir: Tensor, b_dir: Tensor, W_out: Tensor
+                ) -> tuple[Tensor, Tensor]:
+        post = torch.addmm(b_in, z, W_in).relu_()
+        return torch.addmm(torch.addmm(b_dir, z, W_dir), post, W_out), post
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        z, W_in, _, W_dir, _, W_out = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(z, W_in, W_dir, output[1], W_out)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor, _: Tensor):
+        z, W_in, W_dir, post, W_out = ctx.saved_tensors
+        grad_post = grad @ W_out.T
+        if vmapped(grad_post):  # vmap has no rule for the out= and in-place forms
+            grad_pre = torch.ops.aten.threshold_backward(grad_post, post, 0)
+            grad_z = torch.addmm(grad_pre @ W_in.T, grad, W_dir.T)
+        else:
+            grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_post, post, 0, grad_input=grad_post)
+            grad_z = (grad_pre @ W_in.T).addmm_(grad, W_dir.T)
+        return grad_z, z.T @ grad_pre, grad_pre.sum(0), z.T @ grad, grad.sum(0), post.T @ grad
+
+
 # ------------------------------------------------------------------ MLP and block
 class MLP(nn.Module):
     def __init__(self, cfg: TransformerConfig, gen: torch.Generator):
@@ -306,8 +450,10 @@ class TransformerBlock(nn.Module):
         products fold: ``z @ (W_O W_in)`` gives the MLP's input, ``z @ (W_O W_U)`` the
         attention's direct share of the logits and ``post @ (W_out W_U)`` the MLP's. That is
         one product per pair of weights instead of two on the batch, and no residual stream
-        of the batch is ever formed. The maths is the hooked forward's; only the rounding
-        differs (below 1e-5 on the logits).
+        of the batch is ever formed. With a ReLU the two products on ``z`` are not even
+        formed: each example's ``z`` mixes a few value rows, so its products are gathered
+        from those rows' products (:func:`_pre_tables`, :class:`_ReluReadout`). The maths
+        is the hooked forward's; only the rounding differs (below 1e-5 on the logits).
 
         Args:
             table: Layer 0's residual for every (position, token): ``W_pos[pos] + W_E[token]``.
@@ -329,15 +475,21 @@ class TransformerBlock(nn.Module):
         if cfg.attn_bias:  # the same b_K q on every key, which the softmax ignores; kept so that
             scores = scores + (attn.b_K * q).sum(-1) / math.sqrt(cfg.d_head)  # b_K has a gradient (zero) as in forward
         pattern = _mix(scores.softmax(1), None, cfg.attn_coeff)  # [batch, pos, head]
-        z = (pattern[:, :-1, :, None] * lookup(attn._project(operands, attn.W_V, attn.b_V), rows)).sum(1)
-        z = (z + pattern[:, -1, :, None] * v_eq).flatten(1)  # [batch, head * d_head]
+        values = attn._project(operands, attn.W_V, attn.b_V)  # [rows, head, d_head]
         W_O = attn.W_O.flatten(0, 1)  # [head * d_head, d_model]
         resid = eq + attn.b_O if cfg.attn_bias else eq  # what every example adds to z W_O
-        pre = torch.addmm(mlp.b_in + resid @ mlp.W_in, z, W_O @ mlp.W_in)
-        post = torch.relu_(pre) if cfg.act_fn == "relu" else mlp.act(pre)  # pre is ours: no copy
-        bias = (resid + mlp.b_out) @ W_U
-        direct = torch.addmm(bias if b_U is None else bias + b_U, z, W_O @ W_U)
-        return torch.addmm(direct, post, mlp.W_out @ W_U)
+        b_dir = (resid + mlp.b_out) @ W_U
+        b_dir = b_dir if b_U is None else b_dir + b_U
+        b_in, W_in, W_dir, W_out_U = mlp.b_in + resid @ mlp.W_in, W_O @ mlp.W_in, W_O @ W_U, mlp.W_out @ W_U
+        if cfg.act_fn == "relu" and not vmapped(values) and not torch.compiler.is_compiling():
+            table, index, weight = _pre_tables(values, v_eq, pattern, rows, torch.cat([W_in, W_dir], 1),
+                                               torch.cat([b_in, b_dir]))
+            return _TableReadout.apply(table, weight, W_out_U, index, cfg.d_mlp, cfg.n_heads + 1)[0]
+        z = (pattern[:, :-1, :, None] * lookup(values, rows)).sum(1)
+        z = (z + pattern[:, -1, :, None] * v_eq).flatten(1)  # [batch, head * d_head]
+        if cfg.act_fn == "relu":
+            return _ReluReadout.apply(z, W_in, b_in, W_dir, b_dir, W_out_U)[0]
+        return torch.addmm(torch.addmm(b_dir, z, W_dir), mlp.act(torch.addmm(b_in, z, W_in)), W_out_U)
 
     def _attention_inputs(self, resid: Tensor, hooked: bool) -> tuple[Tensor, Tensor, Tensor]:
         """The normalised residual each of Q, K, V reads; per head copies when the opt-in hooks ask."""
