@@ -182,6 +182,42 @@ def test_each_mlp_form_is_its_own_class_and_a_checkpoint_saved_as_hookedmlp_load
     torch.testing.assert_close(model(x), by_hand, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("k, power", [(2, 2), (3, 3), (2, 1), (3, 2)])
+def test_the_power_mlp_training_step_equals_its_forward_in_value_and_gradient(k, power):
+    """``PowerMLP.fast_forward`` (one step with its own backward) against the forward built of its
+    pieces, in float64, for every operand count and power it special-cases."""
+    model = fi.HookedMLP(fi.MLPConfig(p=7, k=k, power=power, d_hidden=24)).double()
+    task = fi.ModularArithmetic(p=7, k=k)
+    x, y = task.inputs[::3], task.labels[::3]
+    params = [model.U, model.W_out]
+
+    def loss_and_grads(logits):
+        loss = torch.nn.functional.cross_entropy(logits, y)
+        return (loss, *torch.autograd.grad(loss, params))
+
+    fast, slow = loss_and_grads(model.fast_logits(x)), loss_and_grads(model(x))
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # by hand: (sum_j U[j, a_j]) ** power @ W_out
+    by_hand = sum(model.U[j][x[:, j]] for j in range(k)) ** power @ model.W_out
+    torch.testing.assert_close(model.fast_logits(x), by_hand, rtol=1e-12, atol=1e-12)
+
+
+def test_a_power_mlp_subclass_that_replaces_a_piece_trains_through_its_own_piece():
+    from fourier_interp.models import PowerMLP
+
+    class Shifted(PowerMLP):
+        def activation(self, pre):
+            return super().activation(pre) + 1.0
+
+    model, plain = Shifted(fi.MLPConfig(p=7)), fi.HookedMLP(fi.MLPConfig(p=7))
+    plain.load_state_dict(model.state_dict())
+    x = fi.ModularArithmetic(p=7).inputs
+    torch.testing.assert_close(model.fast_logits(x), model(x))
+    torch.testing.assert_close(model.fast_logits(x) - plain.fast_logits(x), model.W_out.sum(0).expand(49, -1),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_the_transformer_training_path_reads_the_last_position_of_the_hooked_forward():
     # one forward: with hooks off and last_only, the block gives the hooked block's last row
     model = fi.HookedTransformer(fi.TransformerConfig(p=7, d_model=16, n_heads=2, d_head=8, d_mlp=32, n_layers=2,

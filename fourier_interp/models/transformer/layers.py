@@ -295,7 +295,8 @@ class _TableReadout(torch.autograd.Function):
     @staticmethod
     def forward(table: Tensor, weight: Tensor, W_out: Tensor, index: Tensor, d_mlp: int, n_shared: int
                 ) -> tuple[Tensor, Tensor]:
-        both = torch.nn.functional.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
+        # detached, so that ATen takes its forward-only kernel (no bookkeeping buffers to zero)
+        both = torch.nn.functional.embedding_bag(index, table.detach(), per_sample_weights=weight.detach(), mode="sum")
         post = both[:, :d_mlp].relu_()
         return torch.addmm(both[:, d_mlp:], post, W_out), post
 
@@ -303,6 +304,7 @@ class _TableReadout(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:
         table, weight, W_out, index, _, ctx.n_shared = inputs
         ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # no zero gradient for the non-differentiable output
         ctx.save_for_backward(table, weight, W_out, index, output[1])
 
     @staticmethod
@@ -347,6 +349,7 @@ class _ReluReadout(torch.autograd.Function):
     def setup_context(ctx, inputs, output) -> None:
         z, W_in, _, W_dir, _, W_out = inputs
         ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # no zero gradient for the non-differentiable output
         ctx.save_for_backward(z, W_in, W_dir, output[1], W_out)
 
     @staticmethod
