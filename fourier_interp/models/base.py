@@ -450,6 +450,12 @@ def vmapped(x: Tensor) -> bool:
     return torch._C._functorch.is_batchedtensor(x)
 
 
+def hand_backward_ok(*tensors: Tensor) -> bool:
+    """Whether a step with a hand-written backward may run on ``tensors``: none is ``vmap``-batched
+    and ``torch.compile`` is not tracing (both need the step made of autograd's own operations)."""
+    return not any(vmapped(t) for t in tensors) and not torch.compiler.is_compiling()
+
+
 class _Gather(torch.autograd.Function):
     """``table[idx]`` by rows, whose backward adds the gradient's rows into a zero table with ``index_add_``.
 

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from transformer_lens import FactoredMatrix
 from transformer_lens.hook_points import HookPoint
 
-from ..base import activation_fn, hooks, lookup, normal, vmapped
+from ..base import activation_fn, hand_backward_ok, hooks, lookup, normal, vmapped
 from .config import TransformerConfig
 
 
@@ -318,8 +318,7 @@ class _TableReadout(torch.autograd.Function):
         picks = _picks_matrix(index[:, :n_own], weight[:, :n_own], own_rows)
         picked_by = _picks_matrix(index[:, :n_own], weight[:, :n_own], own_rows, transpose=True)
         shared = weight[:, n_own:]
-        grad_weight = weight.new_zeros(weight.shape)
-        grad_table = []
+        grad_weight, grad_table = torch.zeros_like(weight), []
         for G, part in ((grad_pre, table[:, :d_mlp]), (grad, table[:, d_mlp:])):
             grad_weight[:, :n_own] += torch.sparse.sampled_addmm(picks, G, part[:own_rows].T, beta=0).values().view(
                 -1, n_own)
@@ -455,7 +454,7 @@ class TransformerBlock(nn.Module):
         one product per pair of weights instead of two on the batch, and no residual stream
         of the batch is ever formed. With a ReLU the two products on ``z`` are not even
         formed: each example's ``z`` mixes a few value rows, so its products are gathered
-        from those rows' products (:func:`_pre_tables`, :class:`_ReluReadout`). The maths
+        from those rows' products (:func:`_pre_tables`, :class:`_TableReadout`). The maths
         is the hooked forward's; only the rounding differs (below 1e-5 on the logits).
 
         Args:
@@ -484,7 +483,7 @@ class TransformerBlock(nn.Module):
         b_dir = (resid + mlp.b_out) @ W_U
         b_dir = b_dir if b_U is None else b_dir + b_U
         b_in, W_in, W_dir, W_out_U = mlp.b_in + resid @ mlp.W_in, W_O @ mlp.W_in, W_O @ W_U, mlp.W_out @ W_U
-        if cfg.act_fn == "relu" and not vmapped(values) and not torch.compiler.is_compiling():
+        if cfg.act_fn == "relu" and hand_backward_ok(values, pattern):
             table, index, weight = _pre_tables(values, v_eq, pattern, rows, torch.cat([W_in, W_dir], 1),
                                                torch.cat([b_in, b_dir]))
             return _TableReadout.apply(table, weight, W_out_U, index, cfg.d_mlp, cfg.n_heads + 1)[0]
