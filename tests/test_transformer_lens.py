@@ -810,3 +810,24 @@ def test_folded_fast_path_equals_forward_in_value_and_gradient(cfg):
     g_fast = torch.autograd.grad(F.cross_entropy(model.fast_logits(task.inputs), task.labels), params)
     for (name, _), a, b in zip([(n, p) for n, p in model.named_parameters() if p.requires_grad], g_slow, g_fast):
         torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_the_dense_folded_readout_equals_autograd_of_its_expression():
+    """``_ReluReadout``, the folded block's step on a GPU (and under vmap / compile), outside
+    vmap: its in-place masked backward against autograd's for ``b_dir + z W_dir + relu(b_in + z W_in) W_out``,
+    in float64, with a third of the units dead on some examples."""
+    from fourier_interp.models.transformer.layers import _ReluReadout
+
+    gen = torch.Generator().manual_seed(0)
+    shapes = dict(z=(37, 12), W_in=(12, 20), b_in=(20,), W_dir=(12, 7), b_dir=(7,), W_out=(20, 7))
+    leaves = {n: torch.randn(*s, generator=gen, dtype=torch.float64, requires_grad=True) for n, s in shapes.items()}
+    z, W_in, b_in, W_dir, b_dir, W_out = leaves.values()
+    target = torch.randn(37, 7, generator=gen, dtype=torch.float64)
+    reference = b_dir + z @ W_dir + torch.relu(b_in + z @ W_in) @ W_out
+    logits, post = _ReluReadout.apply(z, W_in, b_in, W_dir, b_dir, W_out)
+    torch.testing.assert_close(logits, reference, rtol=1e-12, atol=1e-12)
+    assert 0.1 < (post == 0).double().mean() < 0.9
+    expected = torch.autograd.grad((reference * target).sum(), list(leaves.values()))
+    got = torch.autograd.grad((logits * target).sum(), list(leaves.values()))
+    for name, a, b in zip(leaves, expected, got):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)

@@ -454,8 +454,12 @@ class TransformerBlock(nn.Module):
         one product per pair of weights instead of two on the batch, and no residual stream
         of the batch is ever formed. With a ReLU the two products on ``z`` are not even
         formed: each example's ``z`` mixes a few value rows, so its products are gathered
-        from those rows' products (:func:`_pre_tables`, :class:`_TableReadout`). The maths
-        is the hooked forward's; only the rounding differs (below 1e-5 on the logits).
+        from those rows' products (:func:`_pre_tables`, :class:`_TableReadout`): on a CPU,
+        outside ``vmap`` and ``torch.compile``. On a GPU the block keeps the dense products
+        (:class:`_ReluReadout`): they are a few large matmuls, and the table's backward counts
+        its rows (``bincount``), which reads a size back to the host and so cannot be
+        captured in a CUDA graph. The maths is the hooked forward's; only the rounding
+        differs (below 1e-5 on the logits).
 
         Args:
             table: Layer 0's residual for every (position, token): ``W_pos[pos] + W_E[token]``.
@@ -483,7 +487,7 @@ class TransformerBlock(nn.Module):
         b_dir = (resid + mlp.b_out) @ W_U
         b_dir = b_dir if b_U is None else b_dir + b_U
         b_in, W_in, W_dir, W_out_U = mlp.b_in + resid @ mlp.W_in, W_O @ mlp.W_in, W_O @ W_U, mlp.W_out @ W_U
-        if cfg.act_fn == "relu" and hand_backward_ok(values, pattern):
+        if cfg.act_fn == "relu" and values.device.type == "cpu" and hand_backward_ok(values, pattern):
             table, index, weight = _pre_tables(values, v_eq, pattern, rows, torch.cat([W_in, W_dir], 1),
                                                torch.cat([b_in, b_dir]))
             return _TableReadout.apply(table, weight, W_out_U, index, cfg.d_mlp, cfg.n_heads + 1)[0]
