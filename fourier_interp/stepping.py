@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TypeVar, Union
 
@@ -71,12 +72,15 @@ class StepRunner:
         device: Where the model lives.
         graph: Capture the step (CUDA only; see :func:`use_graph`).
         eager_steps: Steps run eagerly before capture (real steps: they train the model).
+        required: What to do when the step cannot be captured (it reads a value back to the
+            host: ``.item()``, a data-dependent ``if``, ``nonzero``): ``True`` raises, naming
+            the way out; ``False`` warns once and runs every step eagerly from then on.
     """
 
     def __init__(self, step: Callable[[Optional[Tensor]], None], optimizer: torch.optim.Optimizer, device: torch.device,
-                 graph: bool = False, eager_steps: int = EAGER_STEPS):
+                 graph: bool = False, eager_steps: int = EAGER_STEPS, required: bool = False):
         self.step, self.optimizer, self.device = step, optimizer, device
-        self.graph_wanted, self.eager_steps = graph, eager_steps
+        self.graph_wanted, self.eager_steps, self.required = graph, eager_steps, required
         self.graph: Optional["torch.cuda.CUDAGraph"] = None
         self._rows: Optional[Tensor] = None
         self._calls = 0
@@ -105,8 +109,10 @@ class StepRunner:
                 self.step(rows)
             torch.cuda.current_stream(self.device).wait_stream(self._stream)
             return
-        self._capture(rows)
-        self.graph.replay()  # capture records the step without running it
+        if self._capture(rows):
+            self.graph.replay()  # capture records the step without running it
+        else:
+            self.step(rows)
 
     def _make_capturable(self) -> None:
         """Step counts and learning rates on the device: a resumed run brings them back as host values."""
@@ -117,14 +123,35 @@ class StepRunner:
             if not torch.is_tensor(group["lr"]):  # the schedule then fills it in place
                 group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=self.device)
 
-    def _capture(self, rows: Optional[Tensor]) -> None:
+    def _capture(self, rows: Optional[Tensor]) -> bool:
+        """Record the step as ``self.graph``; ``False`` when it cannot be (and eager steps from now on).
+
+        A failed capture has run no kernel: parameters and optimiser state are as they were,
+        and the gradients it allocated in the graph's pool are dropped.
+        """
         self._rows = None if rows is None else rows.clone()
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         torch.cuda.synchronize(self.device)
-        with torch.cuda.graph(graph):
-            self.step(self._rows)
+        stream = torch.cuda.current_stream(self.device)
+        try:
+            with torch.cuda.graph(graph):
+                self.step(self._rows)
+        except RuntimeError as err:
+            torch.cuda.set_stream(stream)  # a failed capture_end leaves its side stream current
+            self.optimizer.zero_grad(set_to_none=True)
+            self.graph_wanted, self._rows = False, None
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if self.required:
+                raise InvalidArgumentError(f"TrainConfig.cuda_graph=True: the training step cannot be captured as "
+                                           f"a CUDA graph ({reason}); a step that reads values back to the host "
+                                           f"needs cuda_graph=False or None") from err
+            warnings.warn(f"the training step could not be captured as a CUDA graph ({reason}); every step runs "
+                          f"eagerly from now on. TrainConfig(cuda_graph=False) skips the attempt.",
+                          RuntimeWarning, stacklevel=2)
+            return False
         self.graph = graph
+        return True
 
 
 def capturable_optimizer_options(lr: float, device: torch.device, graph: bool) -> dict:

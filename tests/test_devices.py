@@ -356,6 +356,33 @@ def test_captured_or_compiled_train_many_matches_eager(device, option):
     torch.testing.assert_close(torch.tensor(runs[option]), torch.tensor(runs["eager"]), rtol=1e-4, atol=1e-7)
 
 
+class ReadsBack(PlainMLP):
+    """A plain module whose forward reads a value back to the host (a data-dependent ``if``): no CUDA graph can hold it."""
+
+    def forward(self, x):
+        hidden = torch.relu(self.fc(self.embed(x).flatten(1)))
+        if hidden.sum() < 0:  # never true; asking is the host read
+            hidden = -hidden
+        return self.unembed(hidden)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_step_that_cannot_be_captured_runs_eagerly_by_default_and_is_refused_when_a_graph_is_required():
+    task = fi.ModularArithmetic(p=P, frac_train=0.5)
+    runs = {}
+    for name, graph in (("eager", False), ("default", None)):
+        model = fi.HookedWrapper(ReadsBack(), trace=False).to("cuda")
+        cfg = fi.TrainConfig(steps=12, eval_every=4, progress=False, threads=1, cuda_graph=graph)
+        with pytest.warns(RuntimeWarning, match="could not be captured") if graph is None else contextlib.nullcontext():
+            runs[name] = [r["train_loss"] for r in fi.train(model, task, cfg).records]
+    assert runs["default"] == pytest.approx(runs["eager"], rel=1e-5)  # the failed capture changed nothing
+    model = fi.HookedWrapper(ReadsBack(), trace=False).to("cuda")
+    with pytest.raises(fi.InvalidArgumentError, match="cuda_graph=True"):
+        fi.train(model, task, fi.TrainConfig(steps=12, eval_every=4, progress=False, threads=1, cuda_graph=True))
+    torch.testing.assert_close(model(task.inputs[:5].cuda()).sum().isfinite(), torch.tensor(True, device="cuda"))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_resume_works_with_a_graph(tmp_path):

@@ -61,7 +61,10 @@ class TrainConfig:
         cuda_graph: Capture the whole step (forward, loss, backward, fused AdamW) as one CUDA
             graph after a few eager steps and replay it (:mod:`fourier_interp.stepping`).
             ``None`` (default): on CUDA, yes; on a CPU nothing changes. ``False`` runs the
-            step eagerly everywhere.
+            step eagerly everywhere. A step that cannot be captured (a model that reads a
+            value back to the host in its forward: ``.item()``, a data-dependent ``if``)
+            runs eagerly with a warning under ``None``, and stops training with one line
+            under ``True``.
         matmul_precision: ``None`` (default, float32 matmuls), ``"high"`` (TF32) or
             ``"medium"`` (bfloat16) for CUDA matmuls during this call; the loss stays
             float64. Ignored on a CPU.

@@ -179,7 +179,7 @@ class _Loop:
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
         graph = use_graph(cfg.cuda_graph, runs.device, cfg.compile)
         self.optimizer, self.schedule = make_optimizer(runs.leaves(), cfg, graph)
-        self.run_step = StepRunner(self.one_step, self.optimizer, runs.device, graph)
+        self.run_step = StepRunner(self.one_step, self.optimizer, runs.device, graph, required=bool(cfg.cuda_graph))
         n = len(runs.tasks)
         self.histories = [History() for _ in range(n)]
         self.stopping = [EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience) for _ in range(n)]
