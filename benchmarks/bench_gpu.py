@@ -54,7 +54,7 @@ def _step(module, forward, x, y, cfg, ours: bool, graph: bool, compile_mode=None
         loss.backward()
         optimizer.step()
 
-    runner = StepRunner(one, optimizer, torch.device("cuda"), graph=graph)
+    runner = StepRunner(one, optimizer, torch.device("cuda"), graph=graph, required=graph)  # a graphed row is graphed
     return _synced(lambda: runner(None))
 
 
