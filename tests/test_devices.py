@@ -403,3 +403,62 @@ def test_a_phase_diagram_trains_and_verifies_on_the_device(device, tmp_path):
     assert (diagram.table["status"] == "ok").all() and diagram.table["verdict"].notna().all()
     model, _ = fi.load(tmp_path / "runs" / diagram.table["run"][0] / "train", with_task=True)
     assert model.cfg.device.startswith("cpu")  # checkpoints load on the CPU by default, wherever they trained
+
+
+# ------------------------------------------------------------------ what a CUDA graph can hold
+class HostReads(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the operations that read a value back to the host (on CUDA: a synchronisation,
+    and an error inside a CUDA graph capture): ``.item()``/``bool()``/``int()`` of a tensor,
+    ``nonzero``, ``bincount``, ``unique``, ``masked_select``, ``repeat_interleave`` without a size."""
+
+    READS = {"_local_scalar_dense", "nonzero", "bincount", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+             "masked_select", "repeat_interleave", "is_nonzero", "equal", "argwhere"}
+
+    def __init__(self):
+        super().__init__()
+        self.reads: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in self.READS and not (func.overloadpacket.__name__ == "repeat_interleave"
+                                                                and (kwargs or {}).get("output_size") is not None):
+            self.reads.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def _step_reads(runs, rows) -> list[str]:
+    """The host reads of one training step's forward and backward (the part a CUDA graph captures)."""
+    with HostReads() as mode:
+        runs.loss_backward(rows)
+    return mode.reads
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_training_step_reads_nothing_back_to_the_host(family, monkeypatch):
+    """On CUDA the whole step is captured as one graph, which holds no host read; run here on the CPU
+    with the transformer on the dense readout that a GPU takes, full batch and minibatch, one model
+    and stacked seeds (vmap)."""
+    from fourier_interp.models.transformer import layers
+    from fourier_interp.seeds import StackedModels
+    from fourier_interp.training.single import OneModel
+
+    monkeypatch.setattr(layers, "TABLE_READOUT_DEVICES", ())  # what runs on a GPU
+    model, task, cfg, _ = build(family)
+    one = OneModel(model, task, cfg)
+    minibatch = torch.randperm(len(task.train_idx), generator=torch.Generator().manual_seed(0))[None, :16]
+    assert _step_reads(one, None) == [] and _step_reads(one, minibatch) == []
+    if family != "wrapper":  # stacked seeds are the built-in families' (fi.train_seeds)
+        seeds = [build(family)[0] for _ in range(2)]
+        stacked = StackedModels(seeds, [task] * 2, cfg, chunk=None)
+        assert _step_reads(stacked, None) == [] and _step_reads(stacked, minibatch.expand(2, -1)) == []
+
+
+def test_the_host_read_audit_sees_a_data_dependent_if_and_the_cpu_table_readout():
+    """Positive controls: a wrapped module's ``if tensor``, and the transformer's CPU step (the table
+    readout), which counts rows with ``bincount`` in its backward."""
+    from fourier_interp.training.single import OneModel
+
+    task = fi.ModularArithmetic(p=P, frac_train=0.5)
+    cfg = fi.TrainConfig(steps=6, progress=False)
+    assert _step_reads(OneModel(fi.HookedWrapper(ReadsBack(), trace=False), task, cfg), None) != []
+    model, task, cfg, _ = build("transformer")
+    assert any("bincount" in read for read in _step_reads(OneModel(model, task, cfg), None))

@@ -255,6 +255,12 @@ def _pre_tables(
     return table, index, weight
 
 
+TABLE_READOUT_DEVICES = ("cpu",)
+"""Device types on which the folded block gathers from tables (:class:`_TableReadout`); elsewhere (a GPU)
+it keeps the dense products: the table's backward reads a row count back to the host (``bincount``),
+which a CUDA graph cannot hold."""
+
+
 def _picks_matrix(index: Int[Tensor, "batch picks"], weight: Float[Tensor, "batch picks"], n_rows: int,
                   transpose: bool = False) -> Tensor:
     """The sparse ``[batch, n_rows]`` matrix (CSR) whose row ``b`` holds ``weight[b]`` at ``index[b]``; or its transpose.
@@ -487,7 +493,7 @@ class TransformerBlock(nn.Module):
         b_dir = (resid + mlp.b_out) @ W_U
         b_dir = b_dir if b_U is None else b_dir + b_U
         b_in, W_in, W_dir, W_out_U = mlp.b_in + resid @ mlp.W_in, W_O @ mlp.W_in, W_O @ W_U, mlp.W_out @ W_U
-        if cfg.act_fn == "relu" and values.device.type == "cpu" and hand_backward_ok(values, pattern):
+        if cfg.act_fn == "relu" and values.device.type in TABLE_READOUT_DEVICES and hand_backward_ok(values, pattern):
             table, index, weight = _pre_tables(values, v_eq, pattern, rows, torch.cat([W_in, W_dir], 1),
                                                torch.cat([b_in, b_dir]))
             return _TableReadout.apply(table, weight, W_out_U, index, cfg.d_mlp, cfg.n_heads + 1)[0]
