@@ -214,18 +214,57 @@ def loss_and_accuracy(logits: Float[Tensor, "n p"], task: ModularArithmetic, spl
     return split_loss(logits, task, split), split_accuracy(logits, task, split)
 
 
-def split_metrics(logits: Float[Tensor, "n p"], task: ModularArithmetic) -> dict[str, Optional[float]]:
-    """``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` of full-grid logits ``[p**k, p]`` (float64).
+SPLIT_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+"""The numbers :func:`split_metrics` gives, in the order of :func:`split_metric_values`."""
 
-    A split with no rows gets ``None`` for both of its numbers.
+
+class SplitRows:
+    """A task's train and test rows and its labels on one device, copied there once.
+
+    An evaluation loop reads them at every evaluation; copying them from the host each time
+    would make each copy a synchronisation on a GPU.
     """
-    out: dict[str, Optional[float]] = {}
+
+    def __init__(self, task: ModularArithmetic, device: torch.device):
+        self.rows = {split: task.split(split).to(device) for split in ("train", "test")}
+        self.labels = task.labels.to(device)
+
+
+def split_metric_values(logits: Float[Tensor, "n p"], task: ModularArithmetic,
+                        rows: Optional[SplitRows] = None) -> Float[Tensor, " 4"]:
+    """:data:`SPLIT_METRICS` of full-grid logits as one float64 tensor on their device (NaN for an empty split).
+
+    Nothing is read back to the host: a loop that evaluates many runs reads all of them in one
+    transfer (:func:`metrics_from_values`).
+    """
+    rows = rows if rows is not None else SplitRows(task, logits.device)
+    values = []
+    for split in ("train", "test"):
+        idx = rows.rows[split]
+        if len(idx) == 0:
+            values += [logits.new_full((), float("nan"), dtype=torch.float64)] * 2
+            continue
+        picked, labels = logits[idx], rows.labels[idx]
+        values += [loss_fn(picked, labels), (picked.argmax(-1) == labels).double().mean()]
+    return torch.stack(values)
+
+
+def metrics_from_values(values: list[float], task: ModularArithmetic) -> dict[str, Optional[float]]:
+    """:func:`split_metric_values` read back (a list of floats) as :func:`split_metrics`' dict: ``None`` for an empty split."""
+    out = dict(zip(SPLIT_METRICS, values))
     for split in ("train", "test"):
         if len(task.split(split)) == 0:
             out[f"{split}_loss"] = out[f"{split}_acc"] = None
-        else:
-            out[f"{split}_loss"], out[f"{split}_acc"] = loss_and_accuracy(logits, task, split)
     return out
+
+
+def split_metrics(logits: Float[Tensor, "n p"], task: ModularArithmetic) -> dict[str, Optional[float]]:
+    """``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` of full-grid logits ``[p**k, p]`` (float64).
+
+    A split with no rows gets ``None`` for both of its numbers. The four are read back to the
+    host in one transfer.
+    """
+    return metrics_from_values(split_metric_values(logits, task).tolist(), task)
 
 
 def evaluate(model: nn.Module, task: ModularArithmetic, forward=None) -> dict[str, Any]:

@@ -216,8 +216,8 @@ class StackedModels(Runs):
             ])
         return [as_logits(logits[i], task.p) for i, task in enumerate(self.tasks)]
 
-    def weight_norm(self, i: int) -> float:
-        return float(sum((self.param(n, i) if n not in self.frozen else p).detach().pow(2).sum() for n, p in self.params))
+    def weight_norm(self, i: int) -> Tensor:
+        return sum((self.param(n, i) if n not in self.frozen else p).detach().pow(2).sum() for n, p in self.params)
 
     def hold(self, i: int) -> None:
         self.at_stop[i] = {n: self.param(n, i).detach().clone() for n in self.names}

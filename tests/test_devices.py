@@ -452,6 +452,31 @@ def test_the_training_step_reads_nothing_back_to_the_host(family, monkeypatch):
         assert _step_reads(stacked, None) == [] and _step_reads(stacked, minibatch.expand(2, -1)) == []
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_evaluation_reads_its_numbers_back_in_one_transfer(family):
+    """Every run's losses, accuracies and weight norm go to the host together (one ``tolist``), not
+    one ``float()`` each: no scalar read while the loop evaluates one model or stacked seeds. The
+    records are those :func:`fi.evaluate` gives."""
+    from fourier_interp.seeds import StackedModels
+    from fourier_interp.training.loop import _Loop
+    from fourier_interp.training.single import OneModel
+
+    model, task, cfg, _ = build(family)
+    runs = [OneModel(model, task, cfg)]
+    if family != "wrapper":
+        runs.append(StackedModels([build(family)[0] for _ in range(3)], [task] * 3, cfg, chunk=2))  # two passes
+    for run in runs:
+        loop = _Loop(run, cfg, [])
+        with HostReads() as mode:
+            loop.record(0)
+        assert mode.reads == []
+        for m, history in zip(run.models, loop.histories):
+            record = history.records[0]
+            assert {k: record[k] for k in fi.evaluate(m, task)} == pytest.approx(fi.evaluate(m, task), rel=1e-6)
+            assert record["weight_norm"] == pytest.approx(sum(float(p.detach().pow(2).sum()) for p in m.parameters()),
+                                                          rel=1e-5)
+
+
 def test_the_host_read_audit_sees_a_data_dependent_if_and_the_cpu_table_readout():
     """Positive controls: a wrapped module's ``if tensor``, and the transformer's CPU step (the table
     readout), which counts rows with ``bincount`` in its backward."""

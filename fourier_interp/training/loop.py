@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from ..checks import progress_bar
 from ..errors import InvalidArgumentError
-from ..evaluation import EarlyStopping, sample_rows, split_metrics
+from ..evaluation import EarlyStopping, SplitRows, metrics_from_values, sample_rows, split_metric_values
 from ..stepping import StepRunner, use_graph
 from ..storage import CheckpointError, atomic_directory
 from ..tasks import ModularArithmetic
@@ -119,8 +119,8 @@ class Runs:
         """Each run's float64 logits on its task's full grid."""
         raise NotImplementedError
 
-    def weight_norm(self, i: int) -> float:
-        """Run ``i``'s sum of squared parameters."""
+    def weight_norm(self, i: int) -> Tensor:
+        """Run ``i``'s sum of squared parameters (a 0-d tensor on the device: the loop reads it back with the rest)."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -183,6 +183,7 @@ class _Loop:
         n = len(runs.tasks)
         self.histories = [History() for _ in range(n)]
         self.stopping = [EarlyStopping(cfg.early_stop_acc, cfg.early_stop_patience) for _ in range(n)]
+        self.split_rows = [SplitRows(task, runs.device) for task in runs.tasks]  # on the device once, not per evaluation
         self.stopped_at: list[Optional[int]] = [None] * n  # each run's early-stopping step
         self.elapsed = 0.0
 
@@ -200,10 +201,17 @@ class _Loop:
         runs = self.runs
         with runs.evaluating():
             logits = runs.grid_logits()  # each [p**k, p] float64
-            for i in self.running():
+            running = self.running()
+            if not running:
+                return
+            values = torch.stack([  # every run's metrics and weight norm, read back in one transfer
+                torch.cat([split_metric_values(logits[i], runs.tasks[i], self.split_rows[i]),
+                           torch.as_tensor(runs.weight_norm(i), dtype=torch.float64, device=runs.device).reshape(1)])
+                for i in running]).tolist()
+            for i, (*metrics, weight_norm) in zip(running, values):
                 task = runs.tasks[i]
-                r = {"step": step, "time_s": round(self.elapsed, 3), **split_metrics(logits[i], task)}
-                r["weight_norm"] = runs.weight_norm(i)
+                r = {"step": step, "time_s": round(self.elapsed, 3), **metrics_from_values(metrics, task)}
+                r["weight_norm"] = weight_norm
                 for cb in self.callbacks:
                     r.update(cb(runs.models[i], task, logits[i].detach(), step) or {})
                 self.histories[i].records.append(r)

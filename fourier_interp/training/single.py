@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..checkpoint import atomic_directory, atomic_write_json, load, save_model
 from ..checks import check_device, check_model_task, device_of, torch_threads
 from ..errors import InvalidArgumentError
-from ..evaluation import check_training_memory, grid_logits, hooks_attached, loss_fn
+from ..evaluation import as_logits, check_training_memory, grid_batches, hooks_attached, loss_fn, model_logits
 from ..stepping import compiled, matmul_precision
 from ..tasks import GroupTask, ModularArithmetic
 from ..trainer_state import STATE_DIR, optimizer_state, restore_optimizer
@@ -107,10 +107,13 @@ class OneModel(Runs):
         self.forward = model.fast_logits if (use_fast and hasattr(model, "fast_logits")) else model
         self.train_x = task.inputs[task.train_idx].to(self.device)  # [n_train, k]
         self.train_y = task.labels[task.train_idx].to(self.device)  # [n_train]
-        self.step_forward = self.forward
+        self.step_forward, self.grid_tokens = self.forward, None
+        self.grid_inputs = task.inputs.to(self.device)  # copied once, not at every evaluation
         built_in = getattr(getattr(type(model), "fast_logits", None), "__module__", "").startswith("fourier_interp.models")
         if use_fast and built_in and hasattr(model, "prepare_tokens"):  # a built-in fast path: check the tokens once
             self.train_x, self.step_forward = model.prepare_tokens(self.train_x), model.fast_forward
+            # the grid too, on the device: an evaluation then reads nothing back (a GPU's synchronisations)
+            self.grid_tokens = model.prepare_tokens(self.grid_inputs)
         self.step_loss = compiled(self._step_loss, cfg.compile, self.device)
 
     def start(self) -> None:
@@ -127,10 +130,14 @@ class OneModel(Runs):
         return loss_fn(self.step_forward(x), y)
 
     def grid_logits(self) -> list[Float[Tensor, "n p"]]:
-        return [grid_logits(self.model, self.tasks[0], forward=self.forward)]  # [p**k, p] float64, chunked
+        if self.grid_tokens is not None:  # chunked as in fi.evaluate; its memory was checked before training
+            with torch.no_grad():
+                return [torch.cat([as_logits(self.model.fast_forward(self.grid_tokens[rows]), self.tasks[0].p)
+                                   for rows in grid_batches(len(self.grid_tokens))])]
+        return [model_logits(self.model, self.grid_inputs, self.tasks[0].p, forward=self.forward)]  # chunked, float64
 
-    def weight_norm(self, i: int) -> float:
-        return float(sum(p.detach().pow(2).sum() for p in self.model.parameters()))
+    def weight_norm(self, i: int) -> Tensor:
+        return sum(p.detach().pow(2).sum() for p in self.model.parameters())
 
     @contextmanager
     def evaluating(self) -> Iterator[None]:
