@@ -246,7 +246,8 @@ class _Loop:
             for step in range(start + 1, last + 1):
                 t0 = time.perf_counter()
                 rows = [sample_rows(n_train, cfg.batch_size, seed, step) for seed in runs.seeds]  # each run's own
-                self.run_step(None if rows[0] is None else torch.stack(rows).to(runs.device))
+                # non_blocking: on a GPU the copy does not wait for the steps queued before it
+                self.run_step(None if rows[0] is None else torch.stack(rows).to(runs.device, non_blocking=True))
                 self.schedule.step()
                 self.elapsed += time.perf_counter() - t0
                 bar.update(1)
