@@ -144,8 +144,8 @@ class StepRunner:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             if self.required:
                 raise InvalidArgumentError(f"TrainConfig.cuda_graph=True: the training step cannot be captured as "
-                                           f"a CUDA graph ({reason}); a step that reads values back to the host "
-                                           f"needs cuda_graph=False or None") from err
+                                           f"a CUDA graph ({reason}); cuda_graph=None falls back to eager steps, "
+                                           f"cuda_graph=False runs them from the start") from err
             warnings.warn(f"the training step could not be captured as a CUDA graph ({reason}); every step runs "
                           f"eagerly from now on. TrainConfig(cuda_graph=False) skips the attempt.",
                           RuntimeWarning, stacklevel=2)
