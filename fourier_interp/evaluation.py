@@ -72,7 +72,12 @@ def loss_fn(logits: Tensor, labels: Tensor) -> Tensor:
 
 def accuracy_of(logits: Float[Tensor, "n p"], labels: Int[Tensor, " n"]) -> float:
     """Share of rows whose largest logit is the label (a float64 mean)."""
-    return float((logits.argmax(-1) == labels.to(logits.device)).double().mean())
+    return float(_accuracy(logits, labels.to(logits.device)))
+
+
+def _accuracy(logits: Float[Tensor, "n p"], labels: Int[Tensor, " n"]) -> Float[Tensor, ""]:
+    """:func:`accuracy_of` as a 0-d tensor on the logits' device (nothing read back)."""
+    return (logits.argmax(-1) == labels).double().mean()
 
 
 # ------------------------------------------------------------- the grid
@@ -140,8 +145,14 @@ def model_logits(
     forward = forward or model
     if batch_rows is None:
         batch_rows = max(len(inputs), 1) if (fwd_hooks or hooks_attached(model)) else BATCH_ROWS
-    device = device_of(model)
     check_grid_memory(model, len(inputs), p, inputs.shape[-1] if inputs.ndim == 2 else 1, batch_rows, fast=fast)
+    return chunked_logits(forward, inputs, p, device_of(model), batch_rows)
+
+
+def chunked_logits(forward: Callable[[Tensor], Any], inputs: Tensor, p: int, device: torch.device,
+                   batch_rows: int = BATCH_ROWS) -> Float[Tensor, "n p"]:
+    """``forward`` over ``inputs`` ``batch_rows`` rows at a time on ``device``, without gradients, as float64
+    ``[n, p]`` logits: :func:`model_logits` after its checks (a caller that has checked once calls it directly)."""
     with torch.no_grad():
         pieces = [as_logits(forward(inputs[rows].to(device)), p) for rows in grid_batches(len(inputs), batch_rows)]
     if not pieces:
@@ -245,7 +256,7 @@ def split_metric_values(logits: Float[Tensor, "n p"], task: ModularArithmetic,
             values += [logits.new_full((), float("nan"), dtype=torch.float64)] * 2
             continue
         picked, labels = logits[idx], rows.labels[idx]
-        values += [loss_fn(picked, labels), (picked.argmax(-1) == labels).double().mean()]
+        values += [loss_fn(picked, labels), _accuracy(picked, labels)]
     return torch.stack(values)
 
 

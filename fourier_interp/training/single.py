@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..checkpoint import atomic_directory, atomic_write_json, load, save_model
 from ..checks import check_device, check_model_task, device_of, torch_threads
 from ..errors import InvalidArgumentError
-from ..evaluation import as_logits, check_training_memory, grid_batches, hooks_attached, loss_fn, model_logits
+from ..evaluation import check_training_memory, chunked_logits, hooks_attached, loss_fn, model_logits
 from ..stepping import compiled, matmul_precision
 from ..tasks import GroupTask, ModularArithmetic
 from ..trainer_state import STATE_DIR, optimizer_state, restore_optimizer
@@ -130,10 +130,8 @@ class OneModel(Runs):
         return loss_fn(self.step_forward(x), y)
 
     def grid_logits(self) -> list[Float[Tensor, "n p"]]:
-        if self.grid_tokens is not None:  # chunked as in fi.evaluate; its memory was checked before training
-            with torch.no_grad():
-                return [torch.cat([as_logits(self.model.fast_forward(self.grid_tokens[rows]), self.tasks[0].p)
-                                   for rows in grid_batches(len(self.grid_tokens))])]
+        if self.grid_tokens is not None:  # its memory was checked before training
+            return [chunked_logits(self.model.fast_forward, self.grid_tokens, self.tasks[0].p, self.device)]
         return [model_logits(self.model, self.grid_inputs, self.tasks[0].p, forward=self.forward)]  # chunked, float64
 
     def weight_norm(self, i: int) -> Tensor:
